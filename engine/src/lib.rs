@@ -1,0 +1,1 @@
+//! netscript host (placeholder).

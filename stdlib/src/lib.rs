@@ -1,0 +1,57 @@
+//! netscript's script-visible standard library.
+//!
+//! # Layout
+//! One file per script namespace (`tcp.rs` → `tcp::`), each exporting a
+//! [`rhai::Module`] built with `#[export_module]`; methods on handles are
+//! marked `global` so `conn.recv(10)` works wherever the module is installed.
+//!
+//! - [`error`]: the one error type; becomes `#{kind, message, op, peer}` in scripts.
+//! - [`runtime`]: green-thread tasks (stackful coroutines on a tokio
+//!   current-thread runtime) and [`runtime::block_on`], which lets a native
+//!   function wait for a future without blocking the event loop.
+//! - Sockets and tasks: [`tcp`], [`udp`], [`net`], [`task`].
+//! - Data: [`bytes`], [`structs`] (`struct::`), [`frame`], [`zlib`], [`codec`]
+//!   (`json::`, `pickle::`, `base64::`, `hex::`, `hash::`).
+
+pub mod error;
+pub mod runtime;
+
+pub mod bytes;
+pub mod codec;
+pub mod compress;
+pub mod frame;
+pub mod net;
+#[path = "struct.rs"]
+pub mod structs;
+pub mod task;
+pub mod tcp;
+pub mod udp;
+
+pub use error::{Error, Kind, NativeResult};
+
+use rhai::Engine;
+
+/// Install every standard module on `engine` as a static module
+/// (`tcp::connect`, `struct::pack`…), with handle methods global.
+pub fn register_all(engine: &mut Engine) {
+    for (name, module) in modules() {
+        engine.register_static_module(name, module.into());
+    }
+}
+
+/// Every standard module with the namespace it is installed under.
+#[must_use]
+pub fn modules() -> Vec<(&'static str, rhai::Module)> {
+    let mut all = vec![
+        ("bytes", bytes::module()),
+        ("tcp", tcp::module()),
+        ("udp", udp::module()),
+        ("net", net::module()),
+        ("task", task::module()),
+        ("struct", structs::module()),
+        ("frame", frame::module()),
+    ];
+    all.extend(compress::modules());
+    all.extend(codec::modules());
+    all
+}

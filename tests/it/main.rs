@@ -1,0 +1,8 @@
+//! netscript's integration tests: one binary, one module per area, each
+//! talking to real peers (CPython, servers on loopback) through scripts.
+
+mod util;
+
+mod codec;
+mod compress;
+mod structs;
