@@ -5,10 +5,12 @@
 
 use std::borrow::Cow;
 
-use rhai::plugin::*;
-use rhai::{Blob, Dynamic};
+use std::fmt::Write as _;
 
-use crate::error::Error;
+use rhai::plugin::*;
+use rhai::{Blob, Dynamic, INT};
+
+use crate::error::{Error, Kind, NativeResult};
 
 /// Borrow the bytes of a data argument: a blob as is, a string as UTF-8.
 ///
@@ -32,5 +34,222 @@ pub fn module() -> rhai::Module {
     exported_module!(api)
 }
 
+/// `xxd`-style dump: offset, 16 bytes in hex (grouped by two), ASCII.
+#[must_use]
+pub fn hexdump(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len() * 4 + 16);
+    for (i, line) in data.chunks(16).enumerate() {
+        let _ = write!(out, "{:08x}: ", i * 16);
+        for j in 0..16 {
+            match line.get(j) {
+                Some(b) => {
+                    let _ = write!(out, "{b:02x}");
+                }
+                None => out.push_str("  "),
+            }
+            if j % 2 == 1 {
+                out.push(' ');
+            }
+        }
+        out.push(' ');
+        out.extend(line.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }));
+        out.push('\n');
+    }
+    out.pop();
+    out
+}
+
+/// Text if `data` is printable UTF-8 (shown with escapes for controls),
+/// otherwise a hexdump: how traces and the REPL show traffic.
+#[must_use]
+pub fn render(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(text) if text.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t')) => format!("{text:?}"),
+        _ => hexdump(data),
+    }
+}
+
+/// Short debug form of a blob: inline hex when small, a hexdump otherwise.
+#[must_use]
+pub fn debug(data: &[u8]) -> String {
+    if data.len() <= 16 {
+        let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+        format!("b\"{hex}\" ({} bytes)", data.len())
+    } else {
+        format!("blob, {} bytes:\n{}", data.len(), hexdump(&data[..data.len().min(256)]))
+            + if data.len() > 256 { "\n..." } else { "" }
+    }
+}
+
+/// Python-style index: negative counts from the end; clamped to `0..=len`.
+fn clamp_index(i: INT, len: usize) -> usize {
+    if i < 0 { len.saturating_sub(i.unsigned_abs() as usize) } else { (i as usize).min(len) }
+}
+
+/// Decode hex text (whitespace allowed between bytes, like `bytes.fromhex`).
+pub fn from_hex(text: &str, op: &str) -> Result<Blob, Error> {
+    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    if digits.len() % 2 == 1 {
+        return Err(Error::new(Kind::Decode, op, format!("odd number of hex digits ({})", digits.len())));
+    }
+    digits
+        .chunks(2)
+        .enumerate()
+        .map(|(i, pair)| {
+            let s = std::str::from_utf8(pair).ok();
+            s.and_then(|s| u8::from_str_radix(s, 16).ok()).ok_or_else(|| {
+                Error::new(Kind::Decode, op, format!("non-hex digit in byte {i}: {:?}", String::from_utf8_lossy(pair)))
+            })
+        })
+        .collect()
+}
+
 #[export_module]
-mod api {}
+mod api {
+    use super::*;
+
+    /// Hex text to a blob; whitespace between bytes is ignored.
+    ///
+    /// ```rhai
+    /// let b = bytes::from_hex("de ad be ef");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn from_hex(text: &str) -> NativeResult<Blob> {
+        super::from_hex(text, "bytes::from_hex").map_err(Into::into)
+    }
+
+    /// A blob (or string) as lowercase hex.
+    ///
+    /// ```rhai
+    /// print(bytes::to_hex("AB"));   // 4142
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn to_hex(data: Dynamic) -> NativeResult<String> {
+        let data = data_arg(&data, "bytes::to_hex")?;
+        Ok(data.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// An `xxd`-style dump: offset, hex columns, ASCII.
+    ///
+    /// ```rhai
+    /// print(bytes::hexdump("hello, world\n"));
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn hexdump(data: Dynamic) -> NativeResult<String> {
+        let data = data_arg(&data, "bytes::hexdump")?;
+        Ok(super::hexdump(&data))
+    }
+
+    /// The UTF-8 bytes of a string (or a copy of a blob).
+    ///
+    /// ```rhai
+    /// let b = bytes::from("héllo");   // 6 bytes
+    /// ```
+    #[rhai_fn(name = "from", return_raw)]
+    pub fn from_data(data: Dynamic) -> NativeResult<Blob> {
+        Ok(data_arg(&data, "bytes::from")?.into_owned())
+    }
+
+    /// Latin-1 text to bytes: each character 0..255 becomes one byte.
+    ///
+    /// ```rhai
+    /// let b = bytes::from_latin1("caf\u00e9");   // 4 bytes
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn from_latin1(text: &str) -> NativeResult<Blob> {
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                u8::try_from(u32::from(c)).map_err(|_| {
+                    Error::value("bytes::from_latin1", format!("character {i} ({c:?}) is not latin-1")).into()
+                })
+            })
+            .collect()
+    }
+
+    /// The blob as UTF-8 text; a `decode` error if it is not valid UTF-8.
+    ///
+    /// ```rhai
+    /// let s = bytes::from_hex("6869").as_string();   // "hi"
+    /// ```
+    #[rhai_fn(global, name = "as_string", return_raw)]
+    pub fn as_string(b: &mut Blob) -> NativeResult<String> {
+        String::from_utf8(b.clone()).map_err(|e| {
+            Error::new(Kind::Decode, "as_string", format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()))
+                .into()
+        })
+    }
+
+    /// The blob as UTF-8 text, invalid sequences replaced by U+FFFD.
+    ///
+    /// ```rhai
+    /// let s = bytes::from_hex("68ff").as_string_lossy();
+    /// ```
+    #[rhai_fn(global, name = "as_string_lossy", pure)]
+    pub fn as_string_lossy(b: &mut Blob) -> String {
+        String::from_utf8_lossy(b).into_owned()
+    }
+
+    /// The blob as latin-1 text (every byte is one character).
+    ///
+    /// ```rhai
+    /// let s = bytes::from_hex("e9").as_latin1();   // "é"
+    /// ```
+    #[rhai_fn(global, name = "as_latin1", pure)]
+    pub fn as_latin1(b: &mut Blob) -> String {
+        b.iter().map(|&c| char::from(c)).collect()
+    }
+
+    /// Index of the first `needle` (blob or string), or -1.
+    ///
+    /// ```rhai
+    /// print(bytes::from("a=b").find("="));   // 1
+    /// ```
+    #[rhai_fn(global, name = "find", return_raw, pure)]
+    pub fn find(b: &mut Blob, needle: Dynamic) -> NativeResult<INT> {
+        let needle = data_arg(&needle, "find")?;
+        if needle.is_empty() {
+            return Ok(0);
+        }
+        Ok(crate::tcp::find(b, &needle).map_or(-1, |i| i as INT))
+    }
+
+    /// Bytes `start..end` with Python slice rules (negative from the end, clamped).
+    ///
+    /// ```rhai
+    /// let b = bytes::from("hello");
+    /// print(b.slice(1, -1).as_string());   // ell
+    /// ```
+    #[rhai_fn(global, name = "slice", pure)]
+    pub fn slice(b: &mut Blob, start: INT, end: INT) -> Blob {
+        let (s, e) = (clamp_index(start, b.len()), clamp_index(end, b.len()));
+        if s >= e { Blob::new() } else { b[s..e].to_vec() }
+    }
+
+    /// Bytes from `start` to the end (Python slice rules).
+    ///
+    /// ```rhai
+    /// print(bytes::from("hello").slice(-2).as_string());   // lo
+    /// ```
+    #[rhai_fn(global, name = "slice", pure)]
+    pub fn slice_from(b: &mut Blob, start: INT) -> Blob {
+        let s = clamp_index(start, b.len());
+        b[s..].to_vec()
+    }
+
+    /// Whether the blob starts with `prefix` (blob or string).
+    ///
+    /// ```rhai
+    /// print(bytes::from("HTTP/1.1").starts_with("HTTP"));   // true
+    /// ```
+    #[rhai_fn(global, name = "starts_with", return_raw, pure)]
+    pub fn starts_with(b: &mut Blob, prefix: Dynamic) -> NativeResult<bool> {
+        Ok(b.starts_with(&data_arg(&prefix, "starts_with")?))
+    }
+
+    /// A blob with a short hexdump, for `debug` and the REPL.
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn to_debug(b: &mut Blob) -> String {
+        super::debug(b)
+    }
+}

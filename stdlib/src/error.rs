@@ -200,3 +200,41 @@ impl From<Error> for Box<EvalAltResult> {
 
 /// Result of a native function: a value, or an error Rhai can raise.
 pub type NativeResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// A copy of a script error (Rhai's error type is not `Clone`): the raised
+/// value and position are kept; other errors keep their text.
+#[must_use]
+pub fn copy_error(err: &EvalAltResult) -> Box<EvalAltResult> {
+    match innermost(err) {
+        EvalAltResult::ErrorRuntime(v, pos) => Box::new(EvalAltResult::ErrorRuntime(v.clone(), *pos)),
+        EvalAltResult::ErrorTerminated(v, pos) => Box::new(EvalAltResult::ErrorTerminated(v.clone(), *pos)),
+        other => Box::new(EvalAltResult::ErrorRuntime(other.to_string().into(), other.position())),
+    }
+}
+
+/// One line describing a script error: `kind: message` for library errors,
+/// Rhai's own text otherwise. Wrappers from function calls are looked through.
+#[must_use]
+pub fn describe(err: &EvalAltResult) -> String {
+    match innermost(err) {
+        EvalAltResult::ErrorRuntime(value, _) => match value.read_lock::<Map>() {
+            Some(m) => match (m.get("kind"), m.get("message")) {
+                (Some(kind), Some(msg)) => format!("{kind}: {msg}"),
+                _ => value.to_string(),
+            },
+            None => value.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The error inside any `ErrorInFunctionCall` / `ErrorInModule` wrappers.
+#[must_use]
+pub fn innermost(err: &EvalAltResult) -> &EvalAltResult {
+    match err {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
+            innermost(inner)
+        }
+        other => other,
+    }
+}

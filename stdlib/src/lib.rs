@@ -13,6 +13,7 @@
 //! - Data: [`bytes`], [`structs`] (`struct::`), [`frame`], [`zlib`], [`codec`]
 //!   (`json::`, `pickle::`, `base64::`, `hex::`, `hash::`).
 
+pub mod args;
 pub mod error;
 pub mod runtime;
 
@@ -55,3 +56,6 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
     all.extend(codec::modules());
     all
 }
+
+/// Standard modules written in Rhai, by import name (`import "smtp" as smtp;`).
+pub const SCRIPT_MODULES: &[(&str, &str)] = &[];

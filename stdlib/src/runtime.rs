@@ -1,1 +1,314 @@
-//! placeholder
+//! Green-thread tasks: how blocking-looking scripts run at event-loop speed.
+//!
+//! Every script task (the main script, each `task::start`, each connection a
+//! server accepts) is a stackful coroutine ([`corosensei`]) driven by a tokio
+//! task on one current-thread runtime. A native function that must wait —
+//! `recv`, `accept`, `sleep` — calls [`block_on`] with a future: the
+//! coroutine suspends, hands the future to its driver, and resumes with the
+//! result when the future completes. Script code stays synchronous (Rhai
+//! evaluation is), the event loop never blocks, and thousands of tasks cost a
+//! few kilobytes each. This is the design of NSE (Lua coroutines on nsock)
+//! and OpenResty (cosockets).
+//!
+//! The per-thread [`Context`] carries what natives need from the host: the
+//! engine (to call closures in new tasks), permissions, tracing.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::ptr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use rhai::{Dynamic, Engine, EvalAltResult, Position};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Kind, NativeResult};
+
+/// What a suspended task waits for: a future run by the task's driver.
+type Wait = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Virtual size of a task's stack. Pages are committed only when touched, so
+/// an idle connection costs what its deepest call used, not this.
+/// Rhai has no stack probes: `max_call_levels` must fit in this (about 8 KB
+/// a level in release builds, about 48 KB in debug builds).
+pub const STACK_SIZE: usize = if cfg!(debug_assertions) { 8 << 20 } else { 2 << 20 };
+
+/// Script call depth that fits in [`STACK_SIZE`] with a wide margin.
+pub const MAX_CALL_LEVELS: usize = if cfg!(debug_assertions) { 48 } else { 64 };
+
+/// How many finished stacks are kept for reuse (saves an mmap per task).
+const STACK_POOL: usize = 256;
+
+/// The task running right now: its yielder and its cancellation token.
+struct Frame {
+    yielder: *const Yielder<(), Wait>,
+    token: CancellationToken,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Frame> = const { Cell::new(ptr::null()) };
+    static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
+    static CONTEXT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
+    static ACTIVE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// How many tasks are running or waiting on this thread.
+pub fn active_tasks() -> usize {
+    ACTIVE.get()
+}
+
+/// Host settings visible to native functions on the runtime thread.
+pub struct Context {
+    /// The engine scripts run on; new tasks call closures with it.
+    pub engine: Arc<Engine>,
+    /// What scripts may do.
+    pub permissions: Permissions,
+    /// Print every send and receive (`.trace on`, `--trace`).
+    pub trace: Arc<AtomicBool>,
+    /// Every task descends from this token; cancelling it stops them all.
+    pub root: CancellationToken,
+}
+
+/// What scripts may do with the network. The default allows everything;
+/// an embedding host narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct Permissions {
+    /// Hosts scripts may connect or send to; `None` allows all.
+    pub connect: Option<Vec<String>>,
+    /// Whether scripts may open listening sockets.
+    pub deny_listen: bool,
+}
+
+impl Permissions {
+    /// Allow nothing: no outgoing connections, no listening sockets.
+    #[must_use]
+    pub fn none() -> Self {
+        Self { connect: Some(Vec::new()), deny_listen: true }
+    }
+}
+
+/// Install the host context for this thread (done once by the host).
+pub fn set_context(ctx: Context) {
+    CONTEXT.with(|c| *c.borrow_mut() = Some(Rc::new(ctx)));
+}
+
+/// The host context of this thread.
+///
+/// # Panics
+/// Only if called off a host thread, which is a bug in the host, not a script error.
+pub fn context() -> Rc<Context> {
+    CONTEXT.with(|c| c.borrow().clone()).expect("netscript runtime context is installed by the host")
+}
+
+/// Whether `--trace` style logging of traffic is on.
+pub fn tracing() -> bool {
+    CONTEXT.with(|c| c.borrow().as_ref().is_some_and(|c| c.trace.load(Ordering::Relaxed)))
+}
+
+/// Print one send or receive of a traced connection to standard error.
+pub fn trace(dir: &str, peer: &str, data: &[u8]) {
+    eprintln!("[{dir} {peer}, {} bytes]\n{}", data.len(), crate::bytes::render(data));
+}
+
+/// Check that scripts may connect or send to `host`.
+pub fn check_connect(op: &str, host: &str, port: u16) -> Result<(), Error> {
+    let allowed = CONTEXT.with(|c| match c.borrow().as_ref().map(|c| &c.permissions.connect) {
+        Some(Some(list)) => list.iter().any(|h| h == host || *h == format!("{host}:{port}")),
+        _ => true,
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::new(Kind::Permission, op, "network access to this host is not allowed")
+            .with_peer(format!("{host}:{port}")))
+    }
+}
+
+/// Check that scripts may listen.
+pub fn check_listen(op: &str, host: &str, port: u16) -> Result<(), Error> {
+    let denied = CONTEXT.with(|c| c.borrow().as_ref().is_some_and(|c| c.permissions.deny_listen));
+    if denied {
+        Err(Error::new(Kind::Permission, op, "listening sockets are not allowed").with_peer(format!("{host}:{port}")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The task was cancelled (`task.cancel()`, Ctrl-C, a run's deadline).
+///
+/// Becomes a non-catchable termination: a script cannot swallow it.
+#[derive(Debug, Clone, Copy)]
+pub struct Cancelled;
+
+impl From<Cancelled> for Box<EvalAltResult> {
+    fn from(_: Cancelled) -> Self {
+        Box::new(EvalAltResult::ErrorTerminated("cancelled".into(), Position::NONE))
+    }
+}
+
+/// Whether `err` is (inside its call wrappers) a cancellation.
+pub fn innermost_terminated(err: &EvalAltResult) -> bool {
+    matches!(crate::error::innermost(err), EvalAltResult::ErrorTerminated(..))
+}
+
+/// The cancellation token of the running task, if code runs in a task.
+pub fn current_token() -> Option<CancellationToken> {
+    let frame = CURRENT.get();
+    // SAFETY: a non-null CURRENT points at the Frame on the stack of the
+    // coroutine running right now; it is reset before that coroutine suspends.
+    (!frame.is_null()).then(|| unsafe { (*frame).token.clone() })
+}
+
+/// Whether the running task has been cancelled.
+pub fn cancelled() -> bool {
+    let frame = CURRENT.get();
+    // SAFETY: as in `current_token`.
+    !frame.is_null() && unsafe { (*frame).token.is_cancelled() }
+}
+
+/// Wait for `fut` from inside a task, suspending only this task.
+///
+/// Returns [`Cancelled`] if the task is cancelled first (the future is then
+/// dropped). Outside a task (a plain `Engine::eval`) there is no event loop
+/// to wait on, which is an error.
+pub fn block_on<F>(fut: F) -> Result<F::Output, Box<EvalAltResult>>
+where
+    F: Future + 'static,
+{
+    let frame = CURRENT.get();
+    if frame.is_null() {
+        return Err(Error::new(
+            Kind::Value,
+            "runtime",
+            "network and task functions need the netscript host (not a bare engine)",
+        )
+        .into());
+    }
+    // SAFETY: see `current_token`; the frame outlives this call because it
+    // lives below us on the same coroutine stack.
+    let frame = unsafe { &*frame };
+    if frame.token.is_cancelled() {
+        return Err(Cancelled.into());
+    }
+    let slot = Rc::new(Cell::new(None));
+    let out = slot.clone();
+    let token = frame.token.clone();
+    let wait: Wait = Box::pin(async move {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => {}
+            v = fut => out.set(Some(v)),
+        }
+    });
+    CURRENT.set(ptr::null());
+    // SAFETY: the yielder belongs to the coroutine we are running on.
+    unsafe { (*frame.yielder).suspend(wait) };
+    CURRENT.set(frame);
+    slot.take().ok_or_else(|| Cancelled.into())
+}
+
+/// [`block_on`] with a timeout (`None` waits forever): a timeout is a
+/// `timeout` error naming `op` and the time waited.
+pub fn block_on_timeout<F, T>(op: &str, timeout: Option<Duration>, fut: F) -> Result<T, Box<EvalAltResult>>
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    match timeout {
+        None => block_on(fut)?.map_err(Into::into),
+        Some(limit) => match block_on(tokio::time::timeout(limit, fut))? {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => Err(Error::new(Kind::Timeout, op, format!("timed out after {}", seconds(limit))).into()),
+        },
+    }
+}
+
+/// `1.5s` / `250ms` for messages.
+pub fn seconds(d: Duration) -> String {
+    if d.as_millis() < 1000 { format!("{}ms", d.as_millis()) } else { format!("{}s", d.as_secs_f64()) }
+}
+
+/// Called from the engine's progress hook: stop a cancelled task, and let
+/// other tasks run now and then during long computations.
+pub fn on_progress(ops: u64) -> Option<Dynamic> {
+    if cancelled() {
+        return Some("cancelled".into());
+    }
+    if ops & 0xFFFF == 0 && !CURRENT.get().is_null() {
+        // A long computation shares the thread fairly with I/O tasks.
+        if block_on(tokio::task::yield_now()).is_err() {
+            return Some("cancelled".into());
+        }
+    }
+    None
+}
+
+/// Start `body` as a new task; the returned handle resolves to its result.
+///
+/// Must be called on the host's runtime thread, inside its `LocalSet`.
+/// A panic in `body` becomes an error result, never a crash of the host.
+pub fn spawn<F>(token: CancellationToken, body: F) -> tokio::task::JoinHandle<NativeResult<Dynamic>>
+where
+    F: FnOnce() -> NativeResult<Dynamic> + 'static,
+{
+    let stack = STACKS.with(|s| s.borrow_mut().pop()).map_or_else(new_stack, Ok);
+    let stack = match stack {
+        Ok(stack) => stack,
+        Err(err) => return tokio::task::spawn_local(async move { Err(Error::io("task::start", &err).into()) }),
+    };
+    let mut co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Wait>, ()| {
+        let frame = Frame { yielder, token };
+        CURRENT.set(&frame);
+        let result = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .or_else(|| panic.downcast_ref::<String>().cloned());
+            match what {
+                Some(what) => Err(Error::new(Kind::Io, "task", format!("internal error (panic): {what}")).into()),
+                // Not a panic message: the coroutine's own forced unwind on drop.
+                None => std::panic::resume_unwind(panic),
+            }
+        });
+        CURRENT.set(ptr::null());
+        result
+    });
+    ACTIVE.set(ACTIVE.get() + 1);
+    tokio::task::spawn_local(async move {
+        let _active = ActiveGuard;
+        loop {
+            match co.resume(()) {
+                CoroutineResult::Yield(wait) => wait.await,
+                CoroutineResult::Return(result) => {
+                    let stack = co.into_stack();
+                    STACKS.with(|s| {
+                        let mut pool = s.borrow_mut();
+                        if pool.len() < STACK_POOL {
+                            pool.push(stack);
+                        }
+                    });
+                    return result;
+                }
+            }
+        }
+    })
+}
+
+/// Counts a task as active until its driver ends (or is dropped).
+struct ActiveGuard;
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        ACTIVE.set(ACTIVE.get().saturating_sub(1));
+    }
+}
+
+fn new_stack() -> std::io::Result<DefaultStack> {
+    DefaultStack::new(STACK_SIZE)
+}

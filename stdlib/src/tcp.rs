@@ -1,7 +1,922 @@
-//! `tcp::` (placeholder while the module is written).
+//! `tcp::` — TCP connections and listeners in blocking style.
+//!
+//! A connection keeps one read buffer, so `recv_line`, `recv_exact` and
+//! `recv` can be mixed freely without losing bytes, and an error such as EOF
+//! in the middle of `recv_exact` leaves what arrived in the buffer for the
+//! next read. Every wait has a timeout (`conn.timeout`, 30 s by default).
+//!
+//! ```rhai
+//! let srv = tcp::listen("127.0.0.1", 0).serve(|c| c.send(c.recv_line() + "\n"));
+//! let c = tcp::connect("127.0.0.1", srv.port);
+//! c.send("hello\n");
+//! print(c.recv_line());   // hello
+//! srv.stop();
+//! ```
+
+use std::fmt;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rhai::plugin::*;
+use rhai::{Blob, Dynamic, FnPtr, INT, Map, NativeCallContext};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{self, Opts};
+use crate::bytes::data_arg;
+use crate::error::{Error, Kind, NativeResult};
+use crate::net::{self, Family};
+use crate::runtime;
+use crate::task::Callable;
+
+/// Default timeout of every wait on a connection.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `max` of `recv_until` / `recv_line`.
+const DEFAULT_LINE_MAX: usize = 1 << 20;
+/// Default `max` of `recv_all`.
+const DEFAULT_ALL_MAX: usize = 64 << 20;
+/// Largest single read into the buffer.
+const READ_CHUNK_MAX: usize = 64 << 10;
+/// Encodes "no timeout" in the atomic timeout field.
+const NO_TIMEOUT: u64 = u64::MAX;
+
+/// A TCP connection handle; clones share one socket and one read buffer.
+#[derive(Clone)]
+pub struct TcpConn(Arc<ConnInner>);
+
+struct ConnInner {
+    stream: Mutex<Option<Arc<TcpStream>>>,
+    buf: Mutex<BytesMut>,
+    /// Size of the next read; grows while reads fill it.
+    chunk: AtomicU64,
+    timeout_ms: AtomicU64,
+    eof: AtomicBool,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No code panics while holding these locks; recover the data if one did.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl TcpConn {
+    /// Wrap a connected stream.
+    pub fn new(stream: TcpStream) -> std::io::Result<Self> {
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        Ok(Self(Arc::new(ConnInner {
+            stream: Mutex::new(Some(Arc::new(stream))),
+            buf: Mutex::new(BytesMut::new()),
+            chunk: AtomicU64::new(4096),
+            timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
+            eof: AtomicBool::new(false),
+            peer,
+            local,
+        })))
+    }
+
+    /// The remote address.
+    #[must_use]
+    pub fn peer(&self) -> SocketAddr {
+        self.0.peer
+    }
+
+    /// The timeout applied to each wait.
+    #[must_use]
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.0.timeout_ms.load(Ordering::Relaxed) {
+            NO_TIMEOUT => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
+    }
+
+    fn set_timeout(&self, t: Option<Duration>) {
+        let ms = t.map_or(NO_TIMEOUT, |d| (d.as_millis() as u64).min(NO_TIMEOUT - 1));
+        self.0.timeout_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn stream(&self, op: &str) -> Result<Arc<TcpStream>, Error> {
+        lock(&self.0.stream)
+            .clone()
+            .ok_or_else(|| Error::new(Kind::Closed, op, "the connection is closed").with_peer(self.0.peer))
+    }
+
+    /// Whether `close()` was called.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        lock(&self.0.stream).is_none()
+    }
+
+    /// Bytes read but not yet consumed.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        lock(&self.0.buf).len()
+    }
+
+    /// Read once from the socket into the buffer, waiting up to the timeout.
+    /// Returns how many bytes arrived; 0 means the peer closed its side.
+    pub fn fill(&self, op: &str) -> NativeResult<usize> {
+        if self.0.eof.load(Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let stream = self.stream(op)?;
+        loop {
+            let attempt = {
+                let mut buf = lock(&self.0.buf);
+                let chunk = self.0.chunk.load(Ordering::Relaxed) as usize;
+                buf.reserve(chunk);
+                let before = buf.len();
+                let r = stream.try_read_buf(&mut *buf);
+                if let Ok(n) = r {
+                    if n == chunk && chunk < READ_CHUNK_MAX {
+                        self.0.chunk.store((chunk * 2) as u64, Ordering::Relaxed);
+                    }
+                    if n > 0 && runtime::tracing() {
+                        runtime::trace("recv", &self.0.peer.to_string(), &buf[before..]);
+                    }
+                }
+                r
+            };
+            match attempt {
+                Ok(0) => {
+                    self.0.eof.store(true, Ordering::Relaxed);
+                    return Ok(0);
+                }
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let s = stream.clone();
+                    let peer = self.0.peer;
+                    let op_owned = op.to_string();
+                    runtime::block_on_timeout(op, self.timeout(), async move {
+                        s.readable().await.map_err(|e| Error::io(op_owned, &e).with_peer(peer))
+                    })
+                    .map_err(|e| with_peer_if_timeout(e, peer))?;
+                }
+                Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
+            }
+        }
+    }
+
+    /// Take up to `max` buffered bytes.
+    fn take(&self, max: usize) -> Blob {
+        let mut buf = lock(&self.0.buf);
+        let n = max.min(buf.len());
+        buf.split_to(n).to_vec()
+    }
+
+    /// Up to `max` bytes: what is buffered, or one read. Empty only at EOF.
+    pub fn recv(&self, max: usize, op: &str) -> NativeResult<Blob> {
+        if max == 0 {
+            return Ok(Blob::new());
+        }
+        if self.buffered() == 0 && self.fill(op)? == 0 {
+            return Ok(Blob::new());
+        }
+        Ok(self.take(max))
+    }
+
+    /// Exactly `n` bytes; a `closed` error if the peer closes first (what
+    /// arrived stays buffered for the next read).
+    pub fn recv_exact(&self, n: usize, op: &str) -> NativeResult<Blob> {
+        while self.buffered() < n {
+            if self.fill(op)? == 0 {
+                let have = self.buffered();
+                return Err(Error::new(
+                    Kind::Closed,
+                    op,
+                    format!("connection closed after {have} of {n} bytes (they stay buffered for the next read)"),
+                )
+                .with_peer(self.0.peer)
+                .into());
+            }
+        }
+        Ok(self.take(n))
+    }
+
+    /// Bytes up to and including `delim` (`keep: false` drops it), reading
+    /// at most `max` bytes while looking.
+    pub fn recv_until(&self, delim: &[u8], keep: bool, max: usize, op: &str) -> NativeResult<Option<Blob>> {
+        if delim.is_empty() {
+            return Err(Error::value(op, "the delimiter is empty").into());
+        }
+        let mut scanned: usize = 0;
+        loop {
+            {
+                let mut buf = lock(&self.0.buf);
+                let start = scanned.saturating_sub(delim.len() - 1);
+                if let Some(i) = find(&buf[start..], delim) {
+                    let end = start + i;
+                    let mut out = buf.split_to(end + delim.len());
+                    if !keep {
+                        out.truncate(end);
+                    }
+                    return Ok(Some(out.to_vec()));
+                }
+                scanned = buf.len();
+                if scanned > max {
+                    return Err(Error::new(
+                        Kind::Limit,
+                        op,
+                        format!("no delimiter within {max} bytes (raise the 'max' option; the bytes stay buffered)"),
+                    )
+                    .with_peer(self.0.peer)
+                    .into());
+                }
+            }
+            if self.fill(op)? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Everything until the peer closes, at most `max` bytes.
+    pub fn recv_all(&self, max: usize, op: &str) -> NativeResult<Blob> {
+        while self.fill(op)? > 0 {
+            if self.buffered() > max {
+                return Err(Error::new(
+                    Kind::Limit,
+                    op,
+                    format!("more than {max} bytes before end of stream (raise the 'max' option)"),
+                )
+                .with_peer(self.0.peer)
+                .into());
+            }
+        }
+        Ok(self.take(usize::MAX))
+    }
+
+    /// Send all of `data`, waiting while the socket is full.
+    pub fn send(&self, data: &[u8], op: &str) -> NativeResult<usize> {
+        let stream = self.stream(op)?;
+        if runtime::tracing() {
+            runtime::trace("send", &self.0.peer.to_string(), data);
+        }
+        let mut sent = 0;
+        while sent < data.len() {
+            match stream.try_write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let s = stream.clone();
+                    let peer = self.0.peer;
+                    let op_owned = op.to_string();
+                    runtime::block_on_timeout(op, self.timeout(), async move {
+                        s.writable().await.map_err(|e| Error::io(op_owned, &e).with_peer(peer))
+                    })
+                    .map_err(|e| with_peer_if_timeout(e, peer))?;
+                }
+                Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Half-close: `"read"`, `"write"` (sends FIN) or `"both"`.
+    pub fn shutdown(&self, how: &str) -> NativeResult<()> {
+        let how = match how {
+            "read" => Shutdown::Read,
+            "write" => Shutdown::Write,
+            "both" => Shutdown::Both,
+            other => {
+                return Err(Error::value(
+                    "shutdown",
+                    format!("expected \"read\", \"write\" or \"both\", got {other:?}"),
+                )
+                .into());
+            }
+        };
+        let stream = self.stream("shutdown")?;
+        socket2::SockRef::from(&*stream).shutdown(how).map_err(|e| Error::io("shutdown", &e).with_peer(self.0.peer))?;
+        Ok(())
+    }
+
+    /// Close the connection: the peer sees EOF, pending reads in other tasks end.
+    pub fn close(&self) {
+        if let Some(stream) = lock(&self.0.stream).take() {
+            // Wake readers in other tasks holding a clone of the stream.
+            let _ = socket2::SockRef::from(&*stream).shutdown(Shutdown::Both);
+        }
+    }
+
+    /// The tokio stream, for readiness checks (`net::select`).
+    pub fn stream_for(&self, op: &str) -> Result<Arc<TcpStream>, Error> {
+        self.stream(op)
+    }
+}
+
+/// A timeout error raised by `block_on_timeout` does not know the peer; add it.
+fn with_peer_if_timeout(err: Box<rhai::EvalAltResult>, peer: SocketAddr) -> Box<rhai::EvalAltResult> {
+    if let rhai::EvalAltResult::ErrorRuntime(v, pos) = &*err
+        && let Some(m) = v.read_lock::<Map>()
+        && m.get("peer").is_some_and(Dynamic::is_unit)
+    {
+        let mut m = m.clone();
+        let op = m.get("op").map(ToString::to_string).unwrap_or_default();
+        let msg = m.get("message").map(ToString::to_string).unwrap_or_default();
+        let detail = msg.strip_prefix(&format!("{op}: ")).unwrap_or(&msg).to_string();
+        m.insert("peer".into(), peer.to_string().into());
+        m.insert("message".into(), format!("{op} {peer}: {detail}").into());
+        return Box::new(rhai::EvalAltResult::ErrorRuntime(m.into(), *pos));
+    }
+    err
+}
+
+/// First index of `needle` in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() == 1 {
+        return hay.iter().position(|b| *b == needle[0]);
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl fmt::Display for TcpConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.is_closed() { "closed" } else { "open" };
+        write!(f, "tcp {} -> {} ({state})", self.0.local, self.0.peer)
+    }
+}
+
+/// Connect to `host:port`, trying each resolved address in turn.
+pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
+    const OP: &str = "tcp::connect";
+    let peer = net::host_port(host, port);
+    runtime::check_connect(OP, host, port)?;
+    let timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
+    let family = Family::from_opts(OP, opts)?;
+    let source = opts.string("source")?;
+    let source_port =
+        u16::try_from(opts.int("source_port", 0)?).map_err(|_| Error::value(OP, "source_port must be 0..65535"))?;
+    let nodelay = opts.bool("nodelay", false)?;
+    let keepalive = opts.duration("keepalive", None)?;
+
+    let addrs = net::resolve(OP, host, port, family, timeout)?;
+    let source = match source {
+        Some(s) => Some(net::resolve(OP, &s, source_port, family, timeout)?[0]),
+        None if source_port != 0 => Some(SocketAddr::from(([0, 0, 0, 0], source_port))),
+        None => None,
+    };
+    let mut last = None;
+    for addr in addrs {
+        let attempt = async move {
+            let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+            if let Some(src) = source {
+                socket.bind(src)?;
+            }
+            socket.connect(addr).await
+        };
+        let peer_s = peer.clone();
+        let result = runtime::block_on_timeout(OP, timeout, async move {
+            attempt.await.map_err(|e| Error::io(OP, &e).with_peer(peer_s))
+        });
+        match result {
+            Ok(stream) => {
+                if nodelay {
+                    stream.set_nodelay(true).map_err(|e| Error::io(OP, &e).with_peer(&peer))?;
+                }
+                if let Some(idle) = keepalive {
+                    let ka = socket2::TcpKeepalive::new().with_time(idle);
+                    socket2::SockRef::from(&stream)
+                        .set_tcp_keepalive(&ka)
+                        .map_err(|e| Error::io(OP, &e).with_peer(&peer))?;
+                }
+                return TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(&peer).into());
+            }
+            Err(e) if runtime::innermost_terminated(&e) => return Err(e),
+            Err(e) => last = Some(with_peer_text(e, &peer)),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::new(Kind::Dns, OP, "no addresses").with_peer(&peer).into()))
+}
+
+fn with_peer_text(err: Box<rhai::EvalAltResult>, peer: &str) -> Box<rhai::EvalAltResult> {
+    match peer.parse::<SocketAddr>() {
+        Ok(addr) => with_peer_if_timeout(err, addr),
+        Err(_) => err,
+    }
+}
+
+/// A listening socket handle.
+#[derive(Clone)]
+pub struct Listener(Arc<ListenerInner>);
+
+struct ListenerInner {
+    listener: Mutex<Option<Arc<TcpListener>>>,
+    local: SocketAddr,
+}
+
+impl Listener {
+    fn get(&self, op: &str) -> Result<Arc<TcpListener>, Error> {
+        lock(&self.0.listener)
+            .clone()
+            .ok_or_else(|| Error::new(Kind::Closed, op, "the listener is closed").with_peer(self.0.local))
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.0.local.port()
+    }
+
+    /// The tokio listener, for readiness checks (`net::select`).
+    pub fn listener_for(&self, op: &str) -> Result<Arc<TcpListener>, Error> {
+        self.get(op)
+    }
+
+    fn accept(&self, timeout: Option<Duration>) -> NativeResult<TcpConn> {
+        const OP: &str = "accept";
+        let l = self.get(OP)?;
+        let local = self.0.local;
+        let stream = runtime::block_on_timeout(OP, timeout, async move {
+            l.accept().await.map(|(s, _)| s).map_err(|e| Error::io(OP, &e).with_peer(local))
+        })?;
+        TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(local).into())
+    }
+}
+
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if lock(&self.0.listener).is_some() { "listening" } else { "closed" };
+        write!(f, "tcp listener {} ({state})", self.0.local)
+    }
+}
+
+/// Bind and listen on `host:port` (port 0 picks a free port).
+pub fn listen(host: &str, port: u16, opts: &Opts) -> NativeResult<Listener> {
+    const OP: &str = "tcp::listen";
+    runtime::check_listen(OP, host, port)?;
+    let family = Family::from_opts(OP, opts)?;
+    let backlog = u32::try_from(opts.int("backlog", 1024)?).map_err(|_| Error::value(OP, "backlog must be 0..2^32"))?;
+    let reuseaddr = opts.bool("reuseaddr", true)?;
+    let addr = net::resolve(OP, host, port, family, Some(DEFAULT_TIMEOUT))?[0];
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+        socket.set_reuseaddr(reuseaddr)?;
+        socket.bind(addr)?;
+        socket.listen(backlog)
+    };
+    let listener = bind().map_err(|e| Error::io(OP, &e).with_peer(addr))?;
+    let local = listener.local_addr().map_err(|e| Error::io(OP, &e))?;
+    Ok(Listener(Arc::new(ListenerInner { listener: Mutex::new(Some(Arc::new(listener))), local })))
+}
+
+/// A background server started by `listener.serve(handler)`.
+#[derive(Clone)]
+pub struct Server {
+    token: CancellationToken,
+    local: SocketAddr,
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.token.is_cancelled() { "stopped" } else { "serving" };
+        write!(f, "tcp server {} ({state})", self.local)
+    }
+}
+
+/// Accept connections in the background, running `handler(conn)` in a new
+/// task for each; a failing handler closes only its own connection.
+fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
+    let l = listener.get("serve")?;
+    let token = crate::task::root_token().child_token();
+    let local = listener.0.local;
+    let stop = token.clone();
+    let owner = listener.clone();
+    tokio::task::spawn_local(async move {
+        loop {
+            let accepted = tokio::select! {
+                () = stop.cancelled() => break,
+                r = l.accept() => r,
+            };
+            let conn = match accepted.and_then(|(s, _)| TcpConn::new(s)) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept:
+                    // report, back off briefly, keep serving.
+                    eprintln!("serve {local}: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let handler = handler.clone();
+            drop(runtime::spawn(stop.child_token(), move || {
+                let peer = conn.peer();
+                let result = handler.call((conn.clone(),));
+                conn.close();
+                if let Err(err) = &result
+                    && !runtime::innermost_terminated(err)
+                {
+                    eprintln!("serve {local}: handler for {peer} failed: {}", crate::error::describe(err));
+                }
+                result
+            }));
+        }
+        owner.close();
+    });
+    Ok(Server { token, local })
+}
+
+impl Listener {
+    fn close(&self) {
+        lock(&self.0.listener).take();
+    }
+}
+
+fn port_arg(op: &str, port: INT) -> Result<u16, Error> {
+    u16::try_from(port).map_err(|_| Error::value(op, format!("port must be 0..65535, got {port}")))
+}
+
+const CONNECT_OPTS: &[&str] = &["timeout", "family", "source", "source_port", "nodelay", "keepalive"];
+const LISTEN_OPTS: &[&str] = &["family", "backlog", "reuseaddr"];
+const UNTIL_OPTS: &[&str] = &["keep", "max"];
 
 /// The `tcp::` module.
 #[must_use]
 pub fn module() -> rhai::Module {
-    rhai::Module::new()
+    exported_module!(api)
+}
+
+#[export_module]
+mod api {
+    use super::*;
+
+    /// A TCP connection.
+    pub type Conn = TcpConn;
+    /// A listening TCP socket.
+    pub type TcpListener = Listener;
+    /// A background TCP server.
+    pub type TcpServer = Server;
+
+    /// Connect to `host:port` (30 s timeout); tries each address of `host`.
+    ///
+    /// ```rhai
+    /// let c = tcp::connect("127.0.0.1", 8080);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn connect(host: &str, port: INT) -> NativeResult<Conn> {
+        super::connect(host, port_arg("tcp::connect", port)?, &Opts::empty("tcp::connect"))
+    }
+
+    /// Connect with options: `timeout` (seconds, `()` = none), `family`
+    /// (`"inet"`/`"inet6"`), `source` (local address), `source_port`,
+    /// `nodelay` (bool), `keepalive` (idle seconds).
+    ///
+    /// ```rhai
+    /// let c = tcp::connect("localhost", 8080, #{timeout: 2, family: "inet6", nodelay: true});
+    /// ```
+    #[rhai_fn(name = "connect", return_raw)]
+    pub fn connect_opts(host: &str, port: INT, opts: Map) -> NativeResult<Conn> {
+        let opts = Opts::new("tcp::connect", opts, CONNECT_OPTS)?;
+        super::connect(host, port_arg("tcp::connect", port)?, &opts)
+    }
+
+    /// Listen on `host:port`; port 0 picks a free port (see `l.port`).
+    ///
+    /// ```rhai
+    /// let l = tcp::listen("127.0.0.1", 0);
+    /// print(l.port);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn listen(host: &str, port: INT) -> NativeResult<TcpListener> {
+        super::listen(host, port_arg("tcp::listen", port)?, &Opts::empty("tcp::listen"))
+    }
+
+    /// Listen with options: `family`, `backlog` (default 1024), `reuseaddr` (default true).
+    ///
+    /// ```rhai
+    /// let l = tcp::listen("::1", 0, #{backlog: 16});
+    /// ```
+    #[rhai_fn(name = "listen", return_raw)]
+    pub fn listen_opts(host: &str, port: INT, opts: Map) -> NativeResult<TcpListener> {
+        let opts = Opts::new("tcp::listen", opts, LISTEN_OPTS)?;
+        super::listen(host, port_arg("tcp::listen", port)?, &opts)
+    }
+
+    /// Wait for the next connection (no timeout).
+    ///
+    /// ```rhai
+    /// let l = tcp::listen("127.0.0.1", 0);
+    /// let c = l.accept();
+    /// ```
+    #[rhai_fn(global, name = "accept", return_raw, pure)]
+    pub fn accept(l: &mut TcpListener) -> NativeResult<Conn> {
+        l.accept(None)
+    }
+
+    /// Wait at most `timeout` seconds for the next connection.
+    ///
+    /// ```rhai
+    /// let l = tcp::listen("127.0.0.1", 0);
+    /// try { l.accept(0.1) } catch (e) { print(e.kind) }   // timeout
+    /// ```
+    #[rhai_fn(global, name = "accept", return_raw, pure)]
+    pub fn accept_timeout(l: &mut TcpListener, timeout: Dynamic) -> NativeResult<Conn> {
+        let t = args::duration("accept", &timeout)?;
+        l.accept(t)
+    }
+
+    /// Serve in the background: `handler(conn)` runs in its own task for
+    /// each connection, which is closed when the handler returns. A handler
+    /// error is logged and closes only that connection.
+    ///
+    /// ```rhai
+    /// let srv = tcp::listen("127.0.0.1", 0).serve(|c| {
+    ///     loop { let d = c.recv(4096); if d.len() == 0 { break } c.send(d); }
+    /// });
+    /// print(srv.port);
+    /// srv.stop();
+    /// ```
+    #[rhai_fn(global, name = "serve", return_raw, pure)]
+    pub fn serve(ctx: NativeCallContext, l: &mut TcpListener, handler: FnPtr) -> NativeResult<TcpServer> {
+        super::serve(l, Callable::new(&ctx, handler))
+    }
+
+    /// The listener's port.
+    #[rhai_fn(global, get = "port", pure)]
+    pub fn listener_port(l: &mut TcpListener) -> INT {
+        INT::from(l.port())
+    }
+
+    /// The listener's local address `ip:port`.
+    #[rhai_fn(global, get = "local", pure)]
+    pub fn listener_local(l: &mut TcpListener) -> String {
+        l.0.local.to_string()
+    }
+
+    /// Stop listening.
+    ///
+    /// ```rhai
+    /// let l = tcp::listen("127.0.0.1", 0);
+    /// l.close();
+    /// ```
+    #[rhai_fn(global, name = "close", pure)]
+    pub fn listener_close(l: &mut TcpListener) {
+        l.close();
+    }
+
+    /// The server's port.
+    #[rhai_fn(global, get = "port", pure)]
+    pub fn server_port(s: &mut TcpServer) -> INT {
+        INT::from(s.local.port())
+    }
+
+    /// Stop the server: no new connections, running handlers are cancelled.
+    ///
+    /// ```rhai
+    /// let s = tcp::listen("127.0.0.1", 0).serve(|c| c.send("hi"));
+    /// s.stop();
+    /// ```
+    #[rhai_fn(global, name = "stop", pure)]
+    pub fn server_stop(s: &mut TcpServer) {
+        s.token.cancel();
+    }
+
+    /// Block until the server is stopped (by `stop()` from another task, or
+    /// Ctrl-C): the way a serving script stays up.
+    ///
+    /// ```rhai
+    /// let s = tcp::listen("127.0.0.1", 0).serve(|c| c.send("hi"));
+    /// task::start(|| { task::sleep(0.1); s.stop() });
+    /// s.wait();
+    /// ```
+    #[rhai_fn(global, name = "wait", return_raw, pure)]
+    pub fn server_wait(s: &mut TcpServer) -> NativeResult<()> {
+        let t = s.token.clone();
+        runtime::block_on(async move { t.cancelled().await })
+    }
+
+    /// Send all of `data` (blob or string); returns the byte count.
+    ///
+    /// ```rhai
+    /// c.send("GET / HTTP/1.0\r\n\r\n");
+    /// ```
+    #[rhai_fn(global, name = "send", return_raw, pure)]
+    pub fn send(c: &mut Conn, data: Dynamic) -> NativeResult<INT> {
+        let data = data_arg(&data, "send")?;
+        c.send(&data, "send").map(|n| n as INT)
+    }
+
+    /// Send `line` followed by `"\n"`.
+    ///
+    /// ```rhai
+    /// c.send_line("HELO example.org");
+    /// ```
+    #[rhai_fn(global, name = "send_line", return_raw, pure)]
+    pub fn send_line(c: &mut Conn, line: Dynamic) -> NativeResult<INT> {
+        let mut data = data_arg(&line, "send_line")?.into_owned();
+        data.push(b'\n');
+        c.send(&data, "send_line").map(|n| n as INT)
+    }
+
+    /// Receive up to `max` bytes; an empty blob means the peer closed.
+    ///
+    /// ```rhai
+    /// let d = c.recv(4096);
+    /// if d.len() == 0 { print("EOF") }
+    /// ```
+    #[rhai_fn(global, name = "recv", return_raw, pure)]
+    pub fn recv(c: &mut Conn, max: INT) -> NativeResult<Blob> {
+        let max =
+            usize::try_from(max).map_err(|_| Error::value("recv", format!("max must not be negative, got {max}")))?;
+        c.recv(max, "recv")
+    }
+
+    /// Receive exactly `n` bytes; `closed` error if the peer closes first.
+    ///
+    /// ```rhai
+    /// let header = c.recv_exact(4);
+    /// ```
+    #[rhai_fn(global, name = "recv_exact", return_raw, pure)]
+    pub fn recv_exact(c: &mut Conn, n: INT) -> NativeResult<Blob> {
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= 1 << 30)
+            .ok_or_else(|| Error::value("recv_exact", format!("n must be 0..2^30, got {n}")))?;
+        c.recv_exact(n, "recv_exact")
+    }
+
+    /// Receive through the delimiter (kept); `closed` error at EOF first,
+    /// `limit` error past 1 MiB without it.
+    ///
+    /// ```rhai
+    /// let head = c.recv_until("\r\n\r\n");
+    /// ```
+    #[rhai_fn(global, name = "recv_until", return_raw, pure)]
+    pub fn recv_until(c: &mut Conn, delim: Dynamic) -> NativeResult<Blob> {
+        recv_until_opts(c, delim, Map::new())
+    }
+
+    /// `recv_until` with options `keep` (default true) and `max` bytes.
+    ///
+    /// ```rhai
+    /// let field = c.recv_until(":", #{keep: false, max: 100});
+    /// ```
+    #[rhai_fn(global, name = "recv_until", return_raw, pure)]
+    pub fn recv_until_opts(c: &mut Conn, delim: Dynamic, opts: Map) -> NativeResult<Blob> {
+        const OP: &str = "recv_until";
+        let opts = Opts::new(OP, opts, UNTIL_OPTS)?;
+        let delim = data_arg(&delim, OP)?;
+        match c.recv_until(&delim, opts.bool("keep", true)?, opts.size("max", DEFAULT_LINE_MAX)?, OP)? {
+            Some(b) => Ok(b),
+            None => Err(Error::new(
+                Kind::Closed,
+                OP,
+                format!("connection closed before the delimiter ({} bytes stay buffered)", c.buffered()),
+            )
+            .with_peer(c.peer())
+            .into()),
+        }
+    }
+
+    /// Receive one line as a string, without its `\n` or `\r\n`; `()` at EOF.
+    /// A last line without newline is returned as is.
+    ///
+    /// ```rhai
+    /// while true { let l = c.recv_line(); if l == () { break } print(l); }
+    /// ```
+    #[rhai_fn(global, name = "recv_line", return_raw, pure)]
+    pub fn recv_line(c: &mut Conn) -> NativeResult<Dynamic> {
+        recv_line_opts(c, Map::new())
+    }
+
+    /// `recv_line` with option `max` (bytes, default 1 MiB).
+    ///
+    /// ```rhai
+    /// let l = c.recv_line(#{max: 512});
+    /// ```
+    #[rhai_fn(global, name = "recv_line", return_raw, pure)]
+    pub fn recv_line_opts(c: &mut Conn, opts: Map) -> NativeResult<Dynamic> {
+        const OP: &str = "recv_line";
+        let opts = Opts::new(OP, opts, &["max"])?;
+        let line = match c.recv_until(b"\n", false, opts.size("max", DEFAULT_LINE_MAX)?, OP)? {
+            Some(mut l) => {
+                if l.last() == Some(&b'\r') {
+                    l.pop();
+                }
+                l
+            }
+            None if c.buffered() == 0 => return Ok(Dynamic::UNIT),
+            None => c.take(usize::MAX),
+        };
+        Ok(String::from_utf8_lossy(&line).into_owned().into())
+    }
+
+    /// Receive everything until the peer closes (at most 64 MiB).
+    ///
+    /// ```rhai
+    /// c.shutdown("write");
+    /// let reply = c.recv_all();
+    /// ```
+    #[rhai_fn(global, name = "recv_all", return_raw, pure)]
+    pub fn recv_all(c: &mut Conn) -> NativeResult<Blob> {
+        c.recv_all(DEFAULT_ALL_MAX, "recv_all")
+    }
+
+    /// `recv_all` with option `max` (bytes).
+    ///
+    /// ```rhai
+    /// let body = c.recv_all(#{max: 1000000});
+    /// ```
+    #[rhai_fn(global, name = "recv_all", return_raw, pure)]
+    pub fn recv_all_opts(c: &mut Conn, opts: Map) -> NativeResult<Blob> {
+        let opts = Opts::new("recv_all", opts, &["max"])?;
+        c.recv_all(opts.size("max", DEFAULT_ALL_MAX)?, "recv_all")
+    }
+
+    /// Half-close: `"write"` sends FIN (the peer reads EOF, you can still
+    /// read its reply), `"read"`, or `"both"`.
+    ///
+    /// ```rhai
+    /// c.send("question");
+    /// c.shutdown("write");
+    /// print(c.recv_all().as_string());
+    /// ```
+    #[rhai_fn(global, name = "shutdown", return_raw, pure)]
+    pub fn shutdown(c: &mut Conn, how: &str) -> NativeResult<()> {
+        c.shutdown(how)
+    }
+
+    /// Close the connection (idempotent).
+    ///
+    /// ```rhai
+    /// c.close();
+    /// ```
+    #[rhai_fn(global, name = "close", pure)]
+    pub fn close(c: &mut Conn) {
+        c.close();
+    }
+
+    /// The remote address `ip:port`.
+    #[rhai_fn(global, get = "peer", pure)]
+    pub fn peer(c: &mut Conn) -> String {
+        c.0.peer.to_string()
+    }
+
+    /// The local address `ip:port`.
+    #[rhai_fn(global, get = "local", pure)]
+    pub fn local(c: &mut Conn) -> String {
+        c.0.local.to_string()
+    }
+
+    /// Whether the connection was closed with `close()`.
+    #[rhai_fn(global, get = "closed", pure)]
+    pub fn closed(c: &mut Conn) -> bool {
+        c.is_closed()
+    }
+
+    /// Seconds each wait may take (FLOAT), or `()` for no limit. Default 30.
+    ///
+    /// ```rhai
+    /// c.timeout = 2.5;
+    /// c.timeout = ();
+    /// ```
+    #[rhai_fn(global, get = "timeout", pure)]
+    pub fn get_timeout(c: &mut Conn) -> Dynamic {
+        c.timeout().map_or(Dynamic::UNIT, |d| d.as_secs_f64().into())
+    }
+
+    /// Set the timeout in seconds (INT or FLOAT), or `()` for none.
+    #[rhai_fn(global, set = "timeout", return_raw)]
+    pub fn set_timeout(c: &mut Conn, value: Dynamic) -> NativeResult<()> {
+        c.set_timeout(args::duration("timeout", &value)?);
+        Ok(())
+    }
+
+    /// `tcp 127.0.0.1:50112 -> 127.0.0.1:9000 (open)`
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn conn_to_string(c: &mut Conn) -> String {
+        c.to_string()
+    }
+
+    /// Same as `to_string`.
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn conn_to_debug(c: &mut Conn) -> String {
+        c.to_string()
+    }
+
+    /// `tcp listener 127.0.0.1:9000 (listening)`
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn listener_to_string(l: &mut TcpListener) -> String {
+        l.to_string()
+    }
+
+    /// Same as `to_string`.
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn listener_to_debug(l: &mut TcpListener) -> String {
+        l.to_string()
+    }
+
+    /// `tcp server 127.0.0.1:9000 (serving)`
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn server_to_string(s: &mut TcpServer) -> String {
+        s.to_string()
+    }
+
+    /// Same as `to_string`.
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn server_to_debug(s: &mut TcpServer) -> String {
+        s.to_string()
+    }
 }

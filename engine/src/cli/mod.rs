@@ -1,0 +1,102 @@
+//! Command-line interface: argument parsing and dispatch to one file per
+//! subcommand. Exit status: 0 success, 1 script error, 2 usage error.
+
+mod run;
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use netscript::{Host, Limits, Permissions};
+
+/// netscript — network-protocol scripts in blocking style on an event loop.
+#[derive(Parser)]
+#[command(name = "netscript", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a script file (`-` reads standard input; `-e CODE` runs a string).
+    Run(run::RunArgs),
+}
+
+/// Limits, permissions and tracing shared by the subcommands that run scripts.
+#[derive(Args, Debug, Clone, Default)]
+pub struct HostArgs {
+    /// Stop a run after this many seconds (wall clock).
+    #[arg(long, value_name = "SECS")]
+    deadline: Option<f64>,
+    /// Maximum Rhai operations per run.
+    #[arg(long, value_name = "N")]
+    max_operations: Option<u64>,
+    /// Maximum script call depth.
+    #[arg(long, value_name = "N")]
+    max_call_levels: Option<usize>,
+    /// Maximum string length in bytes.
+    #[arg(long, value_name = "BYTES")]
+    max_string_size: Option<usize>,
+    /// Maximum array or blob length.
+    #[arg(long, value_name = "N")]
+    max_array_size: Option<usize>,
+    /// Only allow connections to these hosts (comma-separated `host` or `host:port`).
+    #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
+    allow_net: Option<Vec<String>>,
+    /// Forbid listening sockets.
+    #[arg(long)]
+    deny_listen: bool,
+    /// Directory searched by `import` (repeatable).
+    #[arg(long = "module-path", short = 'I', value_name = "DIR")]
+    module_paths: Vec<std::path::PathBuf>,
+    /// Print every send and receive to standard error.
+    #[arg(long)]
+    trace: bool,
+}
+
+impl HostArgs {
+    /// Build a host from these options.
+    pub fn host(&self) -> Result<Host, String> {
+        let defaults = Limits::default();
+        let deadline = match self.deadline {
+            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+            Some(s) => return Err(format!("--deadline must be a positive number of seconds, got {s}")),
+            None => None,
+        };
+        let limits = Limits {
+            max_operations: self.max_operations.unwrap_or(defaults.max_operations),
+            max_call_levels: self.max_call_levels.unwrap_or(defaults.max_call_levels),
+            max_string_size: self.max_string_size.unwrap_or(defaults.max_string_size),
+            max_array_size: self.max_array_size.unwrap_or(defaults.max_array_size),
+            max_map_size: defaults.max_map_size,
+            deadline,
+        };
+        let permissions = Permissions { connect: self.allow_net.clone(), deny_listen: self.deny_listen };
+        let mut builder = Host::builder().limits(limits).permissions(permissions).trace(self.trace).ctrl_c(true);
+        for dir in &self.module_paths {
+            builder = builder.module_path(dir);
+        }
+        builder.build().map_err(|e| e.to_string())
+    }
+}
+
+/// Parse arguments and run; returns the exit status.
+pub fn main() -> i32 {
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `#!/usr/bin/env netscript` runs the file: `netscript FILE …` means `netscript run FILE …`.
+    if let Some(first) = argv.get(1).and_then(|a| a.to_str())
+        && (first.ends_with(".rhai") || (std::path::Path::new(first).is_file() && !first.starts_with('-')))
+    {
+        argv.insert(1, "run".into());
+    }
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Command::Run(args) => run::run(&args),
+    }
+}

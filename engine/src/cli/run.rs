@@ -1,0 +1,64 @@
+//! `netscript run FILE [ARGS…]`: run one script and exit with its status.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::HostArgs;
+
+/// Arguments of `netscript run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Evaluate this code instead of a file.
+    #[arg(short = 'e', long = "eval", value_name = "CODE", conflicts_with = "file")]
+    code: Option<String>,
+    /// The script to run (`-` for standard input).
+    #[arg(value_name = "FILE", required_unless_present = "code")]
+    file: Option<PathBuf>,
+    /// Arguments given to the script as `ARGS`.
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// Run the script; 0 on success, 1 on a script error, 2 on a usage error.
+pub fn run(args: &RunArgs) -> i32 {
+    let (name, source) = match (&args.code, &args.file) {
+        (Some(code), _) => ("<eval>".to_string(), code.clone()),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut code = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut code) {
+                eprintln!("netscript: cannot read standard input: {e}");
+                return 2;
+            }
+            ("<stdin>".to_string(), code)
+        }
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(code) => (path.display().to_string(), code),
+            Err(e) => {
+                eprintln!("netscript: cannot read {}: {e}", path.display());
+                return 2;
+            }
+        },
+        (None, None) => unreachable!("clap requires FILE or -e"),
+    };
+    let host = match args.host.host() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("netscript: {e}");
+            return 2;
+        }
+    };
+    let result = host.run_source(&name, &source, &args.args);
+    drop(host);
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("{}", e.render());
+            1
+        }
+    }
+}

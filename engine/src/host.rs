@@ -1,0 +1,343 @@
+//! The embedding API: build a [`Host`] (limits, permissions, module search
+//! path), then run scripts on it.
+//!
+//! A host owns one thread running a tokio current-thread runtime; every
+//! script task is a green thread on it (see `netscript_stdlib::runtime`).
+//! `run_*` calls submit a job to that thread and wait for its result, so the
+//! API is synchronous and background tasks (servers started by a script)
+//! keep running between calls — which is what the REPL relies on.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use futures_util::future::LocalBoxFuture;
+use netscript_stdlib::runtime::{self, Context};
+use rhai::{AST, Dynamic, Engine, Scope};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::limits::Limits;
+use crate::resolver::Resolver;
+pub use netscript_stdlib::runtime::Permissions;
+
+type Job = Box<dyn FnOnce(Arc<Shared>) -> LocalBoxFuture<'static, ()> + Send>;
+
+/// State the host thread shares with its jobs.
+struct Shared {
+    engine: Arc<Engine>,
+    limits: Limits,
+    root: CancellationToken,
+    current: Arc<Mutex<Option<CancellationToken>>>,
+}
+
+/// Configures and builds a [`Host`].
+#[derive(Debug, Default)]
+pub struct HostBuilder {
+    limits: Limits,
+    permissions: Permissions,
+    module_paths: Vec<PathBuf>,
+    trace: bool,
+    ctrl_c: bool,
+}
+
+impl HostBuilder {
+    /// Resource limits for every run.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// What scripts may do with the network.
+    #[must_use]
+    pub fn permissions(mut self, permissions: Permissions) -> Self {
+        self.permissions = permissions;
+        self
+    }
+
+    /// Add a directory searched by `import "name"` (after the script's own directory).
+    #[must_use]
+    pub fn module_path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.module_paths.push(dir.into());
+        self
+    }
+
+    /// Print every send and receive to standard error.
+    #[must_use]
+    pub fn trace(mut self, on: bool) -> Self {
+        self.trace = on;
+        self
+    }
+
+    /// Let Ctrl-C cancel the running script (the CLI's behaviour); a second
+    /// Ctrl-C within a second exits the process.
+    #[must_use]
+    pub fn ctrl_c(mut self, on: bool) -> Self {
+        self.ctrl_c = on;
+        self
+    }
+
+    /// Start the host thread.
+    ///
+    /// # Errors
+    /// If the thread or its runtime cannot be created.
+    pub fn build(self) -> Result<Host, Error> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+        let current = Arc::new(Mutex::new(None));
+        let trace = Arc::new(AtomicBool::new(self.trace));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread_current = current.clone();
+        let thread_trace = trace.clone();
+        let thread = std::thread::Builder::new()
+            .name("netscript-host".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(Error::host("io", format!("cannot start the runtime: {e}"))));
+                        return;
+                    }
+                };
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&rt, async move {
+                    let root = CancellationToken::new();
+                    let engine = Arc::new(build_engine(&self.limits, self.module_paths));
+                    runtime::set_context(Context {
+                        engine: engine.clone(),
+                        permissions: self.permissions,
+                        trace: thread_trace,
+                        root: root.clone(),
+                    });
+                    let shared =
+                        Arc::new(Shared { engine, limits: self.limits, root: root.clone(), current: thread_current });
+                    if self.ctrl_c {
+                        tokio::task::spawn_local(watch_ctrl_c(shared.current.clone()));
+                    }
+                    let _ = ready_tx.send(Ok(()));
+                    while let Some(job) = rx.recv().await {
+                        tokio::task::spawn_local(job(shared.clone()));
+                    }
+                    // Shut down: cancel every task and give them a moment to unwind.
+                    root.cancel();
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                    while runtime::active_tasks() > 0 && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                });
+            })
+            .map_err(|e| Error::host("io", format!("cannot start the host thread: {e}")))?;
+        ready_rx.recv().map_err(|_| Error::host("io", "the host thread failed to start"))??;
+        Ok(Host { jobs: Some(tx), thread: Some(thread), current, trace })
+    }
+}
+
+/// Cancel the running job on Ctrl-C; exit on a second Ctrl-C within a second
+/// or when nothing is running.
+async fn watch_ctrl_c(current: Arc<Mutex<Option<CancellationToken>>>) {
+    let mut last: Option<std::time::Instant> = None;
+    while tokio::signal::ctrl_c().await.is_ok() {
+        let job = current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let twice = last.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        match job {
+            Some(token) if !twice => token.cancel(),
+            _ => std::process::exit(130),
+        }
+        last = Some(std::time::Instant::now());
+    }
+}
+
+/// Set up an engine: standard modules, limits, printing, module resolution.
+fn build_engine(limits: &Limits, module_paths: Vec<PathBuf>) -> Engine {
+    let mut engine = Engine::new();
+    netscript_stdlib::register_all(&mut engine);
+    limits.apply(&mut engine);
+    engine.on_progress(runtime::on_progress);
+    engine.on_print(|s| println!("{s}"));
+    engine.on_debug(|s, src, pos| match (src, pos.line()) {
+        (Some(src), Some(line)) => eprintln!("{src}:{line}: {s}"),
+        (None, Some(line)) => eprintln!("{line}: {s}"),
+        _ => eprintln!("{s}"),
+    });
+    engine.set_module_resolver(Resolver::new(module_paths));
+    engine
+}
+
+/// A running host. Dropping it cancels every task and stops its thread.
+///
+/// ```
+/// let host = netscript::Host::builder().build().unwrap();
+/// let v = host.run_source("sum.rhai", "let t = task::start(|| 40 + 2); t.join()", &[]).unwrap();
+/// assert_eq!(v.as_int().unwrap(), 42);
+/// ```
+pub struct Host {
+    jobs: Option<mpsc::UnboundedSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    current: Arc<Mutex<Option<CancellationToken>>>,
+    trace: Arc<AtomicBool>,
+}
+
+impl Host {
+    /// Start configuring a host.
+    #[must_use]
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// Run a script file with `args` (visible to the script as `ARGS`).
+    ///
+    /// # Errors
+    /// The file cannot be read, does not parse, or the script fails.
+    pub fn run_file(&self, path: &Path, args: &[String]) -> Result<Dynamic, Error> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| Error::host("io", format!("cannot read {}: {e}", path.display())))?;
+        self.run_source(&path.display().to_string(), &source, args)
+    }
+
+    /// Run script `source` (named `name` in messages) with `args` as `ARGS`.
+    ///
+    /// # Errors
+    /// The source does not parse or the script fails.
+    pub fn run_source(&self, name: &str, source: &str, args: &[String]) -> Result<Dynamic, Error> {
+        let mut scope = Scope::new();
+        scope.push_constant("ARGS", args.iter().map(|a| Dynamic::from(a.clone())).collect::<rhai::Array>());
+        let session = Session { scope: Arc::new(Mutex::new(scope)), ast: Arc::new(Mutex::new(AST::empty())) };
+        self.eval(&session, name, source, false)
+    }
+
+    /// A new session: a scope and function library that persist across
+    /// [`Host::eval`] calls (the REPL's state).
+    #[must_use]
+    pub fn session(&self) -> Session {
+        Session { scope: Arc::new(Mutex::new(Scope::new())), ast: Arc::new(Mutex::new(AST::empty())) }
+    }
+
+    /// Evaluate `source` in `session`: its variables and functions persist
+    /// when `keep` is true (REPL input), else only for this call.
+    ///
+    /// # Errors
+    /// The source does not parse or the script fails.
+    pub fn eval(&self, session: &Session, name: &str, source: &str, keep: bool) -> Result<Dynamic, Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (name, source, session) = (name.to_string(), source.to_string(), session.clone());
+        self.submit(Box::new(move |shared: Arc<Shared>| {
+            Box::pin(async move {
+                let _ = tx.send(run_job(&shared, &session, &name, &source, keep).await);
+            })
+        }))?;
+        rx.recv().map_err(|_| Error::host("io", "the host stopped"))?
+    }
+
+    /// Cancel the script running now (as Ctrl-C does); background tasks go on.
+    pub fn interrupt(&self) {
+        if let Some(token) = self.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            token.cancel();
+        }
+    }
+
+    /// Turn traffic tracing on or off.
+    pub fn set_trace(&self, on: bool) {
+        self.trace.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether traffic tracing is on.
+    #[must_use]
+    pub fn tracing(&self) -> bool {
+        self.trace.load(Ordering::Relaxed)
+    }
+
+    fn submit(&self, job: Job) -> Result<(), Error> {
+        self.jobs.as_ref().and_then(|j| j.send(job).ok()).ok_or_else(|| Error::host("io", "the host stopped"))
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Variables and functions that persist across evaluations.
+#[derive(Clone)]
+pub struct Session {
+    scope: Arc<Mutex<Scope<'static>>>,
+    ast: Arc<Mutex<AST>>,
+}
+
+impl Session {
+    /// Names and values of the session's variables.
+    #[must_use]
+    pub fn variables(&self) -> Vec<(String, Dynamic)> {
+        let scope = self.scope.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        scope.iter_raw().map(|(name, _, value)| (name.to_string(), value.clone())).collect()
+    }
+
+    /// Signatures of the functions the session has defined.
+    #[must_use]
+    pub fn functions(&self) -> Vec<String> {
+        let ast = self.ast.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ast.iter_functions().map(|f| f.to_string()).collect()
+    }
+}
+
+/// Compile and run `source` as a new main task; map failures to [`Error`].
+async fn run_job(shared: &Shared, session: &Session, name: &str, source: &str, keep: bool) -> Result<Dynamic, Error> {
+    let engine = shared.engine.clone();
+    let mut ast = engine
+        .compile_with_scope(&session.scope.lock().unwrap_or_else(std::sync::PoisonError::into_inner), source)
+        .map_err(|e| Error::parse(&e, name, source))?;
+    ast.set_source(name);
+    let program = {
+        let mut lib = session.ast.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let merged = lib.merge(&ast);
+        if keep {
+            let mut functions = merged.clone();
+            functions.clear_statements();
+            *lib = functions;
+        }
+        merged
+    };
+    let token = shared.root.child_token();
+    *shared.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
+    let deadline_hit = Arc::new(AtomicBool::new(false));
+    if let Some(limit) = shared.limits.deadline {
+        let (t, hit) = (token.clone(), deadline_hit.clone());
+        tokio::task::spawn_local(async move {
+            tokio::select! {
+                () = t.cancelled() => {}
+                () = tokio::time::sleep(limit) => { hit.store(true, Ordering::Relaxed); t.cancel(); }
+            }
+        });
+    }
+    let scope = session.scope.clone();
+    let eng = engine.clone();
+    let handle = runtime::spawn(token.clone(), move || {
+        let mut scope = scope.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let len = scope.len();
+        let result = eng.eval_ast_with_scope::<Dynamic>(&mut scope, &program);
+        if !keep {
+            scope.rewind(len);
+        }
+        result
+    });
+    let result = handle.await;
+    *shared.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    token.cancel();
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(err)) => {
+            let mut e = Error::runtime(&err, name, source);
+            if deadline_hit.load(Ordering::Relaxed) && runtime::innermost_terminated(&err) {
+                e = e.into_deadline(shared.limits.deadline.unwrap_or_default());
+            }
+            Err(e)
+        }
+        Err(join) => Err(Error::host("io", format!("the script task failed: {join}"))),
+    }
+}

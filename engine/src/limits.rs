@@ -1,0 +1,47 @@
+//! Resource limits of a run, applied to the Rhai engine and the host.
+
+use std::time::Duration;
+
+use rhai::Engine;
+
+/// Limits for scripts; `0` means unlimited for the sizes and counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum Rhai operations per run (0 = unlimited).
+    pub max_operations: u64,
+    /// Maximum script call depth; capped to what a task's stack holds.
+    pub max_call_levels: usize,
+    /// Maximum string length in bytes (0 = unlimited).
+    pub max_string_size: usize,
+    /// Maximum array and blob length (0 = unlimited).
+    pub max_array_size: usize,
+    /// Maximum map size (0 = unlimited).
+    pub max_map_size: usize,
+    /// Wall-clock limit of a run (`None` = unlimited).
+    pub deadline: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_operations: 0,
+            max_call_levels: netscript_stdlib::runtime::MAX_CALL_LEVELS,
+            max_string_size: 0,
+            max_array_size: 0,
+            max_map_size: 0,
+            deadline: None,
+        }
+    }
+}
+
+impl Limits {
+    /// Configure `engine` with these limits.
+    pub fn apply(&self, engine: &mut Engine) {
+        engine.set_max_operations(self.max_operations);
+        // Deeper calls than the task stack holds would overflow it: Rhai has no stack probes.
+        engine.set_max_call_levels(self.max_call_levels.min(netscript_stdlib::runtime::MAX_CALL_LEVELS));
+        engine.set_max_string_size(self.max_string_size);
+        engine.set_max_array_size(self.max_array_size);
+        engine.set_max_map_size(self.max_map_size);
+    }
+}
