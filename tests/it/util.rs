@@ -8,9 +8,34 @@ use rhai::Dynamic;
 ///
 /// Errors come back as `"kind: message"` so tests can assert on the kind.
 pub fn eval(code: &str) -> Result<Dynamic, String> {
-    let mut engine = rhai::Engine::new();
-    netscript_stdlib::register_all(&mut engine);
-    engine.eval::<Dynamic>(code).map_err(|e| describe(&e))
+    let host = netscript::Host::builder().build().expect("host starts");
+    host.run_source("<test>", code, &[]).map_err(|e| format!("{}: {}", e.kind(), e.message()))
+}
+
+/// Run the built `netscript` binary with `args`; returns (status, stdout, stderr).
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    cli_stdin(args, "")
+}
+
+/// Like [`cli`], feeding `stdin` to the process.
+pub fn cli_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netscript starts");
+    let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
+    let out = child.wait_with_output().expect("netscript runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The repository's top directory (scripts are referred to from there).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 /// `"kind: message"` for a script error raised by the standard library.
