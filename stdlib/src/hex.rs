@@ -1,0 +1,81 @@
+//! `hex::` — hexadecimal text, like Python's `bytes.hex()` and `bytes.fromhex()`.
+//!
+//! Hand-written: the codec is a few lines and no hex crate is a dependency;
+//! `decode` follows `bytes.fromhex` exactly (whitespace allowed between
+//! byte pairs, not inside one).
+
+use rhai::Blob;
+use rhai::plugin::*;
+
+use crate::bytes::data_arg;
+use crate::error::{Error, Kind, NativeResult};
+
+/// The `hex::` module.
+#[must_use]
+pub fn module() -> rhai::Module {
+    exported_module!(api)
+}
+
+/// Lowercase hex digits of `data`.
+#[must_use]
+pub fn encode(data: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(data.len() * 2);
+    for &b in data {
+        text.push(char::from(DIGITS[usize::from(b >> 4)]));
+        text.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    text
+}
+
+/// Parse hex text as `bytes.fromhex` does; errors name `op` and the position.
+pub fn decode(text: &[u8], op: &str) -> Result<Vec<u8>, Error> {
+    let digit = |i: usize| -> Result<u8, Error> {
+        let c = text.get(i).copied();
+        c.and_then(|c| char::from(c).to_digit(16)).and_then(|d| u8::try_from(d).ok()).ok_or_else(|| {
+            let what = c.map_or_else(|| "end of text".to_owned(), |c| format!("{:?}", char::from(c)));
+            Error::new(Kind::Decode, op, format!("non-hexadecimal number found at position {i} ({what})"))
+        })
+    };
+    let mut out = Vec::with_capacity(text.len() / 2);
+    let mut i = 0;
+    while i < text.len() {
+        // Python's ASCII whitespace: space, \t \n \v \f \r.
+        if matches!(text[i], b' ' | b'\t'..=b'\r') {
+            i += 1;
+            continue;
+        }
+        out.push(digit(i)? << 4 | digit(i + 1)?);
+        i += 2;
+    }
+    Ok(out)
+}
+
+#[export_module]
+mod api {
+    use super::{Blob, NativeResult, data_arg};
+
+    /// Hex-encode data (blob or string) as lowercase text, like `bytes.hex()`.
+    ///
+    /// ```rhai
+    /// print(hex::encode("AB"));   // 4142
+    /// ```
+    #[rhai_fn(name = "encode", return_raw)]
+    pub fn encode(data: Dynamic) -> NativeResult<String> {
+        Ok(super::encode(&data_arg(&data, "hex::encode")?))
+    }
+
+    /// Decode hex text (either case; whitespace between byte pairs is
+    /// skipped, like `bytes.fromhex`) into a blob. Anything else is a
+    /// `decode` error giving the position.
+    ///
+    /// ```rhai
+    /// let b = hex::decode("de ad BE EF");
+    /// print(b.len());   // 4
+    /// ```
+    #[rhai_fn(name = "decode", return_raw)]
+    pub fn decode(text: Dynamic) -> NativeResult<Blob> {
+        const OP: &str = "hex::decode";
+        Ok(super::decode(&data_arg(&text, OP)?, OP)?)
+    }
+}
