@@ -161,6 +161,11 @@ impl TcpConn {
         }
     }
 
+    /// Run `f` on the read buffer (framers decode from it in place).
+    pub(crate) fn with_buffer<R>(&self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
+        f(&mut lock(&self.0.buf))
+    }
+
     /// Take up to `max` buffered bytes.
     fn take(&self, max: usize) -> Blob {
         let mut buf = lock(&self.0.buf);

@@ -6,3 +6,4 @@ mod util;
 mod codec;
 mod compress;
 mod structs;
+mod frame;
