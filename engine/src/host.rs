@@ -26,6 +26,12 @@ pub use netscript_stdlib::runtime::Permissions;
 
 type Job = Box<dyn FnOnce(Arc<Shared>) -> LocalBoxFuture<'static, ()> + Send>;
 
+/// Extra set-up applied to the engine when the host starts (e.g. test assertions).
+type Configure = Box<dyn FnOnce(&mut Engine) + Send>;
+
+/// Rewrites a compiled program before it runs (hot reload swaps functions this way).
+pub type Prepare = Box<dyn FnOnce(&Engine, AST) -> AST + Send>;
+
 /// State the host thread shares with its jobs.
 struct Shared {
     engine: Arc<Engine>,
@@ -35,13 +41,26 @@ struct Shared {
 }
 
 /// Configures and builds a [`Host`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct HostBuilder {
     limits: Limits,
     permissions: Permissions,
     module_paths: Vec<PathBuf>,
     trace: bool,
     ctrl_c: bool,
+    configure: Vec<Configure>,
+}
+
+impl std::fmt::Debug for HostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostBuilder")
+            .field("limits", &self.limits)
+            .field("permissions", &self.permissions)
+            .field("module_paths", &self.module_paths)
+            .field("trace", &self.trace)
+            .field("ctrl_c", &self.ctrl_c)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HostBuilder {
@@ -81,6 +100,14 @@ impl HostBuilder {
         self
     }
 
+    /// Apply `f` to the engine after the standard modules are installed
+    /// (register extra functions, e.g. the test runner's assertions).
+    #[must_use]
+    pub fn configure(mut self, f: impl FnOnce(&mut Engine) + Send + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
     /// Start the host thread.
     ///
     /// # Errors
@@ -105,7 +132,11 @@ impl HostBuilder {
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&rt, async move {
                     let root = CancellationToken::new();
-                    let engine = Arc::new(build_engine(&self.limits, self.module_paths));
+                    let mut engine = build_engine(&self.limits, self.module_paths);
+                    for f in self.configure {
+                        f(&mut engine);
+                    }
+                    let engine = Arc::new(engine);
                     runtime::set_context(Context {
                         engine: engine.clone(),
                         permissions: self.permissions,
@@ -221,14 +252,46 @@ impl Host {
     /// # Errors
     /// The source does not parse or the script fails.
     pub fn eval(&self, session: &Session, name: &str, source: &str, keep: bool) -> Result<Dynamic, Error> {
+        self.eval_with(session, name, source, keep, None)
+    }
+
+    /// [`Host::eval`], with `prepare` rewriting the compiled program before
+    /// it runs (after it is merged with the session's functions).
+    ///
+    /// # Errors
+    /// The source does not parse or the script fails.
+    pub fn eval_with(
+        &self,
+        session: &Session,
+        name: &str,
+        source: &str,
+        keep: bool,
+        prepare: Option<Prepare>,
+    ) -> Result<Dynamic, Error> {
         let (tx, rx) = std::sync::mpsc::channel();
         let (name, source, session) = (name.to_string(), source.to_string(), session.clone());
         self.submit(Box::new(move |shared: Arc<Shared>| {
             Box::pin(async move {
-                let _ = tx.send(run_job(&shared, &session, &name, &source, keep).await);
+                let _ = tx.send(run_job(&shared, &session, &name, &source, keep, prepare).await);
             })
         }))?;
         rx.recv().map_err(|_| Error::host("io", "the host stopped"))?
+    }
+
+    /// Run `f` on the host thread with its engine (outside any task) and
+    /// return its result: format values with script-level functions, read
+    /// `netscript_stdlib::runtime` counters.
+    ///
+    /// # Errors
+    /// If the host has stopped.
+    pub fn with_engine<R: Send + 'static>(&self, f: impl FnOnce(&Engine) -> R + Send + 'static) -> Result<R, Error> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.submit(Box::new(move |shared: Arc<Shared>| {
+            Box::pin(async move {
+                let _ = tx.send(f(&shared.engine));
+            })
+        }))?;
+        rx.recv().map_err(|_| Error::host("io", "the host stopped"))
     }
 
     /// Cancel the script running now (as Ctrl-C does); background tasks go on.
@@ -287,10 +350,22 @@ impl Session {
 }
 
 /// Compile and run `source` as a new main task; map failures to [`Error`].
-async fn run_job(shared: &Shared, session: &Session, name: &str, source: &str, keep: bool) -> Result<Dynamic, Error> {
+async fn run_job(
+    shared: &Shared,
+    session: &Session,
+    name: &str,
+    source: &str,
+    keep: bool,
+    prepare: Option<Prepare>,
+) -> Result<Dynamic, Error> {
     let engine = shared.engine.clone();
+    // A `#!` line makes a script executable; blank it, keeping line numbers.
+    let code = match source.strip_prefix("#!") {
+        Some(rest) => rest.find('\n').map_or(String::new(), |i| rest[i..].to_string()),
+        None => source.to_string(),
+    };
     let mut ast = engine
-        .compile_with_scope(&session.scope.lock().unwrap_or_else(std::sync::PoisonError::into_inner), source)
+        .compile_with_scope(&session.scope.lock().unwrap_or_else(std::sync::PoisonError::into_inner), &code)
         .map_err(|e| Error::parse(&e, name, source))?;
     ast.set_source(name);
     let program = {
@@ -302,6 +377,10 @@ async fn run_job(shared: &Shared, session: &Session, name: &str, source: &str, k
             *lib = functions;
         }
         merged
+    };
+    let program = match prepare {
+        Some(f) => f(&engine, program),
+        None => program,
     };
     let token = shared.root.child_token();
     *shared.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());

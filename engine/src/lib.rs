@@ -23,13 +23,19 @@
 //! - [`limits`]: [`Limits`] applied to the engine.
 //! - [`resolver`]: `import` of embedded standard modules and script files.
 //! - [`error`]: [`Error`], rendered as `file:line:col: kind: message` with a caret.
+//! - [`pretty`]: readable renderings of values (REPL output, assertion diffs).
+//! - [`reload`]: hot reload — swappable functions, dependency scan, file watcher.
+//! - [`testing`]: assertions and the runner behind `netscript test`.
 //! - `cli`: the `netscript` command, one file per subcommand.
 //! - The script-visible modules live in the `netscript-stdlib` crate.
 
 pub mod error;
 pub mod host;
 pub mod limits;
+pub mod pretty;
+pub mod reload;
 pub mod resolver;
+pub mod testing;
 
 pub use error::Error;
 pub use host::{Host, HostBuilder, Permissions, Session};

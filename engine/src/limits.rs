@@ -43,5 +43,9 @@ impl Limits {
         engine.set_max_string_size(self.max_string_size);
         engine.set_max_array_size(self.max_array_size);
         engine.set_max_map_size(self.max_map_size);
+        // Rhai's debug-build defaults (32, 16) reject a closure with a loop
+        // inside a function (`serve(|c| { … })` in a test case); these are
+        // its release defaults, parsed on the host thread, not a task stack.
+        engine.set_max_expr_depths(64, 32);
     }
 }

@@ -58,4 +58,4 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
 }
 
 /// Standard modules written in Rhai, by import name (`import "smtp" as smtp;`).
-pub const SCRIPT_MODULES: &[(&str, &str)] = &[];
+pub const SCRIPT_MODULES: &[(&str, &str)] = &[("mock", include_str!("mock.rhai"))];

@@ -1,12 +1,15 @@
 //! Command-line interface: argument parsing and dispatch to one file per
 //! subcommand. Exit status: 0 success, 1 script error, 2 usage error.
 
+mod repl;
 mod run;
+mod test;
+mod watch;
 
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use netscript::{Host, Limits, Permissions};
+use netscript::{Host, HostBuilder, Limits, Permissions};
 
 /// netscript — network-protocol scripts in blocking style on an event loop.
 #[derive(Parser)]
@@ -20,6 +23,12 @@ struct Cli {
 enum Command {
     /// Run a script file (`-` reads standard input; `-e CODE` runs a string).
     Run(run::RunArgs),
+    /// Interactive prompt: state, connections and servers persist across lines.
+    Repl(repl::ReplArgs),
+    /// Run a script and re-run or hot-swap it whenever it or its imports change.
+    Watch(watch::WatchArgs),
+    /// Run `test_*` functions of `*_test.rhai` files.
+    Test(test::TestArgs),
 }
 
 /// Limits, permissions and tracing shared by the subcommands that run scripts.
@@ -55,8 +64,13 @@ pub struct HostArgs {
 }
 
 impl HostArgs {
-    /// Build a host from these options.
+    /// Build a host from these options; Ctrl-C cancels the running script.
     pub fn host(&self) -> Result<Host, String> {
+        self.builder()?.ctrl_c(true).build().map_err(|e| e.to_string())
+    }
+
+    /// A host builder configured from these options (no Ctrl-C handling).
+    pub fn builder(&self) -> Result<HostBuilder, String> {
         let defaults = Limits::default();
         let deadline = match self.deadline {
             Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
@@ -72,11 +86,11 @@ impl HostArgs {
             deadline,
         };
         let permissions = Permissions { connect: self.allow_net.clone(), deny_listen: self.deny_listen };
-        let mut builder = Host::builder().limits(limits).permissions(permissions).trace(self.trace).ctrl_c(true);
+        let mut builder = Host::builder().limits(limits).permissions(permissions).trace(self.trace);
         for dir in &self.module_paths {
             builder = builder.module_path(dir);
         }
-        builder.build().map_err(|e| e.to_string())
+        Ok(builder)
     }
 }
 
@@ -97,6 +111,10 @@ pub fn main() -> i32 {
         }
     };
     match cli.command {
+        Command::Run(args) if args.watch => watch::run_watch(&args),
         Command::Run(args) => run::run(&args),
+        Command::Repl(args) => repl::repl(&args),
+        Command::Watch(args) => watch::watch(&args),
+        Command::Test(args) => test::test(&args),
     }
 }

@@ -10,17 +10,32 @@ use super::HostArgs;
 /// Arguments of `netscript run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Evaluate this code instead of a file.
-    #[arg(short = 'e', long = "eval", value_name = "CODE", conflicts_with = "file")]
-    code: Option<String>,
+    /// Evaluate this code instead of a file (then every positional argument is in `ARGS`).
+    #[arg(short = 'e', long = "eval", value_name = "CODE")]
+    pub code: Option<String>,
     /// The script to run (`-` for standard input).
     #[arg(value_name = "FILE", required_unless_present = "code")]
-    file: Option<PathBuf>,
+    pub file: Option<PathBuf>,
     /// Arguments given to the script as `ARGS`.
     #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    pub args: Vec<String>,
+    /// Re-run (or hot-swap the functions of) the script when it or its imports change.
+    #[arg(long)]
+    pub watch: bool,
     #[command(flatten)]
-    host: HostArgs,
+    pub host: HostArgs,
+}
+
+impl RunArgs {
+    /// The script's `ARGS`: with `-e`, the would-be FILE is the first of them.
+    pub fn script_args(&self) -> Vec<String> {
+        match (&self.code, &self.file) {
+            (Some(_), Some(first)) => {
+                std::iter::once(first.display().to_string()).chain(self.args.iter().cloned()).collect()
+            }
+            _ => self.args.clone(),
+        }
+    }
 }
 
 /// Run the script; 0 on success, 1 on a script error, 2 on a usage error.
@@ -51,7 +66,8 @@ pub fn run(args: &RunArgs) -> i32 {
             return 2;
         }
     };
-    let result = host.run_source(&name, &source, &args.args);
+    let script_args = args.script_args();
+    let result = host.run_source(&name, &source, &script_args);
     drop(host);
     let _ = std::io::stdout().flush();
     match result {
