@@ -111,12 +111,13 @@ pub struct Error {
     op: String,
     peer: Option<String>,
     detail: String,
+    code: Option<String>,
 }
 
 impl Error {
     /// A new error of `kind` raised by operation `op`.
     pub fn new(kind: Kind, op: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { kind, op: op.into(), peer: None, detail: detail.into() }
+        Self { kind, op: op.into(), peer: None, detail: detail.into(), code: None }
     }
 
     /// A `value` error: a bad argument given to `op`.
@@ -134,6 +135,20 @@ impl Error {
     pub fn with_peer(mut self, peer: impl fmt::Display) -> Self {
         self.peer = Some(peer.to_string());
         self
+    }
+
+    /// Attach a finer, protocol-specific code (`"nxdomain"`, an SMTP reply
+    /// code…); scripts see it as `e.code`.
+    #[must_use]
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    /// The protocol-specific code, if any.
+    #[must_use]
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
     }
 
     /// The stable kind label.
@@ -160,7 +175,8 @@ impl Error {
         self.to_string()
     }
 
-    /// The script-visible value: `#{kind, message, op, peer}`.
+    /// The script-visible value: `#{kind, message, op, peer}`, plus `code`
+    /// when the error has one.
     #[must_use]
     pub fn to_map(&self) -> Map {
         let mut m = Map::new();
@@ -168,6 +184,9 @@ impl Error {
         m.insert("message".into(), self.message().into());
         m.insert("op".into(), self.op.clone().into());
         m.insert("peer".into(), self.peer.clone().map_or(Dynamic::UNIT, Into::into));
+        if let Some(code) = &self.code {
+            m.insert("code".into(), code.clone().into());
+        }
         m
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, select_all};
 use rhai::plugin::*;
-use rhai::{Array, Dynamic};
+use rhai::{Array, Dynamic, INT};
 
 use crate::args::{self, Opts};
 use crate::error::{Error, Kind, NativeResult};
@@ -96,6 +96,251 @@ fn gai_detail(err: &std::io::Error) -> String {
     text.strip_prefix("failed to lookup address information: ").unwrap_or(&text).to_string()
 }
 
+/// Run blocking `f` (a libc resolver call) on tokio's blocking pool and wait
+/// for it without blocking the event loop.
+fn off_loop<T, F>(op: &str, f: F) -> NativeResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    runtime::block_on(tokio::task::spawn_blocking(f))?
+        .map_err(|e| Error::new(Kind::Io, op, format!("resolver thread failed: {e}")).into())
+}
+
+/// A `dns` error for a failed getaddrinfo/getnameinfo, whose message and
+/// `code` tell "name not found" from "temporary failure".
+fn gai_error(op: &str, what: &str, err: dns_lookup::LookupError) -> Error {
+    use dns_lookup::LookupErrorKind as K;
+    let (code, label) = match err.kind() {
+        K::NoName => ("noname", "name not found"),
+        K::NoData => ("nodata", "the name has no addresses"),
+        K::Again => ("again", "temporary failure in name resolution"),
+        K::Fail => ("fail", "non-recoverable failure in name resolution"),
+        K::Service => ("service", "service not supported for this socket type"),
+        K::Family => ("family", "address family not supported"),
+        K::Socktype => ("socktype", "socket type not supported"),
+        K::Badflags => ("badflags", "invalid flags"),
+        K::Memory => ("memory", "out of memory"),
+        K::System | K::IO | K::Unknown => ("system", "system error"),
+    };
+    let system = std::io::Error::from(err).to_string();
+    Error::new(Kind::Dns, op, format!("{what}: {label} ({system})")).with_code(code)
+}
+
+/// Socket type names as in Python's `socket.SOCK_*`.
+const SOCKTYPES: &[(&str, i32)] = &[
+    ("stream", libc::SOCK_STREAM),
+    ("dgram", libc::SOCK_DGRAM),
+    ("raw", libc::SOCK_RAW),
+    ("seqpacket", libc::SOCK_SEQPACKET),
+];
+
+/// getaddrinfo flags by name (`AI_CANONNAME` → `"canonname"`).
+const GAI_FLAGS: &[(&str, i32)] = &[
+    ("passive", libc::AI_PASSIVE),
+    ("canonname", libc::AI_CANONNAME),
+    ("numerichost", libc::AI_NUMERICHOST),
+    ("numericserv", libc::AI_NUMERICSERV),
+    ("v4mapped", libc::AI_V4MAPPED),
+    ("all", libc::AI_ALL),
+    ("addrconfig", libc::AI_ADDRCONFIG),
+];
+
+/// A constant given by name (from `table`) or number.
+fn named_int(op: &str, key: &str, value: &Dynamic, table: &[(&str, i32)]) -> Result<i32, Error> {
+    let names = || table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    if let Ok(i) = value.as_int() {
+        return i32::try_from(i).map_err(|_| Error::value(op, format!("option '{key}' is out of range: {i}")));
+    }
+    let text = value
+        .clone()
+        .into_string()
+        .map_err(|t| Error::value(op, format!("option '{key}' must be a name or integer, got {t}")))?;
+    table
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(&text))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| Error::value(op, format!("option '{key}': unknown value {text:?} (known: {})", names())))
+}
+
+/// getaddrinfo hints from `#{family, socktype, proto, flags}`.
+fn gai_hints(op: &str, opts: &Opts) -> Result<dns_lookup::AddrInfoHints, Error> {
+    let mut hints = dns_lookup::AddrInfoHints {
+        address: match Family::from_opts(op, opts)? {
+            Family::Any => libc::AF_UNSPEC,
+            Family::V4 => libc::AF_INET,
+            Family::V6 => libc::AF_INET6,
+        },
+        ..Default::default()
+    };
+    if let Some(v) = opts.get("socktype").filter(|v| !v.is_unit()) {
+        hints.socktype = named_int(op, "socktype", v, SOCKTYPES)?;
+    }
+    if let Some(v) = opts.get("proto").filter(|v| !v.is_unit()) {
+        let protos = [("tcp", libc::IPPROTO_TCP), ("udp", libc::IPPROTO_UDP)];
+        hints.protocol = named_int(op, "proto", v, &protos)?;
+    }
+    if let Some(v) = opts.get("flags").filter(|v| !v.is_unit()) {
+        hints.flags = match v.read_lock::<Array>() {
+            Some(list) => {
+                let mut bits = 0;
+                for f in list.iter() {
+                    bits |= named_int(op, "flags", f, GAI_FLAGS)?;
+                }
+                bits
+            }
+            None => named_int(op, "flags", v, GAI_FLAGS)?,
+        };
+    }
+    Ok(hints)
+}
+
+/// One getaddrinfo result in Python's shape.
+fn gai_entry(ai: &dns_lookup::AddrInfo) -> Dynamic {
+    let mut m = rhai::Map::new();
+    let family = match ai.address {
+        libc::AF_INET => "inet".into(),
+        libc::AF_INET6 => "inet6".into(),
+        other => Dynamic::from_int(other.into()),
+    };
+    let socktype = SOCKTYPES
+        .iter()
+        .find(|(_, v)| *v == ai.socktype)
+        .map_or_else(|| Dynamic::from_int(ai.socktype.into()), |(n, _)| (*n).into());
+    m.insert("family".into(), family);
+    m.insert("socktype".into(), socktype);
+    m.insert("proto".into(), Dynamic::from_int(ai.protocol.into()));
+    m.insert("canonname".into(), ai.canonname.clone().unwrap_or_default().into());
+    m.insert("host".into(), ai.sockaddr.ip().to_string().into());
+    m.insert("port".into(), Dynamic::from_int(ai.sockaddr.port().into()));
+    m.into()
+}
+
+fn getaddrinfo_with(host: &Dynamic, service: &Dynamic, opts: rhai::Map) -> NativeResult<Array> {
+    const OP: &str = "net::getaddrinfo";
+    let opts = Opts::new(OP, opts, &["family", "socktype", "proto", "flags"])?;
+    let hints = gai_hints(OP, &opts)?;
+    let text = |v: &Dynamic, what: &str| -> Result<Option<String>, Error> {
+        if v.is_unit() {
+            Ok(None)
+        } else if let Ok(i) = v.as_int() {
+            Ok(Some(i.to_string()))
+        } else {
+            v.clone()
+                .into_string()
+                .map(Some)
+                .map_err(|t| Error::value(OP, format!("{what} must be a string, integer or (), got {t}")))
+        }
+    };
+    let (host, service) = (text(host, "host")?, text(service, "service")?);
+    if host.is_none() && service.is_none() {
+        return Err(Error::value(OP, "host and service cannot both be ()").into());
+    }
+    let what = format!("{}:{}", host.as_deref().unwrap_or("*"), service.as_deref().unwrap_or("*"));
+    let found = off_loop(OP, move || {
+        dns_lookup::getaddrinfo(host.as_deref(), service.as_deref(), Some(hints))
+            .map(|iter| iter.filter_map(Result::ok).collect::<Vec<_>>())
+    })?;
+    match found {
+        Ok(list) => Ok(list.iter().map(gai_entry).collect()),
+        Err(e) => Err(gai_error(OP, &what, e).into()),
+    }
+}
+
+/// The services and protocols databases (`/etc/services`, `/etc/protocols`
+/// through NSS) as Python's `socket` reads them. libc's lookups return a
+/// pointer to static storage, so calls are serialised.
+mod netdb {
+    use std::ffi::{CStr, CString, c_char};
+    use std::sync::Mutex;
+
+    use crate::error::{Error, Kind};
+
+    static LOCK: Mutex<()> = Mutex::new(());
+
+    fn c_string(op: &str, what: &str, text: &str) -> Result<CString, Error> {
+        CString::new(text).map_err(|_| Error::value(op, format!("{what} contains a NUL byte")))
+    }
+
+    fn opt_proto(op: &str, proto: Option<&str>) -> Result<Option<CString>, Error> {
+        proto.map(|p| c_string(op, "protocol name", p)).transpose()
+    }
+
+    fn not_found(op: &str, what: &str) -> Error {
+        Error::new(Kind::Dns, op, format!("{what} not found")).with_code("notfound")
+    }
+
+    /// Port of service `name` (for `proto`, or any).
+    pub fn service_port(op: &str, name: &str, proto: Option<&str>) -> Result<u16, Error> {
+        let c_name = c_string(op, "service name", name)?;
+        let c_proto = opt_proto(op, proto)?;
+        let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let proto_ptr = c_proto.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        // SAFETY: both pointers are valid C strings (or null for the
+        // protocol); the result points at libc's static storage, read
+        // before the lock is released.
+        let ent = unsafe { libc::getservbyname(c_name.as_ptr(), proto_ptr) };
+        if ent.is_null() {
+            return Err(not_found(op, "service/proto"));
+        }
+        // SAFETY: non-null result of getservbyname, valid until the next call.
+        Ok(u16::from_be(unsafe { (*ent).s_port } as u16))
+    }
+
+    /// Name of the service on `port` (for `proto`, or any).
+    pub fn service_name(op: &str, port: u16, proto: Option<&str>) -> Result<String, Error> {
+        let c_proto = opt_proto(op, proto)?;
+        let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let proto_ptr = c_proto.as_ref().map_or(std::ptr::null(), |p| p.as_ptr());
+        // SAFETY: the protocol is a valid C string or null; the result is read under the lock.
+        let ent = unsafe { libc::getservbyport(i32::from(port.to_be()), proto_ptr) };
+        if ent.is_null() {
+            return Err(not_found(op, "port/proto"));
+        }
+        // SAFETY: non-null result: s_name is a NUL-terminated string.
+        Ok(unsafe { text((*ent).s_name) })
+    }
+
+    /// Number of protocol `name`.
+    pub fn protocol_number(op: &str, name: &str) -> Result<i64, Error> {
+        let c_name = c_string(op, "protocol name", name)?;
+        let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SAFETY: valid C string; the result is read under the lock.
+        let ent = unsafe { libc::getprotobyname(c_name.as_ptr()) };
+        if ent.is_null() {
+            return Err(not_found(op, "protocol"));
+        }
+        // SAFETY: non-null result of getprotobyname.
+        Ok(i64::from(unsafe { (*ent).p_proto }))
+    }
+
+    /// # Safety
+    /// `ptr` must be a valid NUL-terminated string.
+    unsafe fn text(ptr: *const c_char) -> String {
+        // SAFETY: guaranteed by the caller.
+        unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
+    }
+}
+
+/// Python's `socket.getfqdn`: the first name containing a dot among the
+/// host name of `name`'s address (found by getnameinfo) and `name`; else
+/// that host name; `name` itself if the lookups fail.
+fn getfqdn_of(name: &str) -> NativeResult<String> {
+    const OP: &str = "net::getfqdn";
+    let name = name.trim();
+    let name = if name.is_empty() || name == "0.0.0.0" || name == "::" {
+        dns_lookup::get_hostname().map_err(|e| Error::io(OP, &e))?
+    } else {
+        name.to_string()
+    };
+    let owned = name.clone();
+    let found = off_loop(OP, move || {
+        let addr = dns_lookup::getaddrinfo(Some(&owned), None, None).ok()?.filter_map(Result::ok).next()?.sockaddr;
+        dns_lookup::getnameinfo(&addr, libc::NI_NAMEREQD).ok().map(|(host, _)| host)
+    })?;
+    Ok(found.unwrap_or(name))
+}
+
 /// A future that completes when `handle` has something to read (or a
 /// connection to accept), or `None` if it is not a selectable handle.
 fn readable(handle: &Dynamic) -> Option<Result<BoxFuture<'static, ()>, Error>> {
@@ -130,6 +375,12 @@ fn readable(handle: &Dynamic) -> Option<Result<BoxFuture<'static, ()>, Error>> {
     None
 }
 
+fn getservbyport_proto_opt(port: INT, proto: Option<&str>) -> NativeResult<String> {
+    const OP: &str = "net::getservbyport";
+    let port = u16::try_from(port).map_err(|_| Error::value(OP, format!("port must be 0-65535, got {port}")))?;
+    Ok(netdb::service_name(OP, port, proto)?)
+}
+
 /// The `net::` module.
 #[must_use]
 pub fn module() -> rhai::Module {
@@ -139,6 +390,112 @@ pub fn module() -> rhai::Module {
 #[export_module]
 mod api {
     use super::*;
+
+    /// Resolve `host` and `service` like Python's `socket.getaddrinfo`:
+    /// an array of `#{family, socktype, proto, canonname, host, port}`.
+    /// `host` or `service` may be `()`; `service` is a name or a port.
+    ///
+    /// ```rhai
+    /// for ai in net::getaddrinfo("localhost", 80) { print(`${ai.family} ${ai.host}:${ai.port}`) }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn getaddrinfo(host: Dynamic, service: Dynamic) -> NativeResult<Array> {
+        getaddrinfo_with(&host, &service, rhai::Map::new())
+    }
+
+    /// `getaddrinfo` with hints: `family` (`"inet"`, `"inet6"`), `socktype`
+    /// (`"stream"`, `"dgram"`, `"raw"` or a number), `proto` (`"tcp"`,
+    /// `"udp"` or a number), `flags` (names such as `"canonname"`,
+    /// `"passive"`, `"numerichost"`, `"addrconfig"`, or an array of them).
+    ///
+    /// ```rhai
+    /// let ai = net::getaddrinfo("localhost", "http", #{family: "inet", socktype: "stream", flags: ["canonname"]});
+    /// print(ai[0].canonname);
+    /// ```
+    #[rhai_fn(name = "getaddrinfo", return_raw)]
+    pub fn getaddrinfo_opts(host: Dynamic, service: Dynamic, opts: rhai::Map) -> NativeResult<Array> {
+        getaddrinfo_with(&host, &service, opts)
+    }
+
+    /// The port of a service by name, as `socket.getservbyname`.
+    ///
+    /// ```rhai
+    /// assert(net::getservbyname("smtp") == 25);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn getservbyname(name: &str) -> NativeResult<INT> {
+        Ok(netdb::service_port("net::getservbyname", name, None)?.into())
+    }
+
+    /// The port of a service for protocol `proto` (`"tcp"`, `"udp"`).
+    ///
+    /// ```rhai
+    /// print(net::getservbyname("domain", "udp"));
+    /// ```
+    #[rhai_fn(name = "getservbyname", return_raw)]
+    pub fn getservbyname_proto(name: &str, proto: &str) -> NativeResult<INT> {
+        Ok(netdb::service_port("net::getservbyname", name, Some(proto))?.into())
+    }
+
+    /// The service name of a port, as `socket.getservbyport`.
+    ///
+    /// ```rhai
+    /// assert(net::getservbyport(80) == "http");
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn getservbyport(port: INT) -> NativeResult<String> {
+        getservbyport_proto_opt(port, None)
+    }
+
+    /// The service name of a port for protocol `proto`.
+    ///
+    /// ```rhai
+    /// print(net::getservbyport(53, "udp"));
+    /// ```
+    #[rhai_fn(name = "getservbyport", return_raw)]
+    pub fn getservbyport_proto(port: INT, proto: &str) -> NativeResult<String> {
+        getservbyport_proto_opt(port, Some(proto))
+    }
+
+    /// The number of a protocol by name, as `socket.getprotobyname`.
+    ///
+    /// ```rhai
+    /// assert(net::getprotobyname("tcp") == 6);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn getprotobyname(name: &str) -> NativeResult<INT> {
+        Ok(netdb::protocol_number("net::getprotobyname", name)?)
+    }
+
+    /// This machine's host name, as `socket.gethostname`.
+    ///
+    /// ```rhai
+    /// print(net::gethostname());
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn gethostname() -> NativeResult<String> {
+        dns_lookup::get_hostname().map_err(|e| Error::io("net::gethostname", &e).into())
+    }
+
+    /// This machine's fully qualified name, as `socket.getfqdn()`.
+    ///
+    /// ```rhai
+    /// print(net::getfqdn());
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn getfqdn() -> NativeResult<String> {
+        getfqdn_of("")
+    }
+
+    /// The fully qualified name of `name`, as `socket.getfqdn(name)`.
+    ///
+    /// ```rhai
+    /// print(net::getfqdn("localhost"));
+    /// ```
+    #[rhai_fn(name = "getfqdn", return_raw)]
+    pub fn getfqdn_name(name: &str) -> NativeResult<String> {
+        getfqdn_of(name)
+    }
 
     /// Wait until at least one of `handles` (TCP connections, listeners,
     /// UDP sockets) is readable, at most `timeout` seconds (`()` = forever);
