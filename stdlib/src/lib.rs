@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod bytes;
 pub mod codec;
 pub mod compress;
+pub mod dns;
 pub mod frame;
 pub mod net;
 #[path = "struct.rs"]
@@ -48,6 +49,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("tcp", tcp::module()),
         ("udp", udp::module()),
         ("net", net::module()),
+        ("dns", dns::module()),
         ("task", task::module()),
         ("struct", structs::module()),
         ("frame", frame::module()),
@@ -58,4 +60,5 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
 }
 
 /// Standard modules written in Rhai, by import name (`import "smtp" as smtp;`).
-pub const SCRIPT_MODULES: &[(&str, &str)] = &[("mock", include_str!("mock.rhai"))];
+pub const SCRIPT_MODULES: &[(&str, &str)] =
+    &[("smtp", include_str!("smtp.rhai")), ("mock", include_str!("mock.rhai"))];

@@ -5,5 +5,6 @@ mod util;
 
 mod codec;
 mod compress;
+mod dns;
 mod structs;
 mod frame;
