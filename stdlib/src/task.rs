@@ -86,6 +86,14 @@ impl TaskHandle {
         let (tx, rx) = watch::channel(None);
         let handle = runtime::spawn(token.clone(), move || {
             let result = callable.call(args);
+            // Nobody holds the handle: report the failure like an uncaught
+            // exception in a Python thread, instead of losing it.
+            if let Err(err) = &result
+                && tx.receiver_count() == 0
+                && !runtime::innermost_terminated(err)
+            {
+                eprintln!("task {} failed: {}", callable.name(), crate::error::describe(err));
+            }
             tx.send_replace(Some(match &result {
                 Ok(v) => Ok(v.clone()),
                 Err(e) => Err(Arc::from(crate::error::copy_error(e))),

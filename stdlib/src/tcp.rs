@@ -436,7 +436,8 @@ impl Listener {
         let local = self.0.local;
         let stream = runtime::block_on_timeout(OP, timeout, async move {
             l.accept().await.map(|(s, _)| s).map_err(|e| Error::io(OP, &e).with_peer(local))
-        })?;
+        })
+        .map_err(|e| with_peer_if_timeout(e, local))?;
         TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(local).into())
     }
 }

@@ -283,7 +283,7 @@ mod api {
 fn recv_map(u: &UdpSock, timeout: Option<Duration>) -> NativeResult<Map> {
     let (data, from) = u.recv_from(timeout)?;
     let mut m = Map::new();
-    m.insert("data".into(), data.into());
+    m.insert("data".into(), Dynamic::from_blob(data));
     m.insert("host".into(), from.ip().to_string().into());
     m.insert("port".into(), INT::from(from.port()).into());
     Ok(m)

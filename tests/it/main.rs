@@ -6,5 +6,6 @@ mod util;
 mod codec;
 mod compress;
 mod dns;
-mod structs;
 mod frame;
+mod structs;
+mod tcp;

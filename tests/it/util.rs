@@ -30,7 +30,11 @@ pub fn cli_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
         .expect("netscript starts");
     let _ = child.stdin.take().expect("stdin").write_all(stdin.as_bytes());
     let out = child.wait_with_output().expect("netscript runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The repository's top directory (scripts are referred to from there).
@@ -60,4 +64,51 @@ pub fn python(code: &str) -> String {
     let out = std::process::Command::new("python3").arg("-c").arg(code).output().expect("python3 runs");
     assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// A Python peer process on loopback; killed when dropped.
+pub struct PyPeer {
+    child: std::process::Child,
+    /// The port the peer printed as its first line.
+    pub port: u16,
+}
+
+impl PyPeer {
+    /// Start `python3 -c code`; the code must print its port on the first line.
+    pub fn start(code: &str) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .arg("-u")
+            .arg("-c")
+            .arg(code)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("port line");
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("python peer printed {line:?}, not a port"));
+        Self { child, port }
+    }
+
+    /// Wait for the peer to exit and return its remaining output.
+    pub fn finish(mut self) -> String {
+        use std::io::Read;
+        let mut out = String::new();
+        let _ = self.child.stdout.take().expect("stdout").read_to_string(&mut out);
+        let _ = self.child.wait();
+        out
+    }
+}
+
+impl Drop for PyPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
 }

@@ -1,0 +1,353 @@
+//! TCP and UDP against real peers: Python socket servers and clients on
+//! loopback, and the example scripts run by the built binary.
+
+use crate::util::{PyPeer, cli, closed_port, eval};
+
+/// A Python server that accepts one connection, runs `body` (with `c` the
+/// connection), and exits.
+fn py_server(body: &str) -> PyPeer {
+    let body: String = body.lines().map(|l| format!("    {l}\n")).collect();
+    PyPeer::start(&format!(
+        "import socket, struct, time\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', 0))\ns.listen(5)\nprint(s.getsockname()[1])\nc, _ = s.accept()\nif True:\n{body}"
+    ))
+}
+
+#[test]
+fn mixed_reads_share_one_buffer_without_losing_bytes() {
+    // The peer sends everything in odd-sized pieces with pauses.
+    let peer = py_server(
+        "data = b'line one\\r\\nline two\\n' + struct.pack('!I', 5) + b'hello' + b'tail-after-exact'\n\
+         for i in range(0, len(data), 3):\n    c.sendall(data[i:i+3]); time.sleep(0.002)\nc.close()",
+    );
+    let v = eval(&format!(
+        r#"let c = tcp::connect("127.0.0.1", {});
+           let a = c.recv_line();
+           let b = c.recv_line();
+           let n = c.recv_exact(4);
+           let body = c.recv_exact(5);
+           let rest = c.recv_all();
+           [a, b, n.len(), body.as_string(), rest.as_string()]"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), r#"["line one", "line two", 4, "hello", "tail-after-exact"]"#);
+}
+
+#[test]
+fn eof_in_the_middle_of_recv_exact_is_a_closed_error_and_keeps_the_bytes() {
+    let peer = py_server("c.sendall(b'abc'); c.close()");
+    let v = eval(&format!(
+        r#"let c = tcp::connect("127.0.0.1", {});
+           let kind = "";
+           try {{ c.recv_exact(5); }} catch (e) {{ kind = e.kind; }}
+           [kind, c.recv(10).as_string(), c.recv(10).len()]"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), r#"["closed", "abc", 0]"#);
+}
+
+#[test]
+fn refused_connection_is_a_refused_error_naming_the_peer() {
+    let port = closed_port();
+    let err = eval(&format!(r#"tcp::connect("127.0.0.1", {port})"#)).unwrap_err();
+    assert!(err.starts_with("refused: tcp::connect 127.0.0.1:"), "{err}");
+    assert!(err.contains(&port.to_string()), "{err}");
+}
+
+#[test]
+fn silent_peer_gives_a_timeout_error() {
+    let peer = py_server("time.sleep(5)");
+    let v = eval(&format!(
+        r#"let c = tcp::connect("127.0.0.1", {});
+           c.timeout = 0.2;
+           let r = "no error";
+           try {{ c.recv(10); }} catch (e) {{ r = `${{e.kind}} ${{e.op}} ${{e.peer}}`; }}
+           r"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), format!("timeout recv 127.0.0.1:{}", peer.port));
+}
+
+#[test]
+fn reset_by_peer_is_a_reset_error() {
+    // SO_LINGER with a zero timeout makes close() send RST.
+    let peer = py_server(
+        "c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))\ntime.sleep(0.2)\nc.close()",
+    );
+    let v = eval(&format!(
+        r#"let c = tcp::connect("127.0.0.1", {});
+           task::sleep(0.4);
+           let r = "no error";
+           try {{ c.send("x"); c.recv(10); }} catch (e) {{ r = e.kind; }}
+           r"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), "reset");
+}
+
+#[test]
+fn listening_on_a_taken_port_is_addr_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = eval(&format!(r#"tcp::listen("127.0.0.1", {port})"#)).unwrap_err();
+    assert!(err.starts_with("addr_in_use: tcp::listen"), "{err}");
+}
+
+#[test]
+fn unknown_host_is_a_dns_error() {
+    let err = eval(r#"tcp::connect("no-such-host.invalid", 80)"#).unwrap_err();
+    assert!(err.starts_with("dns: tcp::connect"), "{err}");
+    assert!(err.contains("no-such-host.invalid"), "{err}");
+}
+
+#[test]
+fn half_close_lets_the_peer_read_to_eof_then_reply() {
+    let peer = py_server(
+        "data = b''\nwhile True:\n    d = c.recv(100)\n    if not d: break\n    data += d\nc.sendall(b'%d bytes' % len(data))\nc.close()",
+    );
+    let v = eval(&format!(
+        r#"let c = tcp::connect("127.0.0.1", {});
+           c.send("0123456789");
+           c.shutdown("write");
+           c.recv_all().as_string()"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), "10 bytes");
+}
+
+#[test]
+fn python_client_talks_to_a_script_server_over_ipv6() {
+    // The script serves on ::1 and reports its port over a channel to a
+    // Python client started from the test.
+    let script = r#"
+        let srv = tcp::listen("::1", 0).serve(|c| {
+            let name = c.recv_line();
+            c.send_line(`hello ${name}`);
+        });
+        print(srv.port);
+        task::sleep(3);
+    "#;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["run", "-e", script])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let reply = crate::util::python(&format!(
+        "import socket\nc = socket.create_connection(('::1', {port}))\nc.sendall(b'py\\n')\nprint(c.makefile().readline().strip())"
+    ));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(reply.trim(), "hello py");
+}
+
+#[test]
+fn a_failing_handler_closes_only_its_connection() {
+    let v = eval(
+        r#"let srv = tcp::listen("127.0.0.1", 0).serve(|c| {
+               let l = c.recv_line();
+               if l == "boom" { throw "handler failed"; }
+               c.send_line(`ok ${l}`);
+           });
+           let a = tcp::connect("127.0.0.1", srv.port);
+           a.send_line("boom");
+           let first = a.recv(10).len();          // EOF: the server closed it
+           let b = tcp::connect("127.0.0.1", srv.port);
+           b.send_line("fine");
+           [first, b.recv_line()]"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"[0, "ok fine"]"#);
+}
+
+#[test]
+fn two_tasks_share_one_captured_connection() {
+    // One task reads while the other writes on the same connection.
+    let v = eval(
+        r#"let srv = tcp::listen("127.0.0.1", 0).serve(|c| {
+               for i in 0..50 { let l = c.recv_line(); c.send_line(l + "!"); }
+           });
+           let c = tcp::connect("127.0.0.1", srv.port);
+           let reader = task::start(|| { let got = []; for i in 0..50 { got.push(c.recv_line()) } got });
+           let writer = task::start(|| { for i in 0..50 { c.send_line(`m${i}`); task::yield_now(); } });
+           writer.join();
+           let got = reader.join();
+           [got.len(), got[0], got[49]]"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"[50, "m0!", "m49!"]"#);
+}
+
+#[test]
+fn udp_round_trip_with_a_python_peer() {
+    let peer = PyPeer::start(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.1', 0))\n\
+         print(s.getsockname()[1])\nd, a = s.recvfrom(100)\ns.sendto(d.upper(), a)",
+    );
+    let v = eval(&format!(
+        r#"let u = udp::bind("127.0.0.1", 0);
+           u.send_to("ping", "127.0.0.1", {});
+           let m = u.recv_from(2);
+           [m.data.as_string(), m.host, m.port]"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), format!(r#"["PING", "127.0.0.1", {}]"#, peer.port));
+}
+
+#[test]
+fn udp_recv_timeout() {
+    let err = eval(r#"let u = udp::bind("127.0.0.1", 0); u.recv_from(0.1)"#).unwrap_err();
+    assert!(err.starts_with("timeout: recv_from"), "{err}");
+}
+
+#[test]
+fn select_reports_only_readable_handles() {
+    let v = eval(
+        r#"let srv = tcp::listen("127.0.0.1", 0).serve(|c| { c.send_line(c.recv_line()); task::sleep(1); });
+           let a = tcp::connect("127.0.0.1", srv.port);
+           let b = tcp::connect("127.0.0.1", srv.port);
+           b.send_line("wake");
+           let ready = net::select([a, b], 2.0);
+           let none = net::select([a], 0.1);
+           [ready.len(), ready[0].local == b.local, none.len()]"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), "[1, true, 0]");
+}
+
+#[test]
+fn tasks_join_cancel_and_channels() {
+    let v = eval(
+        r#"let t = task::start(|| 6 * 7);
+           let failing = task::start(|| { throw #{kind: "custom", message: "bad"}; });
+           let kind = "";
+           try { failing.join() } catch (e) { kind = e.kind }
+           let sleeper = task::start(|| { task::sleep(10); "woke" });
+           sleeper.cancel();
+           let cancelled = "";
+           try { sleeper.join() } catch (e) { cancelled = e.kind }
+           let ch = task::channel(2);
+           task::start(|| { for i in 0..5 { ch.send(i) } ch.close() });
+           let sum = 0;
+           for v in ch { sum += v }
+           [t.join(), kind, cancelled, sum]"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"[42, "custom", "cancelled", 10]"#);
+}
+
+#[test]
+fn permissions_forbid_connecting_and_listening() {
+    let host = netscript::Host::builder().permissions(netscript::Permissions::none()).build().unwrap();
+    let e = host.run_source("p.rhai", r#"tcp::connect("127.0.0.1", 80)"#, &[]).unwrap_err();
+    assert_eq!(e.kind(), "permission");
+    let e = host.run_source("p.rhai", r#"tcp::listen("127.0.0.1", 0)"#, &[]).unwrap_err();
+    assert_eq!(e.kind(), "permission");
+}
+
+#[test]
+fn limits_stop_runaway_scripts() {
+    let limits = netscript::Limits { max_operations: 10_000, ..netscript::Limits::default() };
+    let host = netscript::Host::builder().limits(limits).build().unwrap();
+    assert_eq!(host.run_source("l.rhai", "loop {}", &[]).unwrap_err().kind(), "limit");
+    let limits = netscript::Limits { deadline: Some(std::time::Duration::from_millis(200)), ..Default::default() };
+    let host = netscript::Host::builder().limits(limits).build().unwrap();
+    let e = host.run_source("d.rhai", "task::sleep(5)", &[]).unwrap_err();
+    assert_eq!((e.kind(), e.message()), ("limit", "the run exceeded its deadline of 200ms"));
+    let e = host.run_source("d.rhai", "loop {}", &[]).unwrap_err();
+    assert_eq!(e.kind(), "limit");
+}
+
+#[test]
+fn cli_exit_codes_and_error_rendering() {
+    let (code, out, _) = cli(&["run", "-e", "print(`args ${ARGS}`)", "a", "b"]);
+    assert_eq!((code, out.trim()), (0, r#"args ["a", "b"]"#));
+    let src = "let x = 1;\nlet l = tcp::listen(\"127.0.0.1\", 0);\nl.accept(0.05);\n";
+    let (code, _, err) = crate::util::cli_stdin(&["run", "-"], src);
+    assert_eq!(code, 1);
+    let first = err.lines().next().unwrap();
+    assert!(first.starts_with("<stdin>:3:3: timeout: accept 127.0.0.1:"), "{err}");
+    assert!(first.ends_with(": timed out after 50ms"), "{err}");
+    assert!(err.contains("3 | l.accept(0.05);\n      ^"), "{err}");
+    let (code, _, err) = cli(&["run", "--no-such-flag", "x.rhai"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = cli(&["run", "-e", "let = ;"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("<eval>:1:"), "{err}");
+    assert!(err.contains("syntax:"), "{err}");
+}
+
+#[test]
+fn shebang_scripts_run_directly() {
+    let dir = std::env::temp_dir().join(format!("ns-shebang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("hello.rhai");
+    std::fs::write(&script, "#!/usr/bin/env netscript\nprint(\"hi from shebang\");\n").unwrap();
+    let (code, out, err) = cli(&[script.to_str().unwrap()]);
+    assert_eq!((code, out.trim()), (0, "hi from shebang"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn example_scripts_run() {
+    let (code, out, err) = cli(&["run", "scripts/demo.rhai"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("20 concurrent clients echoed"), "{out}");
+    assert!(out.contains("half-close reply: 27 bytes received"), "{out}");
+    assert!(out.contains("caught refused"), "{out}");
+    let (code, out, err) = cli(&["run", "scripts/half_close.rhai"]);
+    assert_eq!((code, out.trim()), (0, "got 43 bytes; last word: dog"), "{err}");
+    let (code, out, err) = cli(&["run", "scripts/udp_ping.rhai"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("pong ")).count(), 3, "{out}");
+}
+
+#[test]
+fn echo_server_and_client_scripts_talk() {
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["run", "scripts/echo_server.rhai", "0"])
+        .current_dir(crate::util::repo_root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_string();
+    let (code, out, err) = cli(&["run", "scripts/echo_client.rhai", &port, "alpha", "beta"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!((code, out.as_str()), (0, "echo: alpha\necho: beta\n"), "{err}");
+}
+
+#[test]
+fn chat_relay_broadcasts_between_python_clients() {
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["run", "scripts/chat_relay.rhai", "0"])
+        .current_dir(crate::util::repo_root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_string();
+    let out = crate::util::python(&format!(
+        "import socket, time\n\
+         a = socket.create_connection(('127.0.0.1', {port})); fa = a.makefile()\n\
+         b = socket.create_connection(('127.0.0.1', {port})); fb = b.makefile()\n\
+         joined = fa.readline().strip()\n\
+         a.sendall(b'hi all\\n')\n\
+         print(joined.startswith('* 127.0.0.1:'), joined.endswith('joined'))\n\
+         print(fb.readline().strip().endswith('> hi all'))"
+    ));
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out, "True True\nTrue\n");
+}
