@@ -22,6 +22,7 @@
 //! - [`host`]: [`Host`], its builder and sessions; the host thread and job loop.
 //! - [`limits`]: [`Limits`] applied to the engine.
 //! - [`resolver`]: `import` of embedded standard modules and script files.
+//! - [`docs`]: the script reference generated from the registered functions.
 //! - [`error`]: [`Error`], rendered as `file:line:col: kind: message` with a caret.
 //! - [`pretty`]: readable renderings of values (REPL output, assertion diffs).
 //! - [`reload`]: hot reload — swappable functions, dependency scan, file watcher.
@@ -29,6 +30,7 @@
 //! - `cli`: the `netscript` command, one file per subcommand.
 //! - The script-visible modules live in the `netscript-stdlib` crate.
 
+pub mod docs;
 pub mod error;
 pub mod host;
 pub mod limits;

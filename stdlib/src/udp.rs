@@ -262,6 +262,11 @@ mod api {
     }
 
     /// Close the socket.
+    ///
+    /// ```rhai
+    /// let u = udp::bind("127.0.0.1", 0);
+    /// u.close();
+    /// ```
     #[rhai_fn(global, name = "close", pure)]
     pub fn close(u: &mut Udp) {
         u.0.socket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
