@@ -235,3 +235,18 @@ impl Watcher {
         }
     }
 }
+
+/// Compile `source` on `host`'s engine without running it (a syntax check
+/// before swapping); a syntax error renders with its position.
+///
+/// # Errors
+/// The source does not parse, or the host has stopped.
+pub fn compile(host: &crate::Host, name: &str, source: &str) -> Result<AST, crate::Error> {
+    let (name, source) = (name.to_string(), source.to_string());
+    host.with_engine(move |engine| {
+        engine.compile(&source).map_err(|e| crate::Error::parse(&e, &name, &source)).map(|mut ast| {
+            ast.set_source(name.as_str());
+            ast
+        })
+    })?
+}

@@ -7,5 +7,8 @@ mod codec;
 mod compress;
 mod dns;
 mod frame;
+mod repl;
+mod runner;
 mod structs;
 mod tcp;
+mod watch;

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and dispatch to one file per
 //! subcommand. Exit status: 0 success, 1 script error, 2 usage error.
 
+mod doc;
 mod repl;
 mod run;
 mod test;
@@ -29,6 +30,8 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Run `test_*` functions of `*_test.rhai` files.
     Test(test::TestArgs),
+    /// Print the script reference (every function, its signature and example) as Markdown.
+    Doc(doc::DocArgs),
 }
 
 /// Limits, permissions and tracing shared by the subcommands that run scripts.
@@ -116,5 +119,6 @@ pub fn main() -> i32 {
         Command::Repl(args) => repl::repl(&args),
         Command::Watch(args) => watch::watch(&args),
         Command::Test(args) => test::test(&args),
+        Command::Doc(args) => doc::run(&args),
     }
 }

@@ -1,17 +1,175 @@
-//! `netscript watch` (being written).
-use super::HostArgs;
+//! `netscript watch FILE` and `netscript run --watch FILE`: run a script and
+//! react to saves of it or of the modules it imports.
+//!
+//! While the script's top level is still running (a server waiting in
+//! `s.wait()`, a client loop), a save of the script swaps its functions in
+//! place (`netscript::reload`): sockets, servers, connections, tasks and
+//! every value stay; the next call of a function runs the new code; then
+//! `on_reload()` runs if the script defines it. The top level is not run
+//! again, so nothing binds its port twice. A syntax error is reported with
+//! its position and the running version stays. Once the top level has
+//! finished — or when an imported module changes (module functions cannot
+//! be swapped) — a save restarts the script on a fresh host.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
 use clap::Args;
+use netscript::reload::{self, Program, Watcher};
+use netscript::{Host, Session};
+
+use super::HostArgs;
+use super::run::RunArgs;
+
 /// Arguments of `netscript watch`.
 #[derive(Args, Debug)]
 pub struct WatchArgs {
+    /// The script to run and watch.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Arguments given to the script as `ARGS`.
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
     #[command(flatten)]
     host: HostArgs,
 }
-/// Watch.
-pub fn watch(_args: &WatchArgs) -> i32 {
-    0
+
+/// Changes closer together than this are one change (editors write in steps).
+const DEBOUNCE: Duration = Duration::from_millis(20);
+
+/// `netscript watch FILE`.
+pub fn watch(args: &WatchArgs) -> i32 {
+    watch_file(&args.file, &args.args, &args.host)
 }
-/// run --watch.
-pub fn run_watch(_args: &super::run::RunArgs) -> i32 {
+
+/// `netscript run --watch FILE`.
+pub fn run_watch(args: &RunArgs) -> i32 {
+    match &args.file {
+        Some(file) if args.code.is_none() && file.as_os_str() != "-" => watch_file(file, &args.args, &args.host),
+        _ => {
+            eprintln!("netscript: --watch needs a script file");
+            2
+        }
+    }
+}
+
+/// One run of the script: its host, session, swappable functions, and
+/// whether its top level has finished.
+struct Run {
+    host: Arc<Host>,
+    session: Session,
+    program: Program,
+    finished: Arc<AtomicBool>,
+}
+
+impl Run {
+    /// Start the script's top level on a new host, in the background.
+    fn start(file: &Path, script_args: &[String], host_args: &HostArgs) -> Result<Self, String> {
+        let host = Arc::new(host_args.builder()?.build().map_err(|e| e.to_string())?);
+        let session = host.session();
+        let program = Program::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let name = file.display().to_string();
+        let source = std::fs::read_to_string(file).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let args_src = script_args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
+        let (h, s, p, done) = (host.clone(), session.clone(), program.clone(), finished.clone());
+        std::thread::Builder::new()
+            .name("watch-main".into())
+            .spawn(move || {
+                // `ARGS` as in `run`: a constant defined before the script.
+                let _ = h.eval(&s, "<args>", &format!("const ARGS = [{args_src}];"), true);
+                let result = h.eval_with(&s, &name, &source, false, Some(p.prepare()));
+                match result {
+                    Ok(v) if v.is_unit() => println!("──── {name} finished ────"),
+                    Ok(v) => println!("──── {name} finished: {v} ────"),
+                    Err(e) => {
+                        eprintln!("{}", e.render());
+                        println!("──── {name} failed ────");
+                    }
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Self { host, session, program, finished })
+    }
+
+    /// Swap in the functions of the new `source`; false if it does not parse.
+    fn swap(&self, name: &str, source: &str) -> bool {
+        let ast = match reload::compile(&self.host, name, source) {
+            Ok(ast) => ast,
+            Err(e) => {
+                eprintln!("{}", e.render());
+                println!("──── {name} has errors: the previous version keeps running ────");
+                return false;
+            }
+        };
+        let n = self.program.swap(&ast);
+        println!("──── {name} reloaded: {n} function(s) swapped; sockets and connections kept ────");
+        if self.program.defines("on_reload", 0) {
+            match self.host.eval_with(&self.session, name, "on_reload()", false, Some(self.program.with_current())) {
+                Ok(v) if v.is_unit() => {}
+                Ok(v) => println!("on_reload: {v}"),
+                Err(e) => eprintln!("{}", e.render()),
+            }
+        }
+        true
+    }
+}
+
+fn watch_file(file: &Path, script_args: &[String], host_args: &HostArgs) -> i32 {
+    let name = file.display().to_string();
+    let main = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let mut run = match Run::start(file, script_args, host_args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("netscript: {e}");
+            return 2;
+        }
+    };
+    let mut deps = reload::dependencies(file, &host_args.module_paths);
+    let mut watcher = match Watcher::new(&deps, DEBOUNCE) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("netscript: cannot watch {name}: {e}");
+            return 2;
+        }
+    };
+    while let Some(changed) = watcher.next_change() {
+        let started = Instant::now();
+        let source = match std::fs::read_to_string(file) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("netscript: cannot read {name}: {e}");
+                continue;
+            }
+        };
+        let module_changed = changed.iter().any(|p| *p != main);
+        if run.finished.load(Ordering::SeqCst) || module_changed {
+            println!("──── {name} changed: restarting ────");
+            drop(run);
+            run = match Run::start(file, script_args, host_args) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("netscript: {e}");
+                    return 2;
+                }
+            };
+        } else {
+            run.swap(&name, &source);
+        }
+        if std::env::var_os("NETSCRIPT_WATCH_TIMING").is_some() {
+            eprintln!("reload handled in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let now = reload::dependencies(file, &host_args.module_paths);
+        if now != deps {
+            deps = now;
+            match Watcher::new(&deps, DEBOUNCE) {
+                Ok(w) => watcher = w,
+                Err(e) => eprintln!("netscript: cannot watch the new imports: {e}"),
+            }
+        }
+    }
     0
 }
