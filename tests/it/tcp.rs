@@ -351,3 +351,39 @@ fn chat_relay_broadcasts_between_python_clients() {
     let _ = server.wait();
     assert_eq!(out, "True True\nTrue\n");
 }
+
+#[test]
+fn family_and_socket_options() {
+    let v = eval(
+        r#"let l = tcp::listen("::1", 0);
+           let c = tcp::connect("::1", l.port, #{family: "inet6", nodelay: true, keepalive: 30});
+           let s = l.accept(2);
+           [c.peer, s.local == c.peer]"#,
+    )
+    .unwrap();
+    assert!(v.to_string().starts_with(r#"["[::1]:"#), "{v}");
+    assert!(v.to_string().ends_with("true]"), "{v}");
+    let err = eval(r#"tcp::connect("127.0.0.1", 80, #{family: "inet6"})"#).unwrap_err();
+    assert!(err.starts_with("dns: tcp::connect"), "{err}");
+    let err = eval(r#"tcp::connect("127.0.0.1", 80, #{timout: 1})"#).unwrap_err();
+    assert!(err.contains("unknown option 'timout'"), "{err}");
+}
+
+#[test]
+fn ctrl_c_cancels_a_blocked_run_cleanly() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["run", "-e", "print(\"waiting\"); let l = tcp::listen(\"127.0.0.1\", 0); l.accept();"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "waiting");
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cancelled: the run was cancelled"), "{err}");
+}
