@@ -17,7 +17,7 @@
 //!
 //! ```rhai
 //! let d = frame::decoder("length", #{prefix: "!H"});
-//! print(d.feed(frame::encode_length("hi", #{prefix: "!H"})));   // [b"6869"]
+//! print(d.feed(frame::encode_length("hi", #{prefix: "!H"})));   // [b"6869" (2 bytes)]
 //! ```
 
 use std::ops::Range;
@@ -151,6 +151,13 @@ enum Scan {
     Partial(Option<usize>),
 }
 
+impl Scan {
+    /// A frame whose payload is one contiguous span.
+    fn span(payload: Range<usize>, used: usize) -> Self {
+        Self::Frame(std::iter::once(payload).collect(), used)
+    }
+}
+
 impl Framer {
     /// The default length-prefixed framing: `"!I"`, 16 MiB.
     pub const DEFAULT_LENGTH: Self = Self::Length { prefix: Prefix::NETWORK_U32, max: DEFAULT_MAX };
@@ -188,9 +195,9 @@ impl Framer {
     fn scan(self, buf: &[u8], op: &str) -> Result<Scan, Error> {
         match self {
             Self::Length { prefix, max } => scan_length(buf, prefix, max, op),
-            Self::Line { max } => Ok(scan_line(buf, max, op)?.map_or(Scan::Partial(None), |(line, used)| {
-                Scan::Frame(vec![line], used)
-            })),
+            Self::Line { max } => {
+                Ok(scan_line(buf, max, op)?.map_or(Scan::Partial(None), |(line, used)| Scan::span(line, used)))
+            }
             Self::Netstring { max } => scan_netstring(buf, max, op),
             Self::Chunked { max } => scan_chunked(buf, max, op),
         }
@@ -220,12 +227,14 @@ impl Framer {
         }))
     }
 
-    /// Remove every complete frame of `buf`. On a bad frame nothing is
-    /// consumed, so the frames before it stay buffered too.
-    pub fn decode_all(self, buf: &mut BytesMut, op: &str) -> Result<Array, Error> {
+    /// Remove the complete frames of `buf`, at most `limit`. On a bad frame
+    /// nothing is consumed, so the frames before it stay buffered too.
+    pub fn decode_all(self, buf: &mut BytesMut, limit: usize, op: &str) -> Result<Array, Error> {
         let mut frames = Array::new();
         let mut at = 0;
-        while let Some((frame, end)) = self.next(buf, at, op)? {
+        while frames.len() < limit
+            && let Some((frame, end)) = self.next(buf, at, op)?
+        {
             frames.push(Dynamic::from_blob(frame));
             at = end;
         }
@@ -238,10 +247,9 @@ impl Framer {
         let have = buf.len();
         let detail = match self.scan(buf, op) {
             Err(e) => return e,
-            Ok(Scan::Partial(Some(total))) => format!(
-                "stream ended after {have} of {total} bytes of a {} (they stay buffered)",
-                self.name()
-            ),
+            Ok(Scan::Partial(Some(total))) => {
+                format!("stream ended after {have} of {total} bytes of a {} (they stay buffered)", self.name())
+            }
             _ => format!("stream ended inside a {} after {have} bytes (they stay buffered)", self.name()),
         };
         Error::new(Kind::Frame, op, detail)
@@ -273,7 +281,7 @@ fn scan_length(buf: &[u8], prefix: Prefix, max: usize, op: &str) -> Result<Scan,
     }
     // n <= max, so it fits in usize.
     let total = prefix.size + n as usize;
-    Ok(if buf.len() < total { Scan::Partial(Some(total)) } else { Scan::Frame(vec![prefix.size..total], total) })
+    Ok(if buf.len() < total { Scan::Partial(Some(total)) } else { Scan::span(prefix.size..total, total) })
 }
 
 /// A line of at most `max` bytes at the start of `buf`: its range without
@@ -285,7 +293,10 @@ fn scan_line(buf: &[u8], max: usize, op: &str) -> Result<Option<(Range<usize>, u
         Some(i) => {
             let end = if i > 0 && buf[i - 1] == b'\r' { i - 1 } else { i };
             if end > max {
-                return Err(frame_err(op, format!("line of {end} bytes exceeds the maximum of {max} (raise the 'max' option)")));
+                return Err(frame_err(
+                    op,
+                    format!("line of {end} bytes exceeds the maximum of {max} (raise the 'max' option)"),
+                ));
             }
             Ok(Some((0..end, i + 1)))
         }
@@ -321,11 +332,10 @@ fn scan_netstring(buf: &[u8], max: usize, op: &str) -> Result<Scan, Error> {
     let total = start + n + 1;
     match buf.get(total - 1) {
         None => Ok(Scan::Partial(Some(total))),
-        Some(b',') => Ok(Scan::Frame(vec![start..start + n], total)),
-        Some(&b) => Err(frame_err(
-            op,
-            format!("malformed netstring: expected ',' after {n} bytes of data, got byte 0x{b:02x}"),
-        )),
+        Some(b',') => Ok(Scan::span(start..start + n, total)),
+        Some(&b) => {
+            Err(frame_err(op, format!("malformed netstring: expected ',' after {n} bytes of data, got byte 0x{b:02x}")))
+        }
     }
 }
 
@@ -472,6 +482,23 @@ fn send_encoded(c: &TcpConn, frame: Result<Blob, Error>, op: &str) -> NativeResu
 pub struct FrameDecoder {
     framer: Framer,
     buf: BytesMut,
+    /// A chunked decoder has decoded its body; later input is only buffered.
+    done: bool,
+}
+
+impl FrameDecoder {
+    fn feed(&mut self, chunk: &[u8], op: &str) -> Result<Array, Error> {
+        self.buf.extend_from_slice(chunk);
+        if self.done {
+            return Ok(Array::new());
+        }
+        // A chunked body is one HTTP message body: what follows it belongs
+        // to the next message, so it stays buffered for `take()`.
+        let limit = if matches!(self.framer, Framer::Chunked { .. }) { 1 } else { usize::MAX };
+        let frames = self.framer.decode_all(&mut self.buf, limit, op)?;
+        self.done = limit == 1 && !frames.is_empty();
+        Ok(frames)
+    }
 }
 
 /// The `frame::` module.
@@ -490,7 +517,7 @@ mod api {
     /// Prefix `data` with its length as a 4-byte big-endian integer (`"!I"`).
     ///
     /// ```rhai
-    /// print(frame::encode_length("hi"));   // b"000000026869"
+    /// print(frame::encode_length("hi"));   // [000000026869]
     /// ```
     #[rhai_fn(name = "encode_length", return_raw)]
     pub fn encode_length(data: Dynamic) -> NativeResult<Blob> {
@@ -502,7 +529,7 @@ mod api {
     /// Raises `frame` if `data` is longer than `max` or than the prefix can say.
     ///
     /// ```rhai
-    /// print(frame::encode_length("hi", #{prefix: "<H"}));   // b"02006869"
+    /// print(frame::encode_length("hi", #{prefix: "<H"}));   // [02006869]
     /// ```
     #[rhai_fn(name = "encode_length", return_raw)]
     pub fn encode_length_opts(data: Dynamic, opts: Map) -> NativeResult<Blob> {
@@ -553,14 +580,14 @@ mod api {
     /// the unterminated rest for later, use `frame::decoder("line")`.
     ///
     /// ```rhai
-    /// let lines = frame::split_lines("a\r\nb\nrest");   // [b"61", b"62", b"72657374"]
+    /// let lines = frame::split_lines("a\r\nb\nrest");   // a, b, rest (3 blobs)
     /// ```
     #[rhai_fn(name = "split_lines", return_raw)]
     pub fn split_lines(data: Dynamic) -> NativeResult<Array> {
         const OP: &str = "frame::split_lines";
         let data = data_arg(&data, OP)?;
         let mut buf = BytesMut::from(&data[..]);
-        let mut lines = Framer::Line { max: usize::MAX }.decode_all(&mut buf, OP)?;
+        let mut lines = Framer::Line { max: usize::MAX }.decode_all(&mut buf, usize::MAX, OP)?;
         if !buf.is_empty() {
             lines.push(Dynamic::from_blob(buf.to_vec()));
         }
@@ -574,7 +601,7 @@ mod api {
     /// ```rhai
     /// let d = frame::decoder("netstring");
     /// print(d.feed("5:hel"));     // []
-    /// print(d.feed("lo,3:a"));    // [b"68656c6c6f"]
+    /// print(d.feed("lo,3:a"));    // [b"68656c6c6f" (5 bytes)]
     /// print(d.pending);           // 3
     /// ```
     #[rhai_fn(name = "decoder", return_raw)]
@@ -590,12 +617,13 @@ mod api {
     #[rhai_fn(name = "decoder", return_raw)]
     pub fn decoder_opts(kind: &str, opts: Map) -> NativeResult<Decoder> {
         let framer = Framer::from_opts("frame::decoder", kind, opts)?;
-        Ok(FrameDecoder { framer, buf: BytesMut::new() })
+        Ok(FrameDecoder { framer, buf: BytesMut::new(), done: false })
     }
 
     /// Add `chunk` (blob or string) and return the frames now complete, as
-    /// an array of blobs (a chunked body comes out as one blob). Incomplete
-    /// bytes stay buffered. An oversize or malformed frame raises `frame`
+    /// an array of blobs. Incomplete bytes stay buffered. A `"chunked"`
+    /// decoder yields its one body as one blob, then sets `done` and only
+    /// buffers what follows (get it with `take()`). An oversize or malformed frame raises `frame`
     /// and consumes nothing from this call.
     ///
     /// ```rhai
@@ -605,8 +633,7 @@ mod api {
     #[rhai_fn(global, name = "feed", return_raw)]
     pub fn feed(d: &mut Decoder, chunk: Dynamic) -> NativeResult<Array> {
         const OP: &str = "decoder.feed";
-        d.buf.extend_from_slice(&data_arg(&chunk, OP)?);
-        Ok(d.framer.decode_all(&mut d.buf, OP)?)
+        Ok(d.feed(&data_arg(&chunk, OP)?, OP)?)
     }
 
     /// Declare the end of input: raises `frame` if a partial frame is buffered.
@@ -618,7 +645,20 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "eof", return_raw, pure)]
     pub fn eof(d: &mut Decoder) -> NativeResult<()> {
-        if d.buf.is_empty() { Ok(()) } else { Err(d.framer.eof_error(&d.buf, "decoder.eof").into()) }
+        if d.buf.is_empty() || d.done { Ok(()) } else { Err(d.framer.eof_error(&d.buf, "decoder.eof").into()) }
+    }
+
+    /// Whether a `"chunked"` decoder has decoded its body (always false for
+    /// the other kinds, which decode any number of frames).
+    ///
+    /// ```rhai
+    /// let d = frame::decoder("chunked");
+    /// d.feed("3\r\nabc\r\n0\r\n\r\n");
+    /// print(d.done);   // true
+    /// ```
+    #[rhai_fn(global, get = "done", pure)]
+    pub fn done(d: &mut Decoder) -> bool {
+        d.done
     }
 
     /// How many bytes are buffered, waiting for the rest of a frame.

@@ -91,7 +91,10 @@ fn ns_server(code: &str) -> Peer {
 
 /// Evaluate `code` after [`HELPERS`], expecting a string.
 fn text(code: &str) -> String {
-    eval(&format!("{HELPERS}\n{code}")).unwrap_or_else(|e| panic!("script failed: {e}")).into_string().expect("a string")
+    eval(&format!("{HELPERS}\n{code}"))
+        .unwrap_or_else(|e| panic!("script failed: {e}"))
+        .into_string()
+        .expect("a string")
 }
 
 /// Evaluate `code` after [`HELPERS`], expecting an error (`"kind: message"`).
@@ -229,7 +232,10 @@ fn send_frame_oversize_is_a_frame_error() {
         py.port
     ));
     assert_eq!(py.finish().trim(), "0", "nothing may be sent");
-    assert!(got.contains("frame: send_frame") && got.contains("300 bytes does not fit a 1-byte length prefix"), "{got}");
+    assert!(
+        got.contains("frame: send_frame") && got.contains("300 bytes does not fit a 1-byte length prefix"),
+        "{got}"
+    );
     assert!(got.contains("300 bytes exceeds the maximum of 299"), "{got}");
 }
 
@@ -289,7 +295,8 @@ fn malformed_netstrings_are_frame_errors() {
         ("2000:", "exceeds the maximum of 1000"),
     ] {
         let py = py_server(&format!("conn.sendall({wire:?}.encode())\nrecv_all()"));
-        let err = fails(&format!(r#"let c = tcp::connect("127.0.0.1", {}); c.recv_netstring(#{{max: 1000}})"#, py.port));
+        let err =
+            fails(&format!(r#"let c = tcp::connect("127.0.0.1", {}); c.recv_netstring(#{{max: 1000}})"#, py.port));
         py.finish();
         assert!(err.starts_with("frame: recv_netstring") && err.contains(needle), "{wire}: {err}");
     }
@@ -394,12 +401,24 @@ fn netstring_decoder_matches_python() {
 
 #[test]
 fn chunked_decoder_matches_python() {
-    // Each message as one chunked body in 1000-byte chunks, as http.client's
-    // _chunked-style writer does: hex size, CRLF, data, CRLF; then 0 CRLF CRLF.
-    decoder_matches_python(
-        r#""chunked""#,
-        "lambda m: b''.join(b'%x\\r\\n%s\\r\\n' % (len(m[i:i+1000]), m[i:i+1000]) for i in range(0, len(m), 1000)) + b'0\\r\\n\\r\\n'",
+    // One body: each message a chunk (the empty one is left out, as a
+    // zero-size chunk ends the body), then the next message on the wire.
+    let out = python(
+        "msgs = [b'hello', bytes(range(256)), b'x' * 5000, b'end']\nbody = b''.join(b'%x;ext=1\\r\\n%s\\r\\n' % (len(m), m) for m in msgs) + b'0\\r\\nX-Trailer: 1\\r\\n\\r\\nNEXT'\nprint(body.hex())\nprint(b''.join(msgs).hex())",
     );
+    let (stream, want) = out.trim().split_once('\n').expect("two lines");
+    for piece in [1, 3, 7, 64, 100_000] {
+        let got = text(&format!(
+            r#"let data = hex::decode("{stream}");
+            let d = frame::decoder("chunked");
+            let frames = [];
+            let i = 0;
+            while i < data.len() {{ frames += d.feed(data.extract(i, {piece})); i += {piece}; }}
+            d.eof();
+            `${{frames.len()}} ${{d.done}} ${{hexes(frames)}} ${{d.take().as_string()}}`"#
+        ));
+        assert_eq!(got, format!("1 true {want} NEXT"), "pieces of {piece}");
+    }
 }
 
 #[test]
@@ -429,7 +448,9 @@ fn line_decoder_and_split_lines() {
         `${a.len()} ${a[0].as_string()} ${b[0].as_string()} ${pending} ${e} | ${long} | ${s.len()} ${s[3].as_string()} ${t.len()}`"#,
     );
     // Python's own splitlines() agrees on the split_lines cases.
-    let py = python("print(len(b'a\\r\\nb\\n\\nrest'.splitlines()), b'a\\r\\nb\\n\\nrest'.splitlines()[3].decode(), len(b'x\\n'.splitlines()))");
+    let py = python(
+        "print(len(b'a\\r\\nb\\n\\nrest'.splitlines()), b'a\\r\\nb\\n\\nrest'.splitlines()[3].decode(), len(b'x\\n'.splitlines()))",
+    );
     let (left, right) = got.split_once(" | ").expect("parts");
     assert_eq!(left, "1 one two 5 frame");
     assert!(right.starts_with("frame: decoder.feed: no end of line within 10 bytes"), "{right}");
@@ -445,7 +466,8 @@ fn decoder_errors_keep_earlier_frames_buffered() {
         `${err} ${rest} ${d.pending}`"#,
     );
     assert_eq!(got, "frame 1:a,1:b,x: 0");
-    let err = fails(r#"let d = frame::decoder("length"); d.feed(frame::encode_length("hello").extract(0, 6)); d.eof()"#);
+    let err =
+        fails(r#"let d = frame::decoder("length"); d.feed(frame::encode_length("hello").extract(0, 6)); d.eof()"#);
     assert!(err.starts_with("frame: decoder.eof") && err.contains("after 6 of 9 bytes"), "{err}");
     let err = fails(r#"frame::decoder("bogus")"#);
     assert!(err.starts_with("value: frame::decoder") && err.contains("unknown framing"), "{err}");
