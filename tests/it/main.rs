@@ -6,6 +6,7 @@ mod util;
 mod codec;
 mod compress;
 mod dns;
+mod mail;
 mod frame;
 mod repl;
 mod runner;
