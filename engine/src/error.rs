@@ -5,9 +5,12 @@ use std::fmt;
 
 use rhai::{Dynamic, EvalAltResult, Map, ParseError, Position};
 
-/// Why a run failed.
+/// Why a run failed (boxed: it travels through many `Result`s).
 #[derive(Debug, Clone)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug, Clone)]
+struct Inner {
     kind: String,
     message: String,
     file: Option<String>,
@@ -20,7 +23,7 @@ pub struct Error {
 impl Error {
     /// A host-level failure (unreadable file, host shut down).
     pub fn host(kind: &str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             kind: kind.into(),
             message: message.into(),
             file: None,
@@ -28,7 +31,7 @@ impl Error {
             column: None,
             source_line: None,
             value: Dynamic::UNIT,
-        }
+        }))
     }
 
     /// A syntax error in `file`.
@@ -42,7 +45,7 @@ impl Error {
     pub(crate) fn runtime(err: &EvalAltResult, file: &str, source: &str) -> Self {
         let inner = netscript_stdlib::error::innermost(err);
         let (kind, message, value) = classify(inner);
-        let mut e = Self { kind, message, file: None, line: None, column: None, source_line: None, value };
+        let mut e = Self(Box::new(Inner { kind, message, file: None, line: None, column: None, source_line: None, value }));
         // The innermost position is where the failing call was made; errors
         // in other files (modules) keep that file's name.
         let (pos, src_name) = position_of(err);
@@ -58,62 +61,61 @@ impl Error {
 
     /// Re-label a cancellation caused by the run's deadline.
     pub(crate) fn into_deadline(mut self, limit: std::time::Duration) -> Self {
-        self.kind = "limit".into();
-        self.message = format!("the run exceeded its deadline of {}", netscript_stdlib::runtime::seconds(limit));
+        self.0.kind = "limit".into();
+        self.0.message = format!("the run exceeded its deadline of {}", netscript_stdlib::runtime::seconds(limit));
         self
     }
 
     fn locate(&mut self, file: &str, source: &str, pos: Position) {
-        self.file = Some(file.to_string());
+        self.0.file = Some(file.to_string());
         if let (Some(line), col) = (pos.line(), pos.position()) {
-            self.line = Some(line);
-            self.column = col;
-            self.source_line = source.lines().nth(line - 1).map(ToString::to_string);
+            self.0.line = Some(line);
+            self.0.column = col;
+            self.0.source_line = source.lines().nth(line - 1).map(ToString::to_string);
         }
     }
 
     /// The stable kind label (`refused`, `timeout`, `syntax`, `limit`…).
     #[must_use]
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.0.kind
     }
 
     /// The message, naming the operation and peer where there is one.
     #[must_use]
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// `(line, column)` in the script, when known.
     #[must_use]
     pub fn position(&self) -> Option<(usize, usize)> {
-        self.line.map(|l| (l, self.column.unwrap_or(0)))
+        self.0.line.map(|l| (l, self.0.column.unwrap_or(0)))
     }
 
     /// The value the script raised (the `#{kind, message, op, peer}` map for
     /// library errors, whatever `throw` was given otherwise).
-    #[must_use]
     pub fn value(&self) -> &Dynamic {
-        &self.value
+        &self.0.value
     }
 
     /// `file:line:col: kind: message`, then the source line with a caret.
     #[must_use]
     pub fn render(&self) -> String {
         let mut out = String::new();
-        if let Some(file) = &self.file {
+        if let Some(file) = &self.0.file {
             out.push_str(file);
-            if let Some(line) = self.line {
-                out.push_str(&format!(":{line}:{}", self.column.unwrap_or(1)));
+            if let Some(line) = self.0.line {
+                out.push_str(&format!(":{line}:{}", self.0.column.unwrap_or(1)));
             }
             out.push_str(": ");
         }
-        out.push_str(&format!("{}: {}", self.kind, self.message));
-        if let (Some(src), Some(line)) = (&self.source_line, self.line) {
+        out.push_str(&format!("{}: {}", self.0.kind, self.0.message));
+        if let (Some(src), Some(line)) = (&self.0.source_line, self.0.line) {
             let gutter = format!("{line} | ");
             out.push_str(&format!(
                 "\n{gutter}{src}\n{}^",
-                " ".repeat(gutter.len() + self.column.unwrap_or(1).saturating_sub(1))
+                " ".repeat(gutter.len() + self.0.column.unwrap_or(1).saturating_sub(1))
             ));
         }
         out

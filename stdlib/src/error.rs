@@ -248,7 +248,6 @@ pub fn describe(err: &EvalAltResult) -> String {
 }
 
 /// The error inside any `ErrorInFunctionCall` / `ErrorInModule` wrappers.
-#[must_use]
 pub fn innermost(err: &EvalAltResult) -> &EvalAltResult {
     match err {
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) | EvalAltResult::ErrorInModule(_, inner, _) => {
