@@ -194,7 +194,12 @@ fn query(op: &str, name: &str, rtype: RecordType, key: &Key) -> NativeResult<Vec
     }
     let (op_owned, name_owned) = (op.to_string(), name.to_string());
     runtime::block_on(async move {
-        match cached.resolver.lookup(qname, rtype).await {
+        let result = cached.resolver.lookup(qname.clone(), rtype).await;
+        // The resolver caches whatever it is configured with; every call
+        // here must ask the server, so drop the entry in the same poll that
+        // stored it (no other task runs in between on this thread).
+        cached.resolver.clear_lookup_cache(qname, rtype);
+        match result {
             Ok(lookup) => Ok(lookup.answers().iter().filter(|r| r.record_type() == rtype).cloned().collect()),
             Err(e) => Err(lookup_error(&op_owned, &name_owned, rtype, &e)),
         }
