@@ -198,14 +198,8 @@ where
     }
     let slot = Rc::new(Cell::new(None));
     let out = slot.clone();
-    let token = frame.token.clone();
-    let wait: Wait = Box::pin(async move {
-        tokio::select! {
-            biased;
-            () = token.cancelled() => {}
-            v = fut => out.set(Some(v)),
-        }
-    });
+    // The driver races this against the task's cancellation (see `spawn`).
+    let wait: Wait = Box::pin(async move { out.set(Some(fut.await)) });
     CURRENT.set(ptr::null());
     // SAFETY: the yielder belongs to the coroutine we are running on.
     unsafe { (*frame.yielder).suspend(wait) };
@@ -267,6 +261,8 @@ where
         Ok(stack) => stack,
         Err(err) => return tokio::task::spawn_local(async move { Err(Error::io("task::start", &err).into()) }),
     };
+    // One registration for the task's whole life, not one per wait.
+    let cancelled = token.clone().cancelled_owned();
     let mut co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Wait>, ()| {
         let frame = Frame { yielder, token };
         CURRENT.set(&frame);
@@ -287,9 +283,17 @@ where
     ACTIVE.set(ACTIVE.get() + 1);
     tokio::task::spawn_local(async move {
         let _active = ActiveGuard;
+        tokio::pin!(cancelled);
         loop {
             match co.resume(()) {
-                CoroutineResult::Yield(wait) => wait.await,
+                // The wait first: when it is ready the cancellation future
+                // (two locks per poll) is not polled at all. On cancellation
+                // the wait is dropped and `block_on` finds its slot empty.
+                CoroutineResult::Yield(mut wait) => tokio::select! {
+                    biased;
+                    () = &mut wait => {}
+                    () = &mut cancelled => {}
+                },
                 CoroutineResult::Return(result) => {
                     let stack = co.into_stack();
                     STACKS.with(|s| {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use rhai::plugin::*;
 use rhai::{Blob, Dynamic, FnPtr, INT, Map, NativeCallContext};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -170,7 +170,10 @@ impl TcpConn {
     fn take(&self, max: usize) -> Blob {
         let mut buf = lock(&self.0.buf);
         let n = max.min(buf.len());
-        buf.split_to(n).to_vec()
+        // Copy out and advance: `split_to` would turn the buffer shared.
+        let out = buf[..n].to_vec();
+        buf.advance(n);
+        out
     }
 
     /// Up to `max` bytes: what is buffered, or one read. Empty only at EOF.

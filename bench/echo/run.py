@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Echo benchmark: netscript against native tokio, Node, Python asyncio and
+Python threads, side by side on loopback. Run through `bench/run echo`
+(which builds the release binaries first).
+
+Three parts (`bench/run echo [throughput] [idle] [startup]`, default all):
+  throughput  closed-loop echo, 64-byte messages, at 50 and 1000 connections
+  idle        10,000 idle connections held open while 50 connections echo;
+              the netscript server's VmRSS
+  startup     wall time of a hello-world run (netscript, python3, node)
+
+Settings come from the environment: BENCH_WARM / BENCH_MEASURE (seconds,
+default 3 / 10), BENCH_CONNS (default "50,1000"), BENCH_SERVERS (names,
+default all), BENCH_IDLE (default 10000), BENCH_LOADGEN_THREADS (default 1),
+BENCH_PIN ("0,1" pins the server to CPU 0 and the load generator to CPU 1;
+default: both free to use both cores).
+Results go to standard output and to target/bench/echo.json.
+"""
+
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RELEASE = os.path.join(ROOT, "target", "release")
+NETSCRIPT = os.path.join(RELEASE, "netscript")
+LOADGEN = os.path.join(RELEASE, "echo-bench")
+SERVERS_DIR = os.path.join(ROOT, "bench", "echo", "servers")
+
+WARM = float(os.environ.get("BENCH_WARM", "3"))
+MEASURE = float(os.environ.get("BENCH_MEASURE", "10"))
+CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "50,1000").split(",")]
+IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
+LOADGEN_THREADS = os.environ.get("BENCH_LOADGEN_THREADS", "1")
+# "0,1": server pinned to CPU 0, load generator to CPU 1; empty: both float.
+PIN = [c for c in os.environ.get("BENCH_PIN", "").split(",") if c]
+
+SERVERS = {
+    "netscript": [NETSCRIPT, "run", os.path.join(ROOT, "scripts", "echo_server.rhai"), "{port}"],
+    "native": [LOADGEN, "serve", "{port}"],
+    "node": ["node", os.path.join(SERVERS_DIR, "node_echo.js"), "{port}"],
+    "py-asyncio": [sys.executable, os.path.join(SERVERS_DIR, "py_asyncio_echo.py"), "{port}"],
+    "py-threads": [sys.executable, os.path.join(SERVERS_DIR, "py_threads_echo.py"), "{port}"],
+}
+SELECTED = [s for s in os.environ.get("BENCH_SERVERS", ",".join(SERVERS)).split(",") if s]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid, field):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM) in MB, or None."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process and all its threads."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return None
+
+
+class Server:
+    """A server process started on a free port, ready once it printed its line."""
+
+    def __init__(self, name):
+        self.name = name
+        self.port = free_port()
+        cmd = [a.format(port=self.port) for a in SERVERS[name]]
+        if PIN:
+            cmd = ["taskset", "-c", PIN[0]] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "echo server on" not in line:
+            self.stop()
+            raise RuntimeError(f"{name} did not start: {line!r} {self.proc.stderr.read()[-2000:]}")
+        # Keep draining its output so a chatty server never blocks on a full pipe.
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=stream.read, daemon=True).start()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def load(port, conns, idle=0, sample_pid=None):
+    """Run the load generator; returns its JSON result plus RSS samples of `sample_pid`."""
+    cmd = [LOADGEN, "load", "--port", str(port), "--conns", str(conns), "--warm", str(WARM),
+           "--measure", str(MEASURE), "--idle", str(idle), "--threads", LOADGEN_THREADS]
+    if PIN:
+        cmd = ["taskset", "-c", PIN[-1]] + cmd
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0 = busy_seconds()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rss = []
+    cpu0 = cpu_seconds(sample_pid)
+    t0 = time.monotonic()
+    while proc.poll() is None:
+        time.sleep(0.25)
+        if sample_pid is not None:
+            r = proc_status(sample_pid, "VmRSS")
+            if r is not None:
+                rss.append(r)
+    wall = time.monotonic() - t0
+    cpu1 = cpu_seconds(sample_pid)
+    busy1 = busy_seconds()
+    out, err = proc.communicate()
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.strip()}")
+    result = json.loads(out)
+    result["server_rss_max_mb"] = max(rss) if rss else None
+    result["server_hwm_mb"] = proc_status(sample_pid, "VmHWM")
+    if cpu0 is not None and cpu1 is not None:
+        result["server_cpu"] = (cpu1 - cpu0) / wall
+        loadgen = (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime)
+        result["loadgen_cpu"] = loadgen / wall
+        # Everything else the machine ran meanwhile (other builds, this script).
+        result["other_cpu"] = max(0.0, (busy1 - busy0 - loadgen - (cpu1 - cpu0)) / wall)
+    return result
+
+
+def busy_seconds():
+    """CPU seconds the whole machine spent not idle since boot."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def ratio(a, b):
+    return a / b if a and b else float("nan")
+
+
+def throughput(results):
+    for conns in CONNS:
+        print(f"\n== closed-loop echo, {conns} connections, 64-byte messages, "
+              f"{WARM:g}s warm + {MEASURE:g}s measured ==", flush=True)
+        print(f"{'server':<12} {'msgs/s':>10} {'p50 µs':>8} {'p99 µs':>8} {'p99.9 µs':>9} "
+              f"{'srv CPU':>8} {'gen CPU':>8} {'other':>6} {'errors':>6}", flush=True)
+        row = results.setdefault("throughput", {}).setdefault(str(conns), {})
+        for name in SELECTED:
+            srv = Server(name)
+            try:
+                r = load(srv.port, conns, sample_pid=srv.proc.pid)
+            except RuntimeError as e:
+                print(f"{name:<12} failed: {e}", flush=True)
+                continue
+            finally:
+                srv.stop()
+            row[name] = r
+            cpu = {k: f"{r[k] * 100:.0f}%" if r.get(k) is not None else "?"
+                   for k in ("server_cpu", "loadgen_cpu", "other_cpu")}
+            print(f"{name:<12} {r['msgs_per_s']:>10,.0f} {r['p50_us']:>8} {r['p99_us']:>8} "
+                  f"{r['p999_us']:>9} {cpu['server_cpu']:>8} {cpu['loadgen_cpu']:>8} {cpu['other_cpu']:>6} "
+                  f"{r['errors']:>6}", flush=True)
+        ns = row.get("netscript", {}).get("msgs_per_s")
+        for other in ("native", "node"):
+            if other in row and ns:
+                print(f"netscript / {other}: {ratio(ns, row[other]['msgs_per_s']):.2f}", flush=True)
+
+
+def idle(results):
+    print(f"\n== netscript: {IDLE} idle connections held open + 50 echoing ==", flush=True)
+    srv = Server("netscript")
+    try:
+        base = proc_status(srv.proc.pid, "VmRSS")
+        r = load(srv.port, 50, idle=IDLE, sample_pid=srv.proc.pid)
+    finally:
+        srv.stop()
+    r["server_rss_start_mb"] = base
+    results["idle"] = r
+    print(f"msgs/s {r['msgs_per_s']:,.0f}  p99 {r['p99_us']} µs  errors {r['errors']}  "
+          f"server VmRSS {base:.1f} MB at start, {r['server_rss_max_mb']:.1f} MB max "
+          f"(VmHWM {r['server_hwm_mb']:.1f} MB)  goal <= 200 MB", flush=True)
+
+
+def startup(results):
+    hello = os.path.join(ROOT, "bench", "echo", "hello.rhai")
+    cmds = {
+        "netscript": f"{NETSCRIPT} run {hello}",
+        "python3": f"{sys.executable} -c 'print(\"hello, world\")'",
+        "node": "node -e 'console.log(\"hello, world\")'",
+    }
+    print("\n== hello-world start-up, wall time ==", flush=True)
+    out = {}
+    for name, cmd in cmds.items():
+        if shutil.which("hyperfine"):
+            path = os.path.join(ROOT, "target", "bench", f"startup-{name}.json")
+            subprocess.run(["hyperfine", "-N", "--warmup", "5", "--runs", "50", "--export-json", path, cmd],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(path) as f:
+                h = json.load(f)["results"][0]
+            out[name] = {"mean_ms": h["mean"] * 1000, "stddev_ms": h["stddev"] * 1000, "min_ms": h["min"] * 1000}
+        else:
+            times = []
+            for _ in range(30):
+                t0 = time.perf_counter()
+                subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+                times.append(time.perf_counter() - t0)
+            out[name] = {"mean_ms": sum(times) / len(times) * 1000, "stddev_ms": None,
+                         "min_ms": min(times) * 1000}
+        o = out[name]
+        print(f"{name:<10} mean {o['mean_ms']:.1f} ms  min {o['min_ms']:.1f} ms", flush=True)
+    print("goal: netscript <= 10 ms", flush=True)
+    results["startup"] = out
+
+
+def main():
+    parts = sys.argv[1:] or ["throughput", "idle", "startup"]
+    os.makedirs(os.path.join(ROOT, "target", "bench"), exist_ok=True)
+    results = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "pin": PIN,
+               "warm_s": WARM, "measure_s": MEASURE, "loadgen_threads": LOADGEN_THREADS}
+    for part in parts:
+        {"throughput": throughput, "idle": idle, "startup": startup}[part](results)
+    with open(os.path.join(ROOT, "target", "bench", "echo.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
