@@ -1,1 +1,152 @@
-// placeholder
+//! `netscript repl` driven in a real terminal (tmux): state persists across
+//! lines, values print as hexdumps and handles, Ctrl-C interrupts a blocking
+//! call without ending the session, errors show a caret, `.save` writes the
+//! session. The peer is a CPython server.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux session running the REPL; killed when dropped.
+struct Term {
+    name: String,
+}
+
+impl Term {
+    fn start(tag: &str) -> Option<Self> {
+        let name = format!("netscript-repl-{}-{tag}", std::process::id());
+        let history = std::env::temp_dir().join(format!("{name}.history"));
+        let cmd = format!("{} repl --history {}", env!("CARGO_BIN_EXE_netscript"), history.display());
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "100", &cmd])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("tmux is not available; skipping the terminal test");
+            return None;
+        }
+        let t = Self { name };
+        t.wait_for("Ctrl-D to leave");
+        Some(t)
+    }
+
+    /// Type `text` literally, then Enter.
+    fn line(&self, text: &str) {
+        self.keys(&["-l", text]);
+        self.keys(&["Enter"]);
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.name];
+        args.extend_from_slice(keys);
+        assert!(Command::new("tmux").args(&args).status().expect("tmux").success());
+    }
+
+    fn screen(&self) -> String {
+        let out =
+            Command::new("tmux").args(["capture-pane", "-p", "-S", "-200", "-t", &self.name]).output().expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait until the screen contains `needle` (appearing `n` times).
+    fn wait_for_n(&self, needle: &str, n: usize) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.matches(needle).count() >= n {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(15), "timed out waiting for {needle:?}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_n(needle, 1)
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).status();
+    }
+}
+
+/// A CPython TCP server that answers every line with `echo: <line>` and
+/// never answers `silence`; returns its port and the process.
+fn python_server() -> (u16, std::process::Child) {
+    let code = r"
+import socket, threading
+s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    f = c.makefile('rwb')
+    for l in f:
+        if l.strip() != b'silence':
+            f.write(b'echo: ' + l); f.flush()
+while True:
+    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
+";
+    let mut child = Command::new("python3")
+        .args(["-c", code])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")), &mut line)
+        .expect("port");
+    (line.trim().parse().expect("port number"), child)
+}
+
+#[test]
+fn repl_session_against_python_server() {
+    let Some(t) = Term::start("session") else { return };
+    let (port, mut server) = python_server();
+    t.line(&format!("let c = tcp::connect(\"127.0.0.1\", {port});"));
+    t.line("c");
+    t.wait_for(&format!("-> 127.0.0.1:{port} (open)"));
+    t.line("c.send(\"hello\\n\"); c.recv_line()");
+    t.wait_for("\"echo: hello\"");
+    // A long reply prints as a hexdump.
+    t.line("c.send(\"0123456789abcdefXYZ\\n\"); c.recv(100)");
+    t.wait_for("00000000: 6563 686f 3a20 3031 3233 3435 3637 3839  echo: 0123456789");
+    // Multi-line input: a function over three lines.
+    t.line("fn twice(x) {");
+    t.line("  x * 2");
+    t.line("}");
+    t.line("twice(21)");
+    t.wait_for("\n42\n");
+    // Ctrl-C interrupts a blocking recv; the session and the connection live on.
+    t.line("c.send(\"silence\\n\"); c.recv_line()");
+    std::thread::sleep(Duration::from_millis(300));
+    t.keys(&["C-c"]);
+    t.wait_for("interrupted");
+    t.line("c.send(\"again\\n\"); c.recv_line()");
+    t.wait_for("\"echo: again\"");
+    // Errors show a caret and do not end the REPL.
+    t.line("1 +* 2");
+    t.wait_for("syntax: Unexpected '*'");
+    t.line(".help tcp::connect");
+    t.wait_for("tcp::connect(host: &str, port: i64");
+    let saved = std::env::temp_dir().join(format!("netscript-repl-{}.rhai", std::process::id()));
+    t.line(&format!(".save {}", saved.display()));
+    t.wait_for("saved ");
+    let text = std::fs::read_to_string(&saved).expect("saved session");
+    assert!(text.contains("fn twice(x) {") && text.contains("let c = tcp::connect"), "{text}");
+    assert!(!text.contains("1 +* 2"), "failed inputs are not saved: {text}");
+    t.line(".quit");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn repl_completes_methods_of_a_variable() {
+    let Some(t) = Term::start("complete") else { return };
+    t.line("let l = tcp::listen(\"127.0.0.1\", 0);");
+    t.keys(&["-l", "l.por"]);
+    t.keys(&["Tab"]);
+    t.keys(&["Enter"]);
+    // Completed to `l.port`, which evaluates to a port number.
+    let screen = t.wait_for("> l.port");
+    assert!(screen.contains("> l.port\n"), "{screen}");
+    t.line(".quit");
+}

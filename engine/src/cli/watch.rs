@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use netscript::Host;
 use netscript::reload::{self, Program, Watcher};
-use netscript::{Host, Session};
 
 use super::HostArgs;
 use super::run::RunArgs;
@@ -59,7 +59,6 @@ pub fn run_watch(args: &RunArgs) -> i32 {
 /// whether its top level has finished.
 struct Run {
     host: Arc<Host>,
-    session: Session,
     program: Program,
     finished: Arc<AtomicBool>,
 }
@@ -92,7 +91,7 @@ impl Run {
                 done.store(true, Ordering::SeqCst);
             })
             .map_err(|e| e.to_string())?;
-        Ok(Self { host, session, program, finished })
+        Ok(Self { host, program, finished })
     }
 
     /// Swap in the functions of the new `source`; false if it does not parse.
@@ -108,7 +107,9 @@ impl Run {
         let n = self.program.swap(&ast);
         println!("──── {name} reloaded: {n} function(s) swapped; sockets and connections kept ────");
         if self.program.defines("on_reload", 0) {
-            match self.host.eval_with(&self.session, name, "on_reload()", false, Some(self.program.with_current())) {
+            // A session of its own: the top level holds the main session's scope while it runs.
+            let session = self.host.session();
+            match self.host.eval_with(&session, name, "on_reload()", false, Some(self.program.with_current())) {
                 Ok(v) if v.is_unit() => {}
                 Ok(v) => println!("on_reload: {v}"),
                 Err(e) => eprintln!("{}", e.render()),
@@ -121,18 +122,19 @@ impl Run {
 fn watch_file(file: &Path, script_args: &[String], host_args: &HostArgs) -> i32 {
     let name = file.display().to_string();
     let main = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let mut run = match Run::start(file, script_args, host_args) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("netscript: {e}");
-            return 2;
-        }
-    };
     let mut deps = reload::dependencies(file, &host_args.module_paths);
     let mut watcher = match Watcher::new(&deps, DEBOUNCE) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("netscript: cannot watch {name}: {e}");
+            return 2;
+        }
+    };
+    // Started after the watch is in place, so no save is missed.
+    let mut run = match Run::start(file, script_args, host_args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("netscript: {e}");
             return 2;
         }
     };
