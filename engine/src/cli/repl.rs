@@ -189,7 +189,12 @@ fn command(state: &Mutex<State>, busy: &AtomicBool, meta: &str, new_host: &dyn F
         ("load", "") | ("save", "") => eprintln!(".{cmd} needs a file name"),
         ("load", file) => load(state, busy, std::path::Path::new(file)),
         ("save", file) => {
-            let text = lock(state).inputs.join("\n") + "\n";
+            // One statement per input: end each with `;` unless it is a block.
+            let text: String = lock(state)
+                .inputs
+                .iter()
+                .map(|i| if i.ends_with(';') || i.ends_with('}') { format!("{i}\n") } else { format!("{i};\n") })
+                .collect();
             match std::fs::write(file, text) {
                 Ok(()) => println!("saved {} input(s) to {file}", lock(state).inputs.len()),
                 Err(e) => eprintln!("cannot write {file}: {e}"),
