@@ -51,17 +51,15 @@ pub fn test(args: &TestArgs) -> i32 {
             return 2;
         }
     };
+    // Each case is one run, so the per-run deadline is the case timeout.
     let mut host_args = args.host.clone();
     host_args.deadline = Some(args.timeout);
-    let builder = match host_args.builder() {
-        Ok(_) => host_args,
-        Err(e) => {
-            eprintln!("netscript: {e}");
-            return 2;
-        }
-    };
+    if let Err(e) = host_args.builder() {
+        eprintln!("netscript: {e}");
+        return 2;
+    }
     let factory = move || {
-        builder
+        host_args
             .builder()
             .map_err(|e| netscript::Error::host("value", e))?
             .ctrl_c(true)
