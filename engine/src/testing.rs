@@ -256,7 +256,7 @@ impl Runner<'_> {
         for case in cases {
             let started = Instant::now();
             let before = Usage::of(&loaded.host);
-            let mut outcome = run_case(&loaded, &name, &imports, &case, setup, teardown);
+            let mut outcome = run_case(&loaded, &name, &source, &imports, &case, setup, teardown);
             if let Some(leak) = before.leaks(&loaded.host) {
                 if matches!(outcome, Outcome::Pass) {
                     outcome = Outcome::Fail(leak);
@@ -300,7 +300,7 @@ fn imports(source: &str) -> String {
 }
 
 /// Setup, the case, teardown (always, if setup ran); the first failure wins.
-fn run_case(l: &Loaded, file: &str, imports: &str, case: &str, setup: bool, teardown: bool) -> Outcome {
+fn run_case(l: &Loaded, file: &str, source: &str, imports: &str, case: &str, setup: bool, teardown: bool) -> Outcome {
     let call = |f: &str| l.host.eval(&l.session, file, &format!("{imports} {f}();"), false).map(|_| ());
     let mut result = if setup { call("setup") } else { Ok(()) };
     if result.is_ok() {
@@ -314,7 +314,25 @@ fn run_case(l: &Loaded, file: &str, imports: &str, case: &str, setup: bool, tear
         Err(e) if e.kind() == "limit" && e.message().contains("deadline") => {
             Outcome::Fail(format!("timeout: {}", e.message()))
         }
-        Err(e) => Outcome::Fail(e.render()),
+        Err(e) => Outcome::Fail(render(&e, file, source)),
+    }
+}
+
+/// The error as `file:line:col: kind: message` with the line of the test
+/// file and a caret (the case ran as a snippet calling into the file, so the
+/// error's own rendering would quote the snippet).
+fn render(e: &Error, file: &str, source: &str) -> String {
+    let head = format!("{}: {}", e.kind(), e.message());
+    match e.position() {
+        Some((line, col)) => {
+            let text = source.lines().nth(line.saturating_sub(1)).unwrap_or_default();
+            let gutter = format!("{line} | ");
+            format!(
+                "{file}:{line}:{col}: {head}\n{gutter}{text}\n{}^",
+                " ".repeat(gutter.len() + col.saturating_sub(1))
+            )
+        }
+        None => format!("{file}: {head}"),
     }
 }
 
