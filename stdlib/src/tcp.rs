@@ -131,6 +131,11 @@ impl TcpConn {
                 buf.reserve(chunk);
                 let before = buf.len();
                 let r = stream.try_read_buf(&mut *buf);
+                if buf.is_empty() && r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock) {
+                    // Nothing buffered and about to wait, maybe for long:
+                    // an idle connection holds no read buffer.
+                    *buf = BytesMut::new();
+                }
                 if let Ok(n) = r {
                     if n == chunk && chunk < READ_CHUNK_MAX {
                         self.0.chunk.store((chunk * 2) as u64, Ordering::Relaxed);
