@@ -45,7 +45,8 @@ impl Error {
     pub(crate) fn runtime(err: &EvalAltResult, file: &str, source: &str) -> Self {
         let inner = netscript_stdlib::error::innermost(err);
         let (kind, message, value) = classify(inner);
-        let mut e = Self(Box::new(Inner { kind, message, file: None, line: None, column: None, source_line: None, value }));
+        let mut e =
+            Self(Box::new(Inner { kind, message, file: None, line: None, column: None, source_line: None, value }));
         // The innermost position is where the failing call was made; errors
         // in other files (modules) keep that file's name.
         let (pos, src_name) = position_of(err);

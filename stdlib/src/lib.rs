@@ -60,5 +60,4 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
 }
 
 /// Standard modules written in Rhai, by import name (`import "smtp" as smtp;`).
-pub const SCRIPT_MODULES: &[(&str, &str)] =
-    &[("smtp", include_str!("smtp.rhai")), ("mock", include_str!("mock.rhai"))];
+pub const SCRIPT_MODULES: &[(&str, &str)] = &[("smtp", include_str!("smtp.rhai")), ("mock", include_str!("mock.rhai"))];

@@ -8,11 +8,16 @@ use netscript::docs;
 fn every_function_has_docs_and_every_callable_one_an_example() {
     let all = docs::stdlib();
     assert!(all.len() > 100, "only {} functions found", all.len());
-    let undocumented: Vec<String> = all.iter().filter(|d| d.doc.trim().is_empty()).map(|d| format!("{}: {}", d.module, d.signature)).collect();
+    let undocumented: Vec<String> =
+        all.iter().filter(|d| d.doc.trim().is_empty()).map(|d| format!("{:?}: {}", d.module, d.signature)).collect();
     assert!(undocumented.is_empty(), "functions without docs:\n{}", undocumented.join("\n"));
-    let property = |d: &docs::FnDoc| d.name.starts_with("get$") || d.name.starts_with("set$") || d.name.starts_with("to_");
-    let without: Vec<String> =
-        all.iter().filter(|d| !property(d) && d.examples().is_empty()).map(|d| format!("{}: {}", d.module, d.signature)).collect();
+    let property =
+        |d: &docs::FnDoc| d.name.starts_with("get$") || d.name.starts_with("set$") || d.name.starts_with("to_");
+    let without: Vec<String> = all
+        .iter()
+        .filter(|d| !property(d) && d.examples().is_empty())
+        .map(|d| format!("{:?}: {}", d.module, d.signature))
+        .collect();
     assert!(without.is_empty(), "functions without a ```rhai example:\n{}", without.join("\n"));
 }
 
@@ -24,7 +29,7 @@ fn every_example_compiles() {
     for d in docs::stdlib() {
         for ex in d.examples() {
             if let Err(e) = engine.compile(&ex) {
-                broken.push(format!("{} ({}): {e}\n{ex}", d.display_name(), d.module));
+                broken.push(format!("{} ({:?}): {e}\n{ex}", d.display_name(), d.module));
             }
         }
     }

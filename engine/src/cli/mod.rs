@@ -9,7 +9,7 @@ mod watch;
 
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use netscript::{Host, HostBuilder, Limits, Permissions};
 
 /// netscript — network-protocol scripts in blocking style on an event loop.
@@ -101,7 +101,9 @@ impl HostArgs {
 pub fn main() -> i32 {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // `#!/usr/bin/env netscript` runs the file: `netscript FILE …` means `netscript run FILE …`.
+    let subcommand = |name: &str| Cli::command().get_subcommands().any(|c| c.get_name() == name) || name == "help";
     if let Some(first) = argv.get(1).and_then(|a| a.to_str())
+        && !subcommand(first)
         && (first.ends_with(".rhai") || (std::path::Path::new(first).is_file() && !first.starts_with('-')))
     {
         argv.insert(1, "run".into());

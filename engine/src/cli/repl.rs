@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use clap::Args;
+use netscript::docs::{self, FnDoc};
 use netscript::{Host, Session, pretty, testing};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -230,16 +231,6 @@ fn command(state: &Mutex<State>, busy: &AtomicBool, meta: &str, new_host: &dyn F
     true
 }
 
-/// One documented function of the standard library.
-struct FnDoc {
-    module: Option<String>,
-    name: String,
-    signature: String,
-    docs: String,
-    /// Type of the first parameter (for method completion).
-    receiver: String,
-}
-
 /// Every standard function with its documentation, built on first use (a
 /// second engine, so the prompt appears without waiting for it).
 struct Catalog {
@@ -258,48 +249,7 @@ impl Catalog {
         let mut engine = rhai::Engine::new();
         netscript::stdlib::register_all(&mut engine);
         testing::register_assertions(&mut engine);
-        let json = engine.gen_fn_metadata_to_json(true).unwrap_or_default();
-        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
-        let mut fns = Vec::new();
-        let mut add = |module: Option<&str>, list: Option<&serde_json::Value>| {
-            for f in list.and_then(|l| l.as_array()).into_iter().flatten() {
-                let text = |k: &str| f.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                let docs = f
-                    .get("docComments")
-                    .and_then(|d| d.as_array())
-                    .map(|d| {
-                        d.iter()
-                            .filter_map(|l| l.as_str())
-                            .flat_map(str::lines)
-                            .map(strip_doc)
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    })
-                    .unwrap_or_default();
-                let receiver = f
-                    .get("params")
-                    .and_then(|p| p.get(0))
-                    .and_then(|p| p.get("type"))
-                    .and_then(|t| t.as_str())
-                    .unwrap_or_default()
-                    .trim_start_matches("&mut ")
-                    .to_string();
-                fns.push(FnDoc {
-                    module: module.map(String::from),
-                    name: text("name"),
-                    signature: text("signature"),
-                    docs,
-                    receiver,
-                });
-            }
-        };
-        add(None, parsed.get("functions"));
-        if let Some(mods) = parsed.get("modules").and_then(|m| m.as_object()) {
-            for (name, m) in mods {
-                add(Some(name), m.get("functions"));
-            }
-        }
-        Self { fns, engine }
+        Self { fns: docs::collect(&engine, true), engine }
     }
 
     fn modules(&self) -> Vec<String> {
@@ -328,18 +278,12 @@ impl Catalog {
         for f in hits {
             let prefix = f.module.as_ref().map(|m| format!("{m}::")).unwrap_or_default();
             out.push(format!("{prefix}{}", f.signature));
-            if !f.docs.is_empty() {
-                out.push(indent(&f.docs));
+            if !f.doc.is_empty() {
+                out.push(indent(&f.doc));
             }
         }
         out.join("\n")
     }
-}
-
-fn strip_doc(line: &str) -> String {
-    let l = line.trim_start();
-    let l = l.strip_prefix("///").or_else(|| l.strip_prefix("/**")).unwrap_or(l);
-    l.strip_prefix(' ').unwrap_or(l).trim_end_matches("*/").to_string()
 }
 
 fn indent(text: &str) -> String {
