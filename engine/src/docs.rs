@@ -112,7 +112,18 @@ pub fn collect(engine: &rhai::Engine, standard: bool) -> Vec<FnDoc> {
     let meta: Meta = serde_json::from_str(&json).unwrap_or(Meta { modules: BTreeMap::new(), functions: Vec::new() });
     let modules =
         meta.modules.into_iter().flat_map(|(name, m)| m.functions.into_iter().map(move |f| (Some(name.clone()), f)));
-    modules.chain(meta.functions.into_iter().map(|f| (None, f))).map(|(module, f)| doc_of(module, f)).collect()
+    let mut docs: Vec<FnDoc> =
+        modules.chain(meta.functions.into_iter().map(|f| (None, f))).map(|(module, f)| doc_of(module, f)).collect();
+    // Rhai lists overloads in hash order; sort so the reference is stable.
+    docs.sort_by(|a, b| {
+        (a.module.is_none(), &a.module, &a.name, &a.signature).cmp(&(
+            b.module.is_none(),
+            &b.module,
+            &b.name,
+            &b.signature,
+        ))
+    });
+    docs
 }
 
 fn doc_of(module: Option<String>, f: FnMeta) -> FnDoc {
