@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::PyPeer;
+use crate::util::Peer;
 
 /// A tmux session running the REPL; killed when dropped.
 struct Term {
@@ -72,8 +72,8 @@ impl Drop for Term {
 
 /// A CPython TCP server that answers every line with `echo: <line>` and
 /// never answers `silence` (killed when dropped).
-fn python_server() -> PyPeer {
-    PyPeer::start(
+fn python_server() -> Peer {
+    Peer::start(
         r"
 import socket, threading
 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()

@@ -1,13 +1,13 @@
 //! TCP and UDP against real peers: Python socket servers and clients on
 //! loopback, and the example scripts run by the built binary.
 
-use crate::util::{PyPeer, cli, closed_port, eval};
+use crate::util::{Peer, cli, closed_port, eval};
 
 /// A Python server that accepts one connection, runs `body` (with `c` the
 /// connection), and exits.
-fn py_server(body: &str) -> PyPeer {
+fn py_server(body: &str) -> Peer {
     let body: String = body.lines().map(|l| format!("    {l}\n")).collect();
-    PyPeer::start(&format!(
+    Peer::start(&format!(
         "import socket, struct, time\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
          s.bind(('127.0.0.1', 0))\ns.listen(5)\nprint(s.getsockname()[1])\nc, _ = s.accept()\nif True:\n{body}"
     ))
@@ -132,19 +132,11 @@ fn python_client_talks_to_a_script_server_over_ipv6() {
         print(srv.port);
         task::sleep(3);
     "#;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
-        .args(["run", "-e", script])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
-    let port: u16 = line.trim().parse().unwrap();
+    let server = Peer::netscript(&["run", "-e", script]);
     let reply = crate::util::python(&format!(
-        "import socket\nc = socket.create_connection(('::1', {port}))\nc.sendall(b'py\\n')\nprint(c.makefile().readline().strip())"
+        "import socket\nc = socket.create_connection(('::1', {}))\nc.sendall(b'py\\n')\nprint(c.makefile().readline().strip())",
+        server.port
     ));
-    let _ = child.kill();
-    let _ = child.wait();
     assert_eq!(reply.trim(), "hello py");
 }
 
@@ -187,7 +179,7 @@ fn two_tasks_share_one_captured_connection() {
 
 #[test]
 fn udp_round_trip_with_a_python_peer() {
-    let peer = PyPeer::start(
+    let peer = Peer::start(
         "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.1', 0))\n\
          print(s.getsockname()[1])\nd, a = s.recvfrom(100)\ns.sendto(d.upper(), a)",
     );
@@ -312,32 +304,14 @@ fn example_scripts_run() {
 
 #[test]
 fn echo_server_and_client_scripts_talk() {
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
-        .args(["run", "scripts/echo_server.rhai", "0"])
-        .current_dir(crate::util::repo_root())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().to_string();
-    let (code, out, err) = cli(&["run", "scripts/echo_client.rhai", &port, "alpha", "beta"]);
-    let _ = server.kill();
-    let _ = server.wait();
+    let server = Peer::netscript(&["run", "scripts/echo_server.rhai", "0"]);
+    let (code, out, err) = cli(&["run", "scripts/echo_client.rhai", &server.port.to_string(), "alpha", "beta"]);
     assert_eq!((code, out.as_str()), (0, "echo: alpha\necho: beta\n"), "{err}");
 }
 
 #[test]
 fn chat_relay_broadcasts_between_python_clients() {
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
-        .args(["run", "scripts/chat_relay.rhai", "0"])
-        .current_dir(crate::util::repo_root())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().to_string();
+    let server = Peer::netscript(&["run", "scripts/chat_relay.rhai", "0"]);
     let out = crate::util::python(&format!(
         "import socket, time\n\
          a = socket.create_connection(('127.0.0.1', {port})); fa = a.makefile()\n\
@@ -345,10 +319,9 @@ fn chat_relay_broadcasts_between_python_clients() {
          joined = fa.readline().strip()\n\
          a.sendall(b'hi all\\n')\n\
          print(joined.startswith('* 127.0.0.1:'), joined.endswith('joined'))\n\
-         print(fb.readline().strip().endswith('> hi all'))"
+         print(fb.readline().strip().endswith('> hi all'))",
+        port = server.port
     ));
-    let _ = server.kill();
-    let _ = server.wait();
     assert_eq!(out, "True True\nTrue\n");
 }
 
@@ -386,4 +359,34 @@ fn ctrl_c_cancels_a_blocked_run_cleanly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cancelled: the run was cancelled"), "{err}");
+}
+
+#[test]
+fn script_typed_methods_win_over_native_ones_per_receiver_type() {
+    // `fn Conn.recv` shadows the native `recv` on connections only; the
+    // native methods still serve everything else. Repeated calls alternate
+    // receiver types, so a per-type lookup cache must keep them apart.
+    let peer = py_server("c.sendall(b'ok'); c.recv(1)");
+    let v = eval(&format!(
+        r#"fn Conn.recv(n) {{ `script recv ${{n}}` }}
+           fn blob.tag() {{ "blob" }}
+           fn string.tag() {{ "string" }}
+           let c = tcp::connect("127.0.0.1", {});
+           let out = [];
+           for i in 0..3 {{
+               out.push(c.recv(i));
+               out.push(blob(1).tag());
+               out.push("s".tag());
+           }}
+           out.push(c.recv_exact(2).as_string());
+           out.push(type_of(c));
+           c.close();
+           out"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(
+        v.to_string(),
+        r#"["script recv 0", "blob", "string", "script recv 1", "blob", "string", "script recv 2", "blob", "string", "ok", "Conn"]"#
+    );
 }

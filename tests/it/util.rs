@@ -66,41 +66,42 @@ pub fn python(code: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-/// A Python peer process on loopback; killed when dropped.
-pub struct PyPeer {
+/// A peer process on loopback (a Python program or a netscript script);
+/// killed when dropped, so a failing test never leaks it.
+pub struct Peer {
     child: std::process::Child,
-    /// The port the peer printed as its first line.
+    /// The port the peer printed on its first line (`9000` or `… on 127.0.0.1:9000`).
     pub port: u16,
 }
 
-impl PyPeer {
+impl Peer {
     /// Start `python3 -c code`; the code must print its port on the first line.
     pub fn start(code: &str) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new("python3")
-            .arg("-u")
-            .arg("-c")
-            .arg(code)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("port line");
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("python peer printed {line:?}, not a port"));
-        Self { child, port }
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg("-u").arg("-c").arg(code);
+        Self::spawn(cmd)
     }
 
-    /// Wait for the peer to exit and return its remaining output.
-    pub fn finish(mut self) -> String {
-        use std::io::Read;
-        let mut out = String::new();
-        let _ = self.child.stdout.take().expect("stdout").read_to_string(&mut out);
-        let _ = self.child.wait();
-        out
+    /// Start the built `netscript` with `args` from the repository root; the
+    /// script must print its port (last `:`-separated field) on the first line.
+    pub fn netscript(args: &[&str]) -> Self {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"));
+        cmd.args(args).current_dir(repo_root());
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: std::process::Command) -> Self {
+        use std::io::BufRead;
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("peer starts");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("port line");
+        let field = line.trim().rsplit(':').next().unwrap_or_default();
+        let port = field.parse().unwrap_or_else(|_| panic!("peer printed {line:?}, not a port"));
+        Self { child, port }
     }
 }
 
-impl Drop for PyPeer {
+impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
