@@ -49,6 +49,17 @@ impl FnResolutionCache {
 #[derive(Debug, Clone, Default)]
 pub struct Caches {
     fn_resolution: StaticVec<FnResolutionCache>,
+    /// (Patched) Typed-method hash seeds of receiver types seen by method calls, keyed by the
+    /// `&'static str` that [`Dynamic::type_name`][crate::Dynamic::type_name] returns (compared by
+    /// address; equal addresses mean equal names, so a stale key is impossible, and two addresses
+    /// for one name only cost a second entry).
+    ///
+    /// The seed depends on the engine's display name of the type, which only changes when the
+    /// [`Engine`][crate::Engine] is mutated; that cannot happen while an evaluation holds these
+    /// caches (the same assumption as the function resolution caches above).
+    #[cfg(not(feature = "no_object"))]
+    #[cfg(not(feature = "no_function"))]
+    typed_method_seeds: StaticVec<(&'static str, u64)>,
 }
 
 impl Caches {
@@ -58,7 +69,41 @@ impl Caches {
     pub const fn new() -> Self {
         Self {
             fn_resolution: StaticVec::new_const(),
+            #[cfg(not(feature = "no_object"))]
+            #[cfg(not(feature = "no_function"))]
+            typed_method_seeds: StaticVec::new_const(),
         }
+    }
+    /// (Patched) The typed-method hash seed
+    /// ([`calc_typed_method_seed`][crate::func::calc_typed_method_seed]) of the display name of
+    /// the Rust type `type_name`, computing it with `compute` the first time a type is seen.
+    ///
+    /// Saves [`Engine::map_type_name`][crate::Engine::map_type_name] (a search of every
+    /// registered module's custom types) on every method call.
+    #[cfg(not(feature = "no_object"))]
+    #[cfg(not(feature = "no_function"))]
+    #[inline]
+    #[must_use]
+    pub fn typed_method_seed(
+        &mut self,
+        type_name: &'static str,
+        compute: impl FnOnce(&'static str) -> u64,
+    ) -> u64 {
+        /// Receiver types remembered; a script uses few, and the search is linear.
+        const MAX_TYPES: usize = 16;
+
+        if let Some(&(_, seed)) = self
+            .typed_method_seeds
+            .iter()
+            .find(|(name, _)| core::ptr::eq(*name, type_name))
+        {
+            return seed;
+        }
+        let seed = compute(type_name);
+        if self.typed_method_seeds.len() < MAX_TYPES {
+            self.typed_method_seeds.push((type_name, seed));
+        }
+        seed
     }
     /// Get the number of function resolution cache(s) in the stack.
     #[inline(always)]

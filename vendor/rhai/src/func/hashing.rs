@@ -183,10 +183,25 @@ pub fn calc_fn_hash_full(base: u64, params: impl IntoIterator<Item = TypeId>) ->
 #[inline]
 #[must_use]
 pub fn calc_typed_method_hash(base: u64, this_type: &str) -> u64 {
+    calc_typed_method_seed(this_type) ^ base
+}
+
+/// The part of [`calc_typed_method_hash`] that depends only on the type:
+/// `calc_typed_method_hash(base, t) == calc_typed_method_seed(t) ^ base`.
+///
+/// (Patched: split out so that method calls can cache it per type, see
+/// [`Caches::typed_method_seed`][crate::eval::Caches::typed_method_seed].)
+///
+/// Not available under `no_object` or `no_function`.
+#[cfg(not(feature = "no_object"))]
+#[cfg(not(feature = "no_function"))]
+#[inline]
+#[must_use]
+pub fn calc_typed_method_seed(this_type: &str) -> u64 {
     let s = &mut get_hasher();
 
     s.write_u8(b'T'); // hash a discriminant
     this_type.hash(s);
 
-    s.finish() ^ base
+    s.finish()
 }

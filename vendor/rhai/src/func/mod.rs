@@ -31,7 +31,7 @@ pub use function::{is_valid_function_name, FnAccess, RhaiFunc};
 pub use hashing::calc_closure_hash;
 #[cfg(not(feature = "no_object"))]
 #[cfg(not(feature = "no_function"))]
-pub use hashing::calc_typed_method_hash;
+pub use hashing::{calc_typed_method_hash, calc_typed_method_seed};
 pub use hashing::{
     calc_fn_hash, calc_fn_hash_full, calc_switch_value_hash, calc_var_hash, StraightHashMap,
 };
