@@ -196,10 +196,18 @@ where
     if frame.token.is_cancelled() {
         return Err(Cancelled.into());
     }
-    let slot = Rc::new(Cell::new(None));
-    let out = slot.clone();
+    // The result lands in this slot on our own stack (no allocation per wait).
+    let mut slot: Option<F::Output> = None;
+    let out: *mut Option<F::Output> = &raw mut slot;
     // The driver races this against the task's cancellation (see `spawn`).
-    let wait: Wait = Box::pin(async move { out.set(Some(fut.await)) });
+    let wait: Wait = Box::pin(async move {
+        let value = fut.await;
+        // SAFETY: only the driver polls `wait`, only while this coroutine is
+        // suspended below (so `slot` is alive and not otherwise borrowed),
+        // and it drops `wait` before resuming us. Dropping `wait` unpolled
+        // (cancellation, or the task torn down) never reaches this write.
+        unsafe { *out = Some(value) };
+    });
     CURRENT.set(ptr::null());
     // SAFETY: the yielder belongs to the coroutine we are running on.
     unsafe { (*frame.yielder).suspend(wait) };

@@ -13,6 +13,7 @@
 //! srv.stop();
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,14 +49,50 @@ const NO_TIMEOUT: u64 = u64::MAX;
 pub struct TcpConn(Arc<ConnInner>);
 
 struct ConnInner {
-    stream: Mutex<Option<Arc<TcpStream>>>,
-    buf: Mutex<BytesMut>,
+    /// The socket and the read buffer under one lock: one lock per operation.
+    state: Mutex<ConnState>,
     /// Size of the next read; grows while reads fill it.
     chunk: AtomicU64,
     timeout_ms: AtomicU64,
     eof: AtomicBool,
     peer: SocketAddr,
     local: SocketAddr,
+}
+
+struct ConnState {
+    /// `None` once `close()` was called.
+    stream: Option<Arc<TcpStream>>,
+    buf: BytesMut,
+}
+
+impl ConnState {
+    fn stream(&self, op: &str, peer: SocketAddr) -> Result<&Arc<TcpStream>, Error> {
+        self.stream.as_ref().ok_or_else(|| closed(op, peer))
+    }
+
+    /// Take up to `max` buffered bytes.
+    fn take(&mut self, max: usize) -> Blob {
+        let n = max.min(self.buf.len());
+        // Copy out and advance: `split_to` would turn the buffer shared.
+        let out = self.buf[..n].to_vec();
+        self.buf.advance(n);
+        out
+    }
+}
+
+/// The error of an operation on a closed connection.
+fn closed(op: &str, peer: SocketAddr) -> Error {
+    Error::new(Kind::Closed, op, "the connection is closed").with_peer(peer)
+}
+
+/// What one read attempt ([`TcpConn::try_fill`]) found.
+enum Filled {
+    /// This many bytes arrived (more than 0).
+    Data(usize),
+    /// The peer closed its side.
+    Eof,
+    /// Nothing to read yet: wait until this stream is readable.
+    Wait(Arc<TcpStream>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,8 +106,7 @@ impl TcpConn {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         Ok(Self(Arc::new(ConnInner {
-            stream: Mutex::new(Some(Arc::new(stream))),
-            buf: Mutex::new(BytesMut::new()),
+            state: Mutex::new(ConnState { stream: Some(Arc::new(stream)), buf: BytesMut::new() }),
             chunk: AtomicU64::new(4096),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
             eof: AtomicBool::new(false),
@@ -100,85 +136,93 @@ impl TcpConn {
     }
 
     fn stream(&self, op: &str) -> Result<Arc<TcpStream>, Error> {
-        lock(&self.0.stream)
-            .clone()
-            .ok_or_else(|| Error::new(Kind::Closed, op, "the connection is closed").with_peer(self.0.peer))
+        lock(&self.0.state).stream(op, self.0.peer).cloned()
     }
 
     /// Whether `close()` was called.
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        lock(&self.0.stream).is_none()
+        lock(&self.0.state).stream.is_none()
     }
 
     /// Bytes read but not yet consumed.
     #[must_use]
     pub fn buffered(&self) -> usize {
-        lock(&self.0.buf).len()
+        lock(&self.0.state).buf.len()
+    }
+
+    /// Read once from the socket into the buffer without waiting (the
+    /// caller holds the lock).
+    fn try_fill(&self, st: &mut ConnState, op: &str) -> Result<Filled, Error> {
+        if self.0.eof.load(Ordering::Relaxed) {
+            return Ok(Filled::Eof);
+        }
+        let ConnState { stream, buf } = st;
+        let stream = stream.as_ref().ok_or_else(|| closed(op, self.0.peer))?;
+        let chunk = self.0.chunk.load(Ordering::Relaxed) as usize;
+        buf.reserve(chunk);
+        let before = buf.len();
+        match stream.try_read_buf(buf) {
+            Ok(0) => {
+                self.0.eof.store(true, Ordering::Relaxed);
+                Ok(Filled::Eof)
+            }
+            Ok(n) => {
+                if n == chunk && chunk < READ_CHUNK_MAX {
+                    self.0.chunk.store((chunk * 2) as u64, Ordering::Relaxed);
+                }
+                if runtime::tracing() {
+                    runtime::trace("recv", &self.0.peer.to_string(), &buf[before..]);
+                }
+                Ok(Filled::Data(n))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let stream = stream.clone();
+                if buf.is_empty() {
+                    // Nothing buffered and about to wait, maybe for long:
+                    // an idle connection holds no read buffer.
+                    *buf = BytesMut::new();
+                }
+                Ok(Filled::Wait(stream))
+            }
+            Err(e) => Err(Error::io(op, &e).with_peer(self.0.peer)),
+        }
+    }
+
+    /// Wait (up to the timeout) until `stream` is readable or, with
+    /// `write`, writable.
+    fn wait_ready(&self, stream: Arc<TcpStream>, write: bool, op: &str) -> NativeResult<()> {
+        let peer = self.0.peer;
+        // The future reports a bare `io::Error`; naming it here saves an
+        // owned copy of `op` per wait.
+        let ready = runtime::block_on_timeout(op, self.timeout(), async move {
+            Ok(if write { stream.writable().await } else { stream.readable().await })
+        })
+        .map_err(|e| with_peer_if_timeout(e, peer))?;
+        ready.map_err(|e| Error::io(op, &e).with_peer(peer).into())
     }
 
     /// Read once from the socket into the buffer, waiting up to the timeout.
     /// Returns how many bytes arrived; 0 means the peer closed its side.
     pub fn fill(&self, op: &str) -> NativeResult<usize> {
-        if self.0.eof.load(Ordering::Relaxed) {
-            return Ok(0);
-        }
-        let stream = self.stream(op)?;
         loop {
-            let attempt = {
-                let mut buf = lock(&self.0.buf);
-                let chunk = self.0.chunk.load(Ordering::Relaxed) as usize;
-                buf.reserve(chunk);
-                let before = buf.len();
-                let r = stream.try_read_buf(&mut *buf);
-                if buf.is_empty() && r.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock) {
-                    // Nothing buffered and about to wait, maybe for long:
-                    // an idle connection holds no read buffer.
-                    *buf = BytesMut::new();
-                }
-                if let Ok(n) = r {
-                    if n == chunk && chunk < READ_CHUNK_MAX {
-                        self.0.chunk.store((chunk * 2) as u64, Ordering::Relaxed);
-                    }
-                    if n > 0 && runtime::tracing() {
-                        runtime::trace("recv", &self.0.peer.to_string(), &buf[before..]);
-                    }
-                }
-                r
-            };
-            match attempt {
-                Ok(0) => {
-                    self.0.eof.store(true, Ordering::Relaxed);
-                    return Ok(0);
-                }
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let s = stream.clone();
-                    let peer = self.0.peer;
-                    let op_owned = op.to_string();
-                    runtime::block_on_timeout(op, self.timeout(), async move {
-                        s.readable().await.map_err(|e| Error::io(op_owned, &e).with_peer(peer))
-                    })
-                    .map_err(|e| with_peer_if_timeout(e, peer))?;
-                }
-                Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
+            let filled = self.try_fill(&mut lock(&self.0.state), op)?;
+            match filled {
+                Filled::Data(n) => return Ok(n),
+                Filled::Eof => return Ok(0),
+                Filled::Wait(stream) => self.wait_ready(stream, false, op)?,
             }
         }
     }
 
     /// Run `f` on the read buffer (framers decode from it in place).
     pub(crate) fn with_buffer<R>(&self, f: impl FnOnce(&mut BytesMut) -> R) -> R {
-        f(&mut lock(&self.0.buf))
+        f(&mut lock(&self.0.state).buf)
     }
 
     /// Take up to `max` buffered bytes.
     fn take(&self, max: usize) -> Blob {
-        let mut buf = lock(&self.0.buf);
-        let n = max.min(buf.len());
-        // Copy out and advance: `split_to` would turn the buffer shared.
-        let out = buf[..n].to_vec();
-        buf.advance(n);
-        out
+        lock(&self.0.state).take(max)
     }
 
     /// Up to `max` bytes: what is buffered, or one read. Empty only at EOF.
@@ -186,10 +230,21 @@ impl TcpConn {
         if max == 0 {
             return Ok(Blob::new());
         }
-        if self.buffered() == 0 && self.fill(op)? == 0 {
-            return Ok(Blob::new());
+        loop {
+            // Check, read and take under one lock; unlocked only to wait.
+            let stream = {
+                let mut st = lock(&self.0.state);
+                if !st.buf.is_empty() {
+                    return Ok(st.take(max));
+                }
+                match self.try_fill(&mut st, op)? {
+                    Filled::Data(_) => return Ok(st.take(max)),
+                    Filled::Eof => return Ok(Blob::new()),
+                    Filled::Wait(stream) => stream,
+                }
+            };
+            self.wait_ready(stream, false, op)?;
         }
-        Ok(self.take(max))
     }
 
     /// Exactly `n` bytes; a `closed` error if the peer closes first (what
@@ -219,7 +274,7 @@ impl TcpConn {
         let mut scanned: usize = 0;
         loop {
             {
-                let mut buf = lock(&self.0.buf);
+                let buf = &mut lock(&self.0.state).buf;
                 let start = scanned.saturating_sub(delim.len() - 1);
                 if let Some(i) = find(&buf[start..], delim) {
                     let end = start + i;
@@ -264,27 +319,30 @@ impl TcpConn {
 
     /// Send all of `data`, waiting while the socket is full.
     pub fn send(&self, data: &[u8], op: &str) -> NativeResult<usize> {
-        let stream = self.stream(op)?;
-        if runtime::tracing() {
-            runtime::trace("send", &self.0.peer.to_string(), data);
-        }
         let mut sent = 0;
-        while sent < data.len() {
-            match stream.try_write(&data[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let s = stream.clone();
-                    let peer = self.0.peer;
-                    let op_owned = op.to_string();
-                    runtime::block_on_timeout(op, self.timeout(), async move {
-                        s.writable().await.map_err(|e| Error::io(op_owned, &e).with_peer(peer))
-                    })
-                    .map_err(|e| with_peer_if_timeout(e, peer))?;
+        let mut first = true;
+        loop {
+            // Write under the lock; clone the stream only to wait.
+            let stream = {
+                let st = lock(&self.0.state);
+                let stream = st.stream(op, self.0.peer)?;
+                if first && runtime::tracing() {
+                    runtime::trace("send", &self.0.peer.to_string(), data);
                 }
-                Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
-            }
+                first = false;
+                loop {
+                    if sent == data.len() {
+                        return Ok(sent);
+                    }
+                    match stream.try_write(&data[sent..]) {
+                        Ok(n) => sent += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break stream.clone(),
+                        Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
+                    }
+                }
+            };
+            self.wait_ready(stream, true, op)?;
         }
-        Ok(sent)
     }
 
     /// Half-close: `"read"`, `"write"` (sends FIN) or `"both"`.
@@ -308,7 +366,7 @@ impl TcpConn {
 
     /// Close the connection: the peer sees EOF, pending reads in other tasks end.
     pub fn close(&self) {
-        if let Some(stream) = lock(&self.0.stream).take() {
+        if let Some(stream) = lock(&self.0.state).stream.take() {
             // Wake readers in other tasks holding a clone of the stream.
             let _ = socket2::SockRef::from(&*stream).shutdown(Shutdown::Both);
         }
@@ -708,7 +766,13 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "send", return_raw, pure)]
     pub fn send(c: &mut Conn, data: Dynamic) -> NativeResult<INT> {
-        let data = data_arg(&data, "send")?;
+        // `data` is already the caller's own copy: send a blob from it as
+        // is rather than copying it again.
+        let data = if data.is_blob() {
+            Cow::Owned(data.into_blob().map_err(|t| Error::value("send", format!("the blob is in use ({t})")))?)
+        } else {
+            data_arg(&data, "send")?
+        };
         c.send(&data, "send").map(|n| n as INT)
     }
 
