@@ -18,11 +18,25 @@ impl Term {
         let name = format!("netscript-repl-{}-{tag}", std::process::id());
         let history = std::env::temp_dir().join(format!("{name}.history"));
         let cmd = format!("{} repl --history {}", env!("CARGO_BIN_EXE_netscript"), history.display());
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "100", &cmd])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "tmux must be installed (apt-get install tmux): the REPL is tested in a real terminal");
+        // Tests run in parallel: two `new-session`s racing to start the tmux
+        // server can make one fail, so try a few times before giving up.
+        let mut last = String::new();
+        let started = (0..5).any(|attempt| {
+            std::thread::sleep(Duration::from_millis(200 * attempt));
+            match Command::new("tmux").args(["new-session", "-d", "-s", &name, "-x", "200", "-y", "100", &cmd]).output()
+            {
+                Ok(out) if out.status.success() => true,
+                Ok(out) => {
+                    last = String::from_utf8_lossy(&out.stderr).into_owned();
+                    false
+                }
+                Err(e) => {
+                    last = format!("{e} (apt-get install tmux: the REPL is tested in a real terminal)");
+                    false
+                }
+            }
+        });
+        assert!(started, "tmux new-session failed: {last}");
         let t = Self { name };
         t.wait_for("Ctrl-D to leave");
         t
