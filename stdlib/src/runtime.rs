@@ -222,11 +222,33 @@ where
     F: Future<Output = Result<T, Error>> + 'static,
     T: 'static,
 {
+    block_on_timeout_at(op, None, timeout, fut)
+}
+
+/// [`block_on_timeout`] whose timeout error also names the peer (formatted
+/// only if the timeout happens, so the hot path does not allocate).
+pub fn block_on_timeout_at<F, T>(
+    op: &str,
+    peer: Option<&dyn std::fmt::Display>,
+    timeout: Option<Duration>,
+    fut: F,
+) -> Result<T, Box<EvalAltResult>>
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
     match timeout {
         None => block_on(fut)?.map_err(Into::into),
         Some(limit) => match block_on(tokio::time::timeout(limit, fut))? {
             Ok(result) => result.map_err(Into::into),
-            Err(_) => Err(Error::new(Kind::Timeout, op, format!("timed out after {}", seconds(limit))).into()),
+            Err(_) => {
+                let err = Error::new(Kind::Timeout, op, format!("timed out after {}", seconds(limit)));
+                Err(match peer {
+                    Some(p) => err.with_peer(p),
+                    None => err,
+                }
+                .into())
+            }
         },
     }
 }

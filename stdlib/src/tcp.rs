@@ -195,10 +195,9 @@ impl TcpConn {
         let peer = self.0.peer;
         // The future reports a bare `io::Error`; naming it here saves an
         // owned copy of `op` per wait.
-        let ready = runtime::block_on_timeout(op, self.timeout(), async move {
+        let ready = runtime::block_on_timeout_at(op, Some(&peer), self.timeout(), async move {
             Ok(if write { stream.writable().await } else { stream.readable().await })
-        })
-        .map_err(|e| with_peer_if_timeout(e, peer))?;
+        })?;
         ready.map_err(|e| Error::io(op, &e).with_peer(peer).into())
     }
 
@@ -378,23 +377,6 @@ impl TcpConn {
     }
 }
 
-/// A timeout error raised by `block_on_timeout` does not know the peer; add it.
-fn with_peer_if_timeout(err: Box<rhai::EvalAltResult>, peer: SocketAddr) -> Box<rhai::EvalAltResult> {
-    if let rhai::EvalAltResult::ErrorRuntime(v, pos) = &*err
-        && let Some(m) = v.read_lock::<Map>()
-        && m.get("peer").is_some_and(Dynamic::is_unit)
-    {
-        let mut m = m.clone();
-        let op = m.get("op").map(ToString::to_string).unwrap_or_default();
-        let msg = m.get("message").map(ToString::to_string).unwrap_or_default();
-        let detail = msg.strip_prefix(&format!("{op}: ")).unwrap_or(&msg).to_string();
-        m.insert("peer".into(), peer.to_string().into());
-        m.insert("message".into(), format!("{op} {peer}: {detail}").into());
-        return Box::new(rhai::EvalAltResult::ErrorRuntime(m.into(), *pos));
-    }
-    err
-}
-
 /// First index of `needle` in `hay`.
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.len() == 1 {
@@ -439,7 +421,7 @@ pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
             socket.connect(addr).await
         };
         let peer_s = peer.clone();
-        let result = runtime::block_on_timeout(OP, timeout, async move {
+        let result = runtime::block_on_timeout_at(OP, Some(&peer), timeout, async move {
             attempt.await.map_err(|e| Error::io(OP, &e).with_peer(peer_s))
         });
         match result {
@@ -456,17 +438,10 @@ pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
                 return TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(&peer).into());
             }
             Err(e) if runtime::innermost_terminated(&e) => return Err(e),
-            Err(e) => last = Some(with_peer_text(e, &peer)),
+            Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| Error::new(Kind::Dns, OP, "no addresses").with_peer(&peer).into()))
-}
-
-fn with_peer_text(err: Box<rhai::EvalAltResult>, peer: &str) -> Box<rhai::EvalAltResult> {
-    match peer.parse::<SocketAddr>() {
-        Ok(addr) => with_peer_if_timeout(err, addr),
-        Err(_) => err,
-    }
 }
 
 /// A listening socket handle.
@@ -500,10 +475,9 @@ impl Listener {
         const OP: &str = "accept";
         let l = self.get(OP)?;
         let local = self.0.local;
-        let stream = runtime::block_on_timeout(OP, timeout, async move {
+        let stream = runtime::block_on_timeout_at(OP, Some(&local), timeout, async move {
             l.accept().await.map(|(s, _)| s).map_err(|e| Error::io(OP, &e).with_peer(local))
-        })
-        .map_err(|e| with_peer_if_timeout(e, local))?;
+        })?;
         TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(local).into())
     }
 }
