@@ -5,6 +5,7 @@ mod util;
 
 mod codec;
 mod compress;
+mod dispatch;
 mod dns;
 mod docs;
 mod frame;

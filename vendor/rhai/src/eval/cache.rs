@@ -29,6 +29,14 @@ pub struct FnResolutionCache {
     ///
     /// Default to 64 bytes (512 bits) which hopefully is enough for different function calls in a script.
     pub bloom_filter: BloomFilterU64<64>,
+    /// (Patched) Calls known to resolve to a native function that no script function
+    /// overrides, keyed by `native_call_key`: such a call skips the script-function and
+    /// keyword checks of `Engine::exec_fn_call`. Cleared and scoped with the rest of the cache.
+    pub native_calls: StraightHashMap<FnResolutionCacheEntry>,
+    /// (Patched) Namespace-qualified calls made while no module is imported (so each
+    /// namespace is one of the engine's static modules) that found a native function, keyed
+    /// by the qualified hash with the argument types; the entry's source is the module's id.
+    pub qualified_calls: StraightHashMap<FnResolutionCacheEntry>,
 }
 
 impl FnResolutionCache {
@@ -38,6 +46,8 @@ impl FnResolutionCache {
     pub fn clear(&mut self) {
         self.dict.clear();
         self.bloom_filter.clear();
+        self.native_calls.clear();
+        self.qualified_calls.clear();
     }
 }
 

@@ -846,6 +846,18 @@ impl Engine {
             None => (),
         }
 
+        // (Patched) Fast path: while no module is imported, a namespace can only name one of
+        // the engine's static modules, so a call with the same argument types finds the same
+        // function every time; native ones are remembered in `qualified_calls`.
+        let cache_key = (global.num_imports() == 0)
+            .then(|| crate::calc_fn_hash_full(hash, args.iter().map(|a| a.type_id())));
+        if let Some(key) = cache_key {
+            if let Some(entry) = caches.fn_resolution_cache_mut().qualified_calls.get(&key) {
+                let (source, func) = (entry.source.as_deref(), &entry.func);
+                return self.call_qualified_native(global, source, fn_name, func, first_arg, args, pos);
+            }
+        }
+
         // Search for the root namespace
         let module = self
             .search_imports(global, namespace)
@@ -858,7 +870,7 @@ impl Engine {
             .collect::<crate::StaticVec<_>>();
 
         self.exec_qualified_fn_call_raw(
-            global, caches, &module, &namespace, fn_name, first_arg, args, hash, pos,
+            global, caches, &module, &namespace, fn_name, first_arg, args, hash, cache_key, pos,
         )
     }
 

@@ -222,6 +222,20 @@ impl Drop for ArgBackup<'_> {
     }
 }
 
+/// (Patched) The key of a call in [`FnResolutionCache::native_calls`][crate::eval::FnResolutionCache]:
+/// the native hash with the argument types (as `resolve_fn` computes it), combined with the
+/// script hash and whether it is a method call, which decide the script-function lookups.
+#[cfg(not(feature = "debugging"))]
+fn native_call_key(hashes: FnCallHashes, args: &FnCallArgs, is_method_call: bool) -> u64 {
+    #[cfg(not(feature = "no_function"))]
+    let script = if hashes.is_native_only() { 0 } else { hashes.script() };
+    #[cfg(feature = "no_function")]
+    let script = 0;
+    calc_fn_hash_full(hashes.native(), args.iter().map(|a| a.type_id()))
+        ^ script.rotate_left(29)
+        ^ u64::from(is_method_call)
+}
+
 // Ensure no data races in function call arguments.
 #[cfg(not(feature = "no_closure"))]
 #[cfg(not(feature = "unchecked"))]
@@ -519,6 +533,92 @@ impl Engine {
         }
     }
 
+    /// (Patched) Call a resolved native function: the part of `exec_native_fn_call` after
+    /// resolution, shared with the native fast path of `exec_fn_call`.
+    fn call_native_entry(
+        &self,
+        global: &mut GlobalRuntimeState,
+        name: &str,
+        entry: &FnResolutionCacheEntry,
+        args: &mut FnCallArgs,
+        is_ref_mut: bool,
+        non_volatile_only: bool,
+        pos: Position,
+    ) -> RhaiResultOf<(Dynamic, bool)> {
+        let FnResolutionCacheEntry { func, source } = entry;
+
+        if non_volatile_only && func.is_volatile() {
+            let gen_fn_call_signature = self.gen_fn_call_signature(name, args);
+            return Err(ERR::ErrorFunctionNotFound(gen_fn_call_signature, pos).into());
+        }
+
+        let is_method = func.is_method();
+
+        let backup = &mut ArgBackup::new();
+
+        // Calling non-method function but the first argument is a reference?
+        let swap = is_ref_mut && !is_method && !args.is_empty();
+
+        if swap {
+            // Clone the first argument
+            backup.change_first_arg_to_copy(args);
+        }
+
+        // Restore the first argument on every exit, including an unwind. If it were restored
+        // only on the normal path, a panic in the native function would drop the backup
+        // unrestored, its `Drop` assertion would panic during the unwind, and the process
+        // would abort.
+        defer! { args = (args) if swap => move |a| backup.restore_first_arg(a) }
+
+        // Run external function
+        let context = func
+            .has_context()
+            .then(|| (self, name, source.as_deref(), &*global, pos).into());
+
+        let result = match func {
+            f if !f.is_pure() && args.get(0).map_or(false, |v| v.is_read_only()) => {
+                Err(ERR::ErrorNonPureMethodCallOnConstant(name.to_string(), pos).into())
+            }
+            RhaiFunc::Plugin { func } => func.call(context, args),
+            RhaiFunc::StaticPlugin { func } => func.call(context, args),
+            RhaiFunc::Pure { func, .. } | RhaiFunc::Method { func, .. } => func(context, args),
+            _ => unreachable!("non-native function"),
+        }
+        .and_then(|r| self.check_data_size(r, pos))
+        .map_err(|err| err.fill_position(pos))?;
+
+        // Check the data size of any `&mut` object, which may be changed.
+        #[cfg(not(feature = "unchecked"))]
+        if is_ref_mut && !args.is_empty() {
+            self.check_data_size(&*args[0], pos)?;
+        }
+
+        // See if the function match print/debug (which requires special processing)
+        Ok(match name {
+            KEYWORD_PRINT => {
+                if let Some(ref print) = self.print {
+                    let text = result.into_immutable_string().map_err(|typ| {
+                        let t = self.map_type_name(type_name::<ImmutableString>()).into();
+                        ERR::ErrorMismatchOutputType(t, typ.into(), pos)
+                    })?;
+                    print(&text);
+                }
+                (Dynamic::UNIT, false)
+            }
+            KEYWORD_DEBUG => {
+                if let Some(ref debug) = self.debug {
+                    let text = result.into_immutable_string().map_err(|typ| {
+                        let t = self.map_type_name(type_name::<ImmutableString>()).into();
+                        ERR::ErrorMismatchOutputType(t, typ.into(), pos)
+                    })?;
+                    debug(&text, global.source(), pos);
+                }
+                (Dynamic::UNIT, false)
+            }
+            _ => (result, is_method),
+        })
+    }
+
     /// # Main Entry-Point (Native by Name)
     ///
     /// Call a native Rust function registered with the [`Engine`] by name.
@@ -557,15 +657,8 @@ impl Engine {
         let a = Some(&mut *args);
         let func = self.resolve_fn(global, caches, local_entry, op_token, hash, a, true);
 
-        if let Some(FnResolutionCacheEntry { func, source }) = func {
-            debug_assert!(func.is_native());
-
-            if non_volatile_only && func.is_volatile() {
-                let gen_fn_call_signature = self.gen_fn_call_signature(name, args);
-                return Err(ERR::ErrorFunctionNotFound(gen_fn_call_signature, pos).into());
-            }
-
-            let is_method = func.is_method();
+        if let Some(entry) = func {
+            debug_assert!(entry.func.is_native());
 
             // Push a new call stack frame
             #[cfg(feature = "debugging")]
@@ -574,25 +667,9 @@ impl Engine {
                 .as_ref()
                 .map_or(0, |dbg| dbg.call_stack().len());
 
-            let backup = &mut ArgBackup::new();
-
-            // Calling non-method function but the first argument is a reference?
-            let swap = is_ref_mut && !is_method && !args.is_empty();
-
-            if swap {
-                // Clone the first argument
-                backup.change_first_arg_to_copy(args);
-            }
-
-            // Restore the first argument on every exit, including an unwind. If it were restored
-            // only on the normal path, a panic in the native function would drop the backup
-            // unrestored, its `Drop` assertion would panic during the unwind, and the process
-            // would abort.
-            defer! { args = (args) if swap => move |a| backup.restore_first_arg(a) }
-
             #[cfg(feature = "debugging")]
             if self.is_debugger_registered() {
-                let source = source.clone().or_else(|| global.source.clone());
+                let source = entry.source.clone().or_else(|| global.source.clone());
 
                 global.debugger_mut().push_call_stack_frame(
                     self.get_interned_string(name),
@@ -602,22 +679,10 @@ impl Engine {
                 );
             }
 
-            // Run external function
-            let context = func
-                .has_context()
-                .then(|| (self, name, source.as_deref(), &*global, pos).into());
-
-            let mut _result = match func {
-                f if !f.is_pure() && args.get(0).map_or(false, |v| v.is_read_only()) => {
-                    Err(ERR::ErrorNonPureMethodCallOnConstant(name.to_string(), pos).into())
-                }
-                RhaiFunc::Plugin { func } => func.call(context, args),
-                RhaiFunc::StaticPlugin { func } => func.call(context, args),
-                RhaiFunc::Pure { func, .. } | RhaiFunc::Method { func, .. } => func(context, args),
-                _ => unreachable!("non-native function"),
-            }
-            .and_then(|r| self.check_data_size(r, pos))
-            .map_err(|err| err.fill_position(pos));
+            // (Patched) The call itself is shared with the native fast path of `exec_fn_call`.
+            #[allow(unused_mut)]
+            let mut _result =
+                self.call_native_entry(global, name, entry, args, is_ref_mut, non_volatile_only, pos);
 
             #[cfg(feature = "debugging")]
             if self.is_debugger_registered() {
@@ -633,7 +698,7 @@ impl Engine {
                     let node = crate::ast::Stmt::Noop(pos);
                     let node = (&node).into();
                     let event = match _result {
-                        Ok(ref r) => DebuggerEvent::FunctionExitWithValue(r),
+                        Ok((ref r, ..)) => DebuggerEvent::FunctionExitWithValue(r),
                         Err(ref err) => DebuggerEvent::FunctionExitWithError(err),
                     };
 
@@ -647,38 +712,7 @@ impl Engine {
                 global.debugger_mut().rewind_call_stack(orig_call_stack_len);
             }
 
-            let result = _result?;
-
-            // Check the data size of any `&mut` object, which may be changed.
-            #[cfg(not(feature = "unchecked"))]
-            if is_ref_mut && !args.is_empty() {
-                self.check_data_size(&*args[0], pos)?;
-            }
-
-            // See if the function match print/debug (which requires special processing)
-            return Ok(match name {
-                KEYWORD_PRINT => {
-                    if let Some(ref print) = self.print {
-                        let text = result.into_immutable_string().map_err(|typ| {
-                            let t = self.map_type_name(type_name::<ImmutableString>()).into();
-                            ERR::ErrorMismatchOutputType(t, typ.into(), pos)
-                        })?;
-                        print(&text);
-                    }
-                    (Dynamic::UNIT, false)
-                }
-                KEYWORD_DEBUG => {
-                    if let Some(ref debug) = self.debug {
-                        let text = result.into_immutable_string().map_err(|typ| {
-                            let t = self.map_type_name(type_name::<ImmutableString>()).into();
-                            ERR::ErrorMismatchOutputType(t, typ.into(), pos)
-                        })?;
-                        debug(&text, global.source(), pos);
-                    }
-                    (Dynamic::UNIT, false)
-                }
-                _ => (result, is_method),
-            });
+            return _result;
         }
 
         // Error handling
@@ -808,6 +842,24 @@ impl Engine {
         #[cfg(not(feature = "unchecked"))]
         ensure_no_data_race(fn_name, args, is_ref_mut)?;
 
+        // (Patched) Native fast path: a call already known to resolve to a native function
+        // that no script function overrides goes straight to it. `native_call_key` covers
+        // everything the checks below depend on for one resolution cache (function name,
+        // argument count and types, method or function style), so the result is the same.
+        #[cfg(not(feature = "debugging"))]
+        let native_key = self
+            .missing_function
+            .is_none()
+            .then(|| native_call_key(hashes, args, _is_method_call));
+        #[cfg(not(feature = "debugging"))]
+        if let Some(key) = native_key {
+            if let Some(entry) = caches.fn_resolution_cache_mut().native_calls.get(&key) {
+                self.track_operation(global, pos)?;
+                defer! { let orig_level = global.level; global.level += 1 }
+                return self.call_native_entry(global, fn_name, entry, args, is_ref_mut, false, pos);
+            }
+        }
+
         // These may be redirected from method style calls.
         if let Some(result) = self.exec_syntactic_fn_call(global, caches, fn_name, args, pos)? {
             return Ok((result, false));
@@ -904,6 +956,21 @@ impl Engine {
         // Native function call
         let hash = hashes.native();
 
+        // (Patched) No script function takes this call: remember its native function for the
+        // fast path above, and call it (the checks `exec_native_fn_call` repeats are done).
+        #[cfg(not(feature = "debugging"))]
+        if let Some(key) = native_key {
+            self.track_operation(global, pos)?;
+            let local_entry = &mut None;
+            let a = Some(&mut *args);
+            if let Some(entry) = self.resolve_fn(global, caches, local_entry, op_token, hash, a, true) {
+                let entry = entry.clone();
+                let result = self.call_native_entry(global, fn_name, &entry, args, is_ref_mut, false, pos);
+                caches.fn_resolution_cache_mut().native_calls.insert(key, entry);
+                return result;
+            }
+        }
+
         let result = self.exec_native_fn_call(
             global, caches, fn_name, op_token, hash, args, is_ref_mut, false, pos,
         );
@@ -963,7 +1030,7 @@ impl Engine {
             .collect::<crate::StaticVec<_>>();
 
         self.exec_qualified_fn_call_raw(
-            global, caches, &module, &namespace, fn_name, first_arg, args, hash, pos,
+            global, caches, &module, &namespace, fn_name, first_arg, args, hash, None, pos,
         )
     }
 
@@ -979,6 +1046,7 @@ impl Engine {
         first_arg: Option<&'a mut Dynamic>,
         args: &mut [&'a mut Dynamic],
         hash: u64,
+        cache_key: Option<u64>,
         pos: Position,
     ) -> crate::RhaiResult {
         use super::RhaiFunc;
@@ -1022,6 +1090,22 @@ impl Engine {
             }
         }
 
+        // (Patched) Native functions are called by `call_qualified_native`, which the
+        // qualified-call fast path of `make_qualified_function_call` shares.
+        match func.as_deref() {
+            Some(f) if f.is_native() => {
+                if let Some(key) = cache_key {
+                    let entry = FnResolutionCacheEntry {
+                        func: f.clone(),
+                        source: module.id_raw().cloned(),
+                    };
+                    _caches.fn_resolution_cache_mut().qualified_calls.insert(key, entry);
+                }
+                return self.call_qualified_native(global, module.id(), fn_name, f, first_arg, args, pos);
+            }
+            _ => (),
+        }
+
         // Clone first argument if the function is not a method after-all
         if !func.as_deref().map_or(true, RhaiFunc::is_method) {
             if let Some(first) = first_arg {
@@ -1045,38 +1129,11 @@ impl Engine {
                 self.call_script_fn(global, _caches, scope, None, env, fn_def, args, true, pos)
             }
 
-            Some(f) if !f.is_pure() && args[0].is_read_only() => {
-                Err(ERR::ErrorNonPureMethodCallOnConstant(fn_name.to_string(), pos).into())
-            }
-
-            Some(f @ (RhaiFunc::Plugin { .. } | RhaiFunc::StaticPlugin { .. })) => {
-                let func = f.get_plugin_fn().unwrap();
-                let context = func
-                    .has_context()
-                    .then(|| (self, fn_name, module.id(), &*global, pos).into());
-                func.call(context, args)
-                    .map_err(|err| err.fill_position(pos))
-                    .and_then(|r| self.check_data_size(r, pos))
-            }
-
-            Some(
-                RhaiFunc::Pure {
-                    func, has_context, ..
-                }
-                | RhaiFunc::Method {
-                    func, has_context, ..
-                },
-            ) => {
-                let context =
-                    has_context.then(|| (self, fn_name, module.id(), &*global, pos).into());
-                func(context, args)
-                    .map_err(|err| err.fill_position(pos))
-                    .and_then(|r| self.check_data_size(r, pos))
-            }
-
             Some(RhaiFunc::Iterator { .. }) => {
                 unreachable!("iterator functions should not occur here")
             }
+
+            Some(..) => unreachable!("native functions are called above"),
 
             None => Err(ERR::ErrorFunctionNotFound(
                 if namespace.is_empty() {
@@ -1096,6 +1153,60 @@ impl Engine {
                 pos,
             )
             .into()),
+        }
+    }
+
+    /// (Patched) Call a native function found in a module by a namespace-qualified call.
+    #[cfg(not(feature = "no_module"))]
+    pub(crate) fn call_qualified_native<'a>(
+        &self,
+        global: &mut GlobalRuntimeState,
+        module_id: Option<&str>,
+        fn_name: &str,
+        f: &RhaiFunc,
+        first_arg: Option<&'a mut Dynamic>,
+        args: &mut [&'a mut Dynamic],
+        pos: Position,
+    ) -> crate::RhaiResult {
+        // Clone first argument if the function is not a method after-all
+        if !f.is_method() {
+            if let Some(first) = first_arg {
+                *first = args[0].clone();
+                args[0] = first;
+            }
+        }
+
+        defer! { let orig_level = global.level; global.level += 1 }
+
+        match f {
+            f if !f.is_pure() && args[0].is_read_only() => {
+                Err(ERR::ErrorNonPureMethodCallOnConstant(fn_name.to_string(), pos).into())
+            }
+
+            RhaiFunc::Plugin { .. } | RhaiFunc::StaticPlugin { .. } => {
+                let func = f.get_plugin_fn().unwrap();
+                let context = func
+                    .has_context()
+                    .then(|| (self, fn_name, module_id, &*global, pos).into());
+                func.call(context, args)
+                    .map_err(|err| err.fill_position(pos))
+                    .and_then(|r| self.check_data_size(r, pos))
+            }
+
+            RhaiFunc::Pure {
+                func, has_context, ..
+            }
+            | RhaiFunc::Method {
+                func, has_context, ..
+            } => {
+                let context =
+                    has_context.then(|| (self, fn_name, module_id, &*global, pos).into());
+                func(context, args)
+                    .map_err(|err| err.fill_position(pos))
+                    .and_then(|r| self.check_data_size(r, pos))
+            }
+
+            _ => unreachable!("native function expected"),
         }
     }
 }
