@@ -23,6 +23,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use rhai::plugin::*;
 use rhai::{Blob, Dynamic, FnPtr, INT, Map, NativeCallContext};
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
@@ -162,6 +163,7 @@ impl TcpConn {
         let chunk = self.0.chunk.load(Ordering::Relaxed) as usize;
         buf.reserve(chunk);
         let before = buf.len();
+        let room = buf.capacity() - before;
         match stream.try_read_buf(buf) {
             Ok(0) => {
                 self.0.eof.store(true, Ordering::Relaxed);
@@ -170,6 +172,13 @@ impl TcpConn {
             Ok(n) => {
                 if n == chunk && chunk < READ_CHUNK_MAX {
                     self.0.chunk.store((chunk * 2) as u64, Ordering::Relaxed);
+                }
+                if n < room {
+                    // A short read drained the socket (as libuv assumes): mark it not
+                    // readable so the next read waits for the poller's next event instead
+                    // of spending a syscall on `EAGAIN`. Bytes arriving after the read
+                    // raise a new event, so none are missed.
+                    let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
                 }
                 if runtime::tracing() {
                     runtime::trace("recv", &self.0.peer.to_string(), &buf[before..]);

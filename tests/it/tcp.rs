@@ -390,3 +390,34 @@ fn script_typed_methods_win_over_native_ones_per_receiver_type() {
         r#"["script recv 0", "blob", "string", "script recv 1", "blob", "string", "script recv 2", "blob", "string", "ok", "Conn"]"#
     );
 }
+
+#[test]
+fn reads_after_a_short_read_wait_for_more_data_without_missing_it() {
+    // A read that returns less than it had room for marks the socket drained
+    // (no syscall spent on EAGAIN next time). Data arriving right after such
+    // a read, or much later, or together with the peer's close, must still
+    // wake the next `recv`; a 4 KB piece exercises a read that fills the room.
+    let peer = py_server(
+        "c.sendall(b'a'); time.sleep(0.05)\n\
+         c.sendall(b'b'); c.sendall(b'c'); time.sleep(0.3)\n\
+         c.sendall(b'x' * 4096); time.sleep(0.05)\n\
+         c.sendall(b'end'); c.close()",
+    );
+    let v = eval(&format!(
+        r#"let c = tcp::connect("127.0.0.1", {});
+           c.timeout = 5;
+           let out = [];
+           while true {{
+               let d = c.recv(65536);
+               if d.len() == 0 {{ break }}
+               out.push(d.len());
+           }}
+           let total = 0;
+           for n in out {{ total += n }}
+           total"#,
+        peer.port
+    ))
+    .unwrap();
+    // A missed wake-up would end in a `timeout` error instead.
+    assert_eq!(v.to_string(), "4102");
+}

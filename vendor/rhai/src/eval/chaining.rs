@@ -51,6 +51,35 @@ impl Engine {
             expr => unreachable!("Expr::Index or Expr::Dot expected but gets {:?}", expr),
         };
 
+        // (Patched) Fast path for the commonest chain, `variable.method(args)`: evaluate the
+        // arguments and call the method on the variable directly, with the same operation
+        // counts and order as the general path below (which also handles `?.`, chains,
+        // properties and assignments).
+        #[cfg(not(feature = "no_object"))]
+        #[cfg(not(feature = "debugging"))]
+        if let (Expr::Dot(..), Expr::Variable(.., var_pos), Expr::MethodCall(x, pos), None) =
+            (expr, lhs, rhs, &new_val)
+        {
+            if !expr.options().intersects(ASTFlags::NEGATED) {
+                let mut call_args = FnArgsVec::new_const();
+                if !x.args.is_empty() {
+                    self.track_operation(global, rhs.position())?;
+                    for arg in &*x.args {
+                        let this_ptr = this_ptr.as_deref_mut();
+                        let (value, ..) = self.get_arg_value(global, caches, scope, this_ptr, arg)?;
+                        call_args.push(value.flatten());
+                    }
+                }
+                self.track_operation(global, *var_pos)?;
+                let target = &mut self.search_namespace(global, caches, scope, this_ptr, lhs)?;
+                let arg1_pos = x.args.first().map_or(crate::Position::NONE, Expr::position);
+                let crate::ast::FnCallExpr { name, hashes, .. } = &**x;
+                return self
+                    .make_method_call(global, caches, name, *hashes, target, &mut call_args, arg1_pos, *pos)
+                    .map(|(v, ..)| v);
+            }
+        }
+
         let idx_values = &mut FnArgsVec::new_const();
 
         match (rhs, ChainType::from(expr)) {
