@@ -105,6 +105,10 @@ pub struct Struct(Arc<Layout>);
 /// CPython's limit on a format's total size (`PY_SSIZE_T_MAX`).
 const MAX_SIZE: usize = isize::MAX as usize;
 
+/// Packed sizes up to this are allocated directly; larger ones are reserved
+/// fallibly, so a huge format raises a `limit` error instead of aborting.
+const SMALL_PACK: usize = 1 << 16;
+
 /// How many parsed formats each thread keeps for the function forms.
 const CACHE_SLOTS: usize = 16;
 
@@ -241,10 +245,15 @@ impl Layout {
     /// Pack `values` into a new blob.
     fn pack(&self, values: &[Dynamic], op: &str) -> Result<Blob, Error> {
         self.check_count(op, values.len())?;
-        let mut out = Blob::new();
-        out.try_reserve_exact(self.size)
-            .map_err(|_| Error::new(Kind::Limit, op, format!("cannot allocate {} bytes", self.size)))?;
-        out.resize(self.size, 0);
+        let mut out = if self.size <= SMALL_PACK {
+            vec![0; self.size]
+        } else {
+            let mut out = Blob::new();
+            out.try_reserve_exact(self.size)
+                .map_err(|_| Error::new(Kind::Limit, op, format!("cannot allocate {} bytes", self.size)))?;
+            out.resize(self.size, 0);
+            out
+        };
         self.write(values, &mut out, op)?;
         Ok(out)
     }
@@ -481,6 +490,17 @@ fn bytes_value(value: &Dynamic) -> Option<Vec<u8>> {
 fn pack_one(conv: Conv, value: &Dynamic, slot: &mut [u8], order: Order) -> Result<(), String> {
     match conv {
         Conv::Int { signed } => {
+            // The common case first: a script integer into a slot narrower than 8 bytes,
+            // checked without widening to i128.
+            if let (Ok(i), n @ 1..8) = (value.as_int(), slot.len()) {
+                let bits = 8 * n as u32;
+                let (lo, hi) =
+                    if signed { (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1) } else { (0, (1i64 << bits) - 1) };
+                if (lo..=hi).contains(&i) {
+                    put_uint(slot, i as u64, order);
+                    return Ok(());
+                }
+            }
             let v = int_value(value)?;
             let (lo, hi) = int_range(slot.len(), signed);
             if v < lo || v > hi {

@@ -850,7 +850,7 @@ impl Engine {
         // the engine's static modules, so a call with the same argument types finds the same
         // function every time; native ones are remembered in `qualified_calls`.
         let cache_key = (global.num_imports() == 0)
-            .then(|| crate::calc_fn_hash_full(hash, args.iter().map(|a| a.type_id())));
+            .then(|| super::fold_arg_types(hash, args.iter().map(|a| a.type_id())));
         if let Some(key) = cache_key {
             if let Some(entry) = caches.fn_resolution_cache_mut().qualified_calls.get(&key) {
                 let (source, func) = (entry.source.as_deref(), &entry.func);

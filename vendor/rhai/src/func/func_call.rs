@@ -231,7 +231,7 @@ fn native_call_key(hashes: FnCallHashes, args: &FnCallArgs, is_method_call: bool
     let script = if hashes.is_native_only() { 0 } else { hashes.script() };
     #[cfg(feature = "no_function")]
     let script = 0;
-    calc_fn_hash_full(hashes.native(), args.iter().map(|a| a.type_id()))
+    super::fold_arg_types(hashes.native(), args.iter().map(|a| a.type_id()))
         ^ script.rotate_left(29)
         ^ u64::from(is_method_call)
 }

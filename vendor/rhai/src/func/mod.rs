@@ -33,7 +33,8 @@ pub use hashing::calc_closure_hash;
 #[cfg(not(feature = "no_function"))]
 pub use hashing::{calc_typed_method_hash, calc_typed_method_seed};
 pub use hashing::{
-    calc_fn_hash, calc_fn_hash_full, calc_switch_value_hash, calc_var_hash, StraightHashMap,
+    calc_fn_hash, calc_fn_hash_full, calc_switch_value_hash, calc_var_hash, fold_arg_types,
+    StraightHashMap,
 };
 #[cfg(feature = "internals")]
 #[allow(deprecated)]
