@@ -96,6 +96,36 @@ enum Filled {
     Wait(Arc<TcpStream>),
 }
 
+/// How many empty read buffers the thread keeps for its connections.
+const SPARE_BUFFERS: usize = 16;
+
+thread_local! {
+    /// Read buffers of connections that went idle, for the next connection
+    /// that reads: a busy server would otherwise free and allocate a buffer
+    /// per message (an idle connection holds none, see [`TcpConn::try_fill`]).
+    static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty read buffer, reused if the thread has one.
+fn take_spare() -> BytesMut {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
+}
+
+/// Keep the empty buffer `buf` for reuse (up to [`SPARE_BUFFERS`] of at most
+/// [`READ_CHUNK_MAX`] bytes), or free it.
+fn give_spare(mut buf: BytesMut) {
+    if buf.capacity() == 0 || buf.capacity() > READ_CHUNK_MAX {
+        return;
+    }
+    buf.clear();
+    SPARE.with(|s| {
+        let mut spare = s.borrow_mut();
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buf);
+        }
+    });
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // No code panics while holding these locks; recover the data if one did.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -161,6 +191,9 @@ impl TcpConn {
         let ConnState { stream, buf } = st;
         let stream = stream.as_ref().ok_or_else(|| closed(op, self.0.peer))?;
         let chunk = self.0.chunk.load(Ordering::Relaxed) as usize;
+        if buf.capacity() == 0 {
+            *buf = take_spare();
+        }
         buf.reserve(chunk);
         let before = buf.len();
         let room = buf.capacity() - before;
@@ -190,7 +223,7 @@ impl TcpConn {
                 if buf.is_empty() {
                     // Nothing buffered and about to wait, maybe for long:
                     // an idle connection holds no read buffer.
-                    *buf = BytesMut::new();
+                    give_spare(std::mem::take(buf));
                 }
                 Ok(Filled::Wait(stream))
             }
