@@ -186,7 +186,7 @@ fn build_engine(limits: &Limits, module_paths: Vec<PathBuf>) -> Engine {
     let mut engine = Engine::new();
     netscript_stdlib::register_all(&mut engine);
     limits.apply(&mut engine);
-    engine.on_progress(runtime::on_progress);
+    engine.on_progress(runtime::on_progress).set_progress_interval(runtime::PROGRESS_INTERVAL);
     engine.on_print(|s| println!("{s}"));
     engine.on_debug(|s, src, pos| match (src, pos.line()) {
         (Some(src), Some(line)) => eprintln!("{src}:{line}: {s}"),

@@ -258,12 +258,17 @@ pub fn seconds(d: Duration) -> String {
     if d.as_millis() < 1000 { format!("{}ms", d.as_millis()) } else { format!("{}s", d.as_secs_f64()) }
 }
 
-/// Called from the engine's progress hook: stop a cancelled task, and let
-/// other tasks run now and then during long computations.
+/// How often (in script operations) the engine calls [`on_progress`]:
+/// checking the token takes a lock, so look every 1,024 operations (tens of
+/// microseconds), not on each one.
+pub const PROGRESS_INTERVAL: u64 = 1024;
+
+/// Called from the engine's progress hook (every [`PROGRESS_INTERVAL`]
+/// operations): stop a cancelled task, and let other tasks run now and then
+/// during long computations.
 pub fn on_progress(ops: u64) -> Option<Dynamic> {
-    // Checking the token takes a lock: look every 1,024 operations (tens of
-    // microseconds), not on each one.
-    if ops & 0x3FF != 0 {
+    // An engine that calls on every operation still checks only this often.
+    if !ops.is_multiple_of(PROGRESS_INTERVAL) {
         return None;
     }
     if cancelled() {

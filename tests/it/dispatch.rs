@@ -23,6 +23,26 @@ fn script_methods_and_native_functions_keep_apart_at_one_native_signature() {
 }
 
 #[test]
+fn cached_method_calls_leave_map_methods_and_shared_variables_alone() {
+    // A map's function-pointer property takes a method call of its name,
+    // even after the same name was cached for another receiver type; a
+    // method that mutates a captured (shared) variable still updates it.
+    let v = eval(
+        r#"let m = #{ len: || 100 };
+           let b = blob(2);
+           let out = [];
+           for i in 0..2 { out.push(b.len()); out.push(m.len()); }
+           let a = [1];
+           let f = || { for i in 0..3 { a.push(i); } a.len() };
+           out.push(f.call());
+           out.push(a);
+           out"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), "[2, 100, 2, 100, 4, [1, 0, 1, 2]]");
+}
+
+#[test]
 fn one_call_site_follows_its_argument_types() {
     let v = eval(
         r#"let out = [];

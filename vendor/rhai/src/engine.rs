@@ -141,6 +141,10 @@ pub struct Engine {
     /// Callback closure for progress reporting.
     #[cfg(not(feature = "unchecked"))]
     pub(crate) progress: Option<Box<crate::func::native::OnProgressCallback>>,
+    /// (Patched) The progress callback runs when the operation count has these bits clear
+    /// (`Engine::set_progress_interval`); 0 = on every operation.
+    #[cfg(not(feature = "unchecked"))]
+    pub(crate) progress_mask: u64,
 
     /// Language options.
     pub(crate) options: LangOptions,
@@ -284,6 +288,8 @@ impl Engine {
 
         #[cfg(not(feature = "unchecked"))]
         progress: None,
+        #[cfg(not(feature = "unchecked"))]
+        progress_mask: 0,
 
         options: LangOptions::new(),
 

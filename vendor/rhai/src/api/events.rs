@@ -248,6 +248,16 @@ impl Engine {
         self.progress = Some(Box::new(callback));
         self
     }
+    /// (Patched) Call the [`on_progress`][Engine::on_progress] callback only when the
+    /// operation count is a multiple of `ops` (rounded up to a power of two; 0 or 1 = every
+    /// operation, the default). A callback that only polls for cancellation needs no more,
+    /// and a script then pays for one call per `ops` operations instead of one per operation.
+    #[cfg(not(feature = "unchecked"))]
+    #[inline(always)]
+    pub fn set_progress_interval(&mut self, ops: u64) -> &mut Self {
+        self.progress_mask = ops.max(1).checked_next_power_of_two().map_or(u64::MAX >> 1, |n| n - 1);
+        self
+    }
     /// Override default action of `print` (print to stdout using [`println!`])
     ///
     /// # Example

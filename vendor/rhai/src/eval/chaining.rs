@@ -72,8 +72,37 @@ impl Engine {
                 }
                 self.track_operation(global, *var_pos)?;
                 let target = &mut self.search_namespace(global, caches, scope, this_ptr, lhs)?;
-                let arg1_pos = x.args.first().map_or(crate::Position::NONE, Expr::position);
                 let crate::ast::FnCallExpr { name, hashes, .. } = &**x;
+
+                // A method call known to reach a native function (see `exec_fn_call`) is made
+                // here, as `make_method_call` and `exec_fn_call` would make it: maps (which may
+                // hold a function pointer of that name) and function pointers (`call`, `curry`)
+                // take the general path.
+                let obj = target.as_ref();
+                if self.missing_function.is_none() && !obj.is_map() && !obj.is_fnptr() {
+                    let types = std::iter::once(obj.type_id()).chain(call_args.iter().map(Dynamic::type_id));
+                    let key = crate::func::func_call::native_call_key(*hashes, types, true);
+                    if let Some(entry) = caches.fn_resolution_cache_mut().native_calls.get(&key) {
+                        let is_ref_mut = target.is_ref();
+                        let (result, updated) = {
+                            let mut args = FnArgsVec::<&mut Dynamic>::new_const();
+                            args.push(target.as_mut());
+                            args.extend(call_args.iter_mut());
+                            #[cfg(not(feature = "no_closure"))]
+                            #[cfg(not(feature = "unchecked"))]
+                            crate::func::ensure_no_data_race(name, &args, is_ref_mut)?;
+                            self.track_operation(global, *pos)?;
+                            defer! { let orig_level = global.level; global.level += 1 }
+                            self.call_native_entry(global, name, entry, &mut args, is_ref_mut, false, *pos)?
+                        };
+                        if updated {
+                            target.propagate_changed_value(*pos)?;
+                        }
+                        return Ok(result);
+                    }
+                }
+
+                let arg1_pos = x.args.first().map_or(crate::Position::NONE, Expr::position);
                 return self
                     .make_method_call(global, caches, name, *hashes, target, &mut call_args, arg1_pos, *pos)
                     .map(|(v, ..)| v);

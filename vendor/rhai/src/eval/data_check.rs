@@ -212,7 +212,12 @@ impl Engine {
         }
 
         if let Some(progress) = self.progress.as_ref() {
-            return progress(num_operations())
+            // (Patched) Only every `set_progress_interval` operations.
+            let num = num_operations();
+            if num & self.progress_mask != 0 {
+                return Ok(());
+            }
+            return progress(num)
                 .map(|token| Err(ERR::ErrorTerminated(token, pos).into()))
                 .unwrap_or(Ok(()));
         }

@@ -226,12 +226,16 @@ impl Drop for ArgBackup<'_> {
 /// the native hash with the argument types (as `resolve_fn` computes it), combined with the
 /// script hash and whether it is a method call, which decide the script-function lookups.
 #[cfg(not(feature = "debugging"))]
-fn native_call_key(hashes: FnCallHashes, args: &FnCallArgs, is_method_call: bool) -> u64 {
+pub(crate) fn native_call_key(
+    hashes: FnCallHashes,
+    arg_types: impl IntoIterator<Item = TypeId>,
+    is_method_call: bool,
+) -> u64 {
     #[cfg(not(feature = "no_function"))]
     let script = if hashes.is_native_only() { 0 } else { hashes.script() };
     #[cfg(feature = "no_function")]
     let script = 0;
-    super::fold_arg_types(hashes.native(), args.iter().map(|a| a.type_id()))
+    super::fold_arg_types(hashes.native(), arg_types)
         ^ script.rotate_left(29)
         ^ u64::from(is_method_call)
 }
@@ -535,7 +539,7 @@ impl Engine {
 
     /// (Patched) Call a resolved native function: the part of `exec_native_fn_call` after
     /// resolution, shared with the native fast path of `exec_fn_call`.
-    fn call_native_entry(
+    pub(crate) fn call_native_entry(
         &self,
         global: &mut GlobalRuntimeState,
         name: &str,
@@ -850,7 +854,7 @@ impl Engine {
         let native_key = self
             .missing_function
             .is_none()
-            .then(|| native_call_key(hashes, args, _is_method_call));
+            .then(|| native_call_key(hashes, args.iter().map(|a| a.type_id()), _is_method_call));
         #[cfg(not(feature = "debugging"))]
         if let Some(key) = native_key {
             if let Some(entry) = caches.fn_resolution_cache_mut().native_calls.get(&key) {
