@@ -87,7 +87,9 @@ impl Engine {
                         let (result, updated) = {
                             let mut args = FnArgsVec::<&mut Dynamic>::new_const();
                             args.push(target.as_mut());
-                            args.extend(call_args.iter_mut());
+                            for arg in call_args.iter_mut() {
+                                args.push(arg);
+                            }
                             #[cfg(not(feature = "no_closure"))]
                             #[cfg(not(feature = "unchecked"))]
                             crate::func::ensure_no_data_race(name, &args, is_ref_mut)?;
