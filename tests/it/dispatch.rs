@@ -61,6 +61,24 @@ fn one_call_site_follows_its_argument_types() {
 }
 
 #[test]
+fn functions_of_one_name_in_two_modules_stay_apart() {
+    // `zlib::compress` and `zstd::compress` share name and argument types;
+    // Rhai's qualified hash leaves out the root module, so the call cache
+    // must not. Each output starts with its own format's magic bytes.
+    let v = eval(
+        r#"let b = blob(1000, 65);
+           let out = [];
+           for i in 0..3 {
+               out.push(bytes::to_hex(zlib::compress(b, 6).extract(0, 1)));
+               out.push(bytes::to_hex(zstd::compress(b, 3).extract(0, 4)));
+           }
+           out"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"["78", "28b52ffd", "78", "28b52ffd", "78", "28b52ffd"]"#);
+}
+
+#[test]
 fn an_imported_module_shadows_a_static_one_after_cached_calls() {
     let dir = std::env::temp_dir().join(format!("netscript-dispatch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

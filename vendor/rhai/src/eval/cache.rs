@@ -35,7 +35,8 @@ pub struct FnResolutionCache {
     pub native_calls: StraightHashMap<FnResolutionCacheEntry>,
     /// (Patched) Namespace-qualified calls made while no module is imported (so each
     /// namespace is one of the engine's static modules) that found a native function, keyed
-    /// by the qualified hash with the argument types; the entry's source is the module's id.
+    /// by the qualified hash, the root module's name and the argument types; the entry's
+    /// source is the module's id.
     pub qualified_calls: StraightHashMap<FnResolutionCacheEntry>,
 }
 

@@ -848,9 +848,12 @@ impl Engine {
 
         // (Patched) Fast path: while no module is imported, a namespace can only name one of
         // the engine's static modules, so a call with the same argument types finds the same
-        // function every time; native ones are remembered in `qualified_calls`.
-        let cache_key = (global.num_imports() == 0)
-            .then(|| super::fold_arg_types(hash, args.iter().map(|a| a.type_id())));
+        // function every time; native ones are remembered in `qualified_calls`. The key adds
+        // the root module's name: `hash` leaves it out (it is looked up in that module).
+        let cache_key = (global.num_imports() == 0).then(|| {
+            let root = crate::calc_fn_hash(None, namespace.root(), 0);
+            super::fold_arg_types(hash ^ root.rotate_left(17), args.iter().map(|a| a.type_id()))
+        });
         if let Some(key) = cache_key {
             if let Some(entry) = caches.fn_resolution_cache_mut().qualified_calls.get(&key) {
                 let (source, func) = (entry.source.as_deref(), &entry.func);
