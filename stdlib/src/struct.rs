@@ -382,6 +382,7 @@ fn with_data<R>(data: &Dynamic, op: &str, f: impl FnOnce(&[u8]) -> Result<R, Err
 }
 
 /// The integer value of a script value for an integer code.
+#[inline]
 fn int_value(value: &Dynamic) -> Result<i128, &'static str> {
     if let Ok(i) = value.as_int() {
         return Ok(i.into());
@@ -439,6 +440,7 @@ fn truthy(value: &Dynamic) -> bool {
 }
 
 /// `lo..=hi` for an integer of `size` bytes.
+#[inline]
 fn int_range(size: usize, signed: bool) -> (i128, i128) {
     let bits = 8 * size as u32;
     if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) }
@@ -490,17 +492,6 @@ fn bytes_value(value: &Dynamic) -> Option<Vec<u8>> {
 fn pack_one(conv: Conv, value: &Dynamic, slot: &mut [u8], order: Order) -> Result<(), String> {
     match conv {
         Conv::Int { signed } => {
-            // The common case first: a script integer into a slot narrower than 8 bytes,
-            // checked without widening to i128.
-            if let (Ok(i), n @ 1..8) = (value.as_int(), slot.len()) {
-                let bits = 8 * n as u32;
-                let (lo, hi) =
-                    if signed { (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1) } else { (0, (1i64 << bits) - 1) };
-                if (lo..=hi).contains(&i) {
-                    put_uint(slot, i as u64, order);
-                    return Ok(());
-                }
-            }
             let v = int_value(value)?;
             let (lo, hi) = int_range(slot.len(), signed);
             if v < lo || v > hi {
