@@ -30,8 +30,24 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Kind, NativeResult};
 
-/// What a suspended task waits for: a future run by the task's driver.
-type Wait = Pin<Box<dyn Future<Output = ()>>>;
+/// What a suspended task waits for: a future run by the task's driver. It
+/// lives pinned on the suspended task's own stack (no allocation per wait);
+/// the driver polls it only while the task stays suspended, and the task
+/// drops it after resuming.
+#[derive(Clone, Copy)]
+struct Wait(*mut (dyn Future<Output = ()> + 'static));
+
+impl Future for Wait {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        // SAFETY: the pointee is pinned on the stack of a coroutine that is
+        // suspended in `block_on` until its driver (the only caller) has
+        // stopped polling; see `block_on`.
+        let fut = self.0;
+        unsafe { Pin::new_unchecked(&mut *fut) }.poll(cx)
+    }
+}
 
 /// Virtual size of a task's stack. Pages are committed only when touched, so
 /// an idle connection costs what its deepest call used, not this.
@@ -196,18 +212,22 @@ where
     if frame.token.is_cancelled() {
         return Err(Cancelled.into());
     }
-    // The result lands in this slot on our own stack (no allocation per wait).
+    // The result lands in this slot on our own stack.
     let mut slot: Option<F::Output> = None;
     let out: *mut Option<F::Output> = &raw mut slot;
     // The driver races this against the task's cancellation (see `spawn`).
-    let wait: Wait = Box::pin(async move {
+    let wait = std::pin::pin!(async move {
         let value = fut.await;
         // SAFETY: only the driver polls `wait`, only while this coroutine is
-        // suspended below (so `slot` is alive and not otherwise borrowed),
-        // and it drops `wait` before resuming us. Dropping `wait` unpolled
-        // (cancellation, or the task torn down) never reaches this write.
+        // suspended below (so `slot` is alive and not otherwise borrowed).
+        // Dropping `wait` unpolled (cancellation, or the task torn down)
+        // never reaches this write.
         unsafe { *out = Some(value) };
     });
+    // SAFETY (of the `Wait` the driver polls): `wait` is pinned here and
+    // outlives the suspension; the driver stops using the pointer before it
+    // resumes us (or drops the coroutine, which unwinds this frame).
+    let wait = Wait(unsafe { Pin::get_unchecked_mut(wait) });
     CURRENT.set(ptr::null());
     // SAFETY: the yielder belongs to the coroutine we are running on.
     unsafe { (*frame.yielder).suspend(wait) };
@@ -239,17 +259,34 @@ where
 {
     match timeout {
         None => block_on(fut)?.map_err(Into::into),
-        Some(limit) => match block_on(tokio::time::timeout(limit, fut))? {
-            Ok(result) => result.map_err(Into::into),
-            Err(_) => {
-                let err = Error::new(Kind::Timeout, op, format!("timed out after {}", seconds(limit)));
-                Err(match peer {
-                    Some(p) => err.with_peer(p),
-                    None => err,
-                }
-                .into())
+        Some(limit) => block_on_limited(op, peer, limit, fut),
+    }
+}
+
+/// The timed branch of [`block_on_timeout_at`], kept out of line: the timer
+/// makes its future large, and inlined it would deepen every caller's stack
+/// frame (and so every waiting task's working set) even without a timeout.
+#[inline(never)]
+fn block_on_limited<F, T>(
+    op: &str,
+    peer: Option<&dyn std::fmt::Display>,
+    limit: Duration,
+    fut: F,
+) -> Result<T, Box<EvalAltResult>>
+where
+    F: Future<Output = Result<T, Error>> + 'static,
+    T: 'static,
+{
+    match block_on(tokio::time::timeout(limit, fut))? {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => {
+            let err = Error::new(Kind::Timeout, op, format!("timed out after {}", seconds(limit)));
+            Err(match peer {
+                Some(p) => err.with_peer(p),
+                None => err,
             }
-        },
+            .into())
+        }
     }
 }
 

@@ -15,9 +15,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -56,6 +59,8 @@ struct ConnInner {
     chunk: AtomicU64,
     timeout_ms: AtomicU64,
     eof: AtomicBool,
+    /// Tasks waiting to read / to write (see [`SlotReady`]).
+    waiting: [AtomicUsize; 2],
     peer: SocketAddr,
     local: SocketAddr,
 }
@@ -131,6 +136,41 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Waits until a socket is readable (or writable) through the socket's own
+/// waker slot (`poll_read_ready`): a 16-byte future with no waiter node, so
+/// a waiting connection touches little memory. The slot holds one waker per
+/// direction, so only a direction's sole waiter uses it; a second task
+/// waiting on the same connection queues through `readable()` instead (both
+/// are woken by the same event).
+struct SlotReady {
+    stream: Arc<TcpStream>,
+    write: bool,
+}
+
+impl Future for SlotReady {
+    type Output = std::io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.write { self.stream.poll_write_ready(cx) } else { self.stream.poll_read_ready(cx) }
+    }
+}
+
+/// Counts a task as waiting on one direction of a connection while alive.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl TcpConn {
     /// Wrap a connected stream.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
@@ -141,6 +181,7 @@ impl TcpConn {
             chunk: AtomicU64::new(4096),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
             eof: AtomicBool::new(false),
+            waiting: [AtomicUsize::new(0), AtomicUsize::new(0)],
             peer,
             local,
         })))
@@ -235,12 +276,27 @@ impl TcpConn {
     /// `write`, writable.
     fn wait_ready(&self, stream: Arc<TcpStream>, write: bool, op: &str) -> NativeResult<()> {
         let peer = self.0.peer;
+        let waiting = &self.0.waiting[usize::from(write)];
+        let _waiting = Waiting::enter(waiting);
         // The future reports a bare `io::Error`; naming it here saves an
         // owned copy of `op` per wait.
-        let ready = runtime::block_on_timeout_at(op, Some(&peer), self.timeout(), async move {
-            Ok(if write { stream.writable().await } else { stream.readable().await })
-        })?;
+        let ready = if waiting.load(Ordering::Relaxed) == 1 {
+            runtime::block_on_timeout_at(op, Some(&peer), self.timeout(), async move {
+                Ok(SlotReady { stream, write }.await)
+            })?
+        } else {
+            self.wait_queued(stream, write, op)?
+        };
         ready.map_err(|e| Error::io(op, &e).with_peer(peer).into())
+    }
+
+    /// [`wait_ready`](Self::wait_ready) for a second task waiting on the
+    /// same direction: it queues (the socket's waker slot is taken).
+    #[inline(never)]
+    fn wait_queued(&self, stream: Arc<TcpStream>, write: bool, op: &str) -> NativeResult<std::io::Result<()>> {
+        runtime::block_on_timeout_at(op, Some(&self.0.peer), self.timeout(), async move {
+            Ok(if write { stream.writable().await } else { stream.readable().await })
+        })
     }
 
     /// Read once from the socket into the buffer, waiting up to the timeout.

@@ -138,6 +138,7 @@ fn repl_session_against_python_server() {
     t.line(&format!(".save {}", saved.display()));
     t.wait_for("saved ");
     let text = std::fs::read_to_string(&saved).expect("saved session");
+    std::fs::remove_file(&saved).ok();
     assert!(text.contains("fn twice(x) {") && text.contains("let c = tcp::connect"), "{text}");
     assert!(!text.contains("1 +* 2"), "failed inputs are not saved: {text}");
     t.line(".quit");

@@ -178,6 +178,32 @@ fn two_tasks_share_one_captured_connection() {
 }
 
 #[test]
+fn two_tasks_waiting_to_read_one_connection_are_both_woken() {
+    // Three readers wait on one connection at once (the first through the
+    // socket's waker slot, the others queued), with no timeout to rescue a
+    // reader that is never woken; each line goes to exactly one of them.
+    let v = eval(
+        r#"let srv = tcp::listen("127.0.0.1", 0).serve(|c| {
+               c.recv_line();
+               for i in 0..3 { task::sleep(0.05); c.send_line(`m${i}`); }
+               c.recv_line();
+           });
+           let c = tcp::connect("127.0.0.1", srv.port);
+           c.timeout = ();
+           let readers = [];
+           for i in 0..3 { readers.push(task::start(|| c.recv_line())); }
+           task::sleep(0.05);
+           c.send_line("go");
+           let got = readers.map(|r| r.join());
+           got.sort();
+           c.send_line("done");
+           got"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"["m0", "m1", "m2"]"#);
+}
+
+#[test]
 fn udp_round_trip_with_a_python_peer() {
     let peer = Peer::start(
         "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.1', 0))\n\

@@ -432,6 +432,114 @@ impl Engine {
                 }
             }
 
+            // Loop
+            Stmt::While(x, ..)
+                if matches!(x.expr, Expr::Unit(..) | Expr::BoolConstant(true, ..)) =>
+            {
+                let FlowControl { body, .. } = &**x;
+
+                if body.is_empty() {
+                    loop {
+                        self.track_operation(global, body.position())?;
+                    }
+                }
+
+                loop {
+                    let this_ptr = this_ptr.as_deref_mut();
+                    let statements = body.statements();
+
+                    match self.eval_stmt_block(global, caches, scope, this_ptr, statements, true) {
+                        Ok(..) => (),
+                        Err(err) => match *err {
+                            ERR::LoopBreak(false, ..) => (),
+                            ERR::LoopBreak(true, value, ..) => break Ok(value),
+                            _ => break Err(err),
+                        },
+                    }
+                }
+            }
+
+            // While loop
+            Stmt::While(x, ..) => {
+                let FlowControl { expr, body, .. } = &**x;
+
+                loop {
+                    let condition = self
+                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
+                        .as_bool()
+                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?;
+
+                    if !condition {
+                        break Ok(Dynamic::UNIT);
+                    }
+
+                    if body.is_empty() {
+                        continue;
+                    }
+
+                    let this_ptr = this_ptr.as_deref_mut();
+                    let statements = body.statements();
+
+                    match self.eval_stmt_block(global, caches, scope, this_ptr, statements, true) {
+                        Ok(..) => (),
+                        Err(err) => match *err {
+                            ERR::LoopBreak(false, ..) => (),
+                            ERR::LoopBreak(true, value, ..) => break Ok(value),
+                            _ => break Err(err),
+                        },
+                    }
+                }
+            }
+
+            // Continue/Break statement
+            Stmt::BreakLoop(expr, options, pos) => {
+                let is_break = options.contains(ASTFlags::BREAK);
+
+                let value = match expr {
+                    Some(ref expr) => self.eval_expr(global, caches, scope, this_ptr, expr)?,
+                    None => Dynamic::UNIT,
+                };
+
+                Err(ERR::LoopBreak(is_break, value, *pos).into())
+            }
+
+            // Throw value
+            Stmt::Return(Some(expr), options, pos) if options.contains(ASTFlags::BREAK) => self
+                .eval_expr(global, caches, scope, this_ptr, expr)
+                .and_then(|v| Err(ERR::ErrorRuntime(v.flatten(), *pos).into())),
+
+            // Empty throw
+            Stmt::Return(None, options, pos) if options.contains(ASTFlags::BREAK) => {
+                Err(ERR::ErrorRuntime(Dynamic::UNIT, *pos).into())
+            }
+
+            // Return value
+            Stmt::Return(Some(expr), .., pos) => self
+                .eval_expr(global, caches, scope, this_ptr, expr)
+                .and_then(|v| Err(ERR::Return(v.flatten(), *pos).into())),
+
+            // Empty return
+            Stmt::Return(None, .., pos) => Err(ERR::Return(Dynamic::UNIT, *pos).into()),
+
+            // (Patched) The remaining statements run out of line.
+            _ => self.eval_stmt_cold(global, caches, scope, this_ptr, stmt),
+        }
+    }
+
+    /// (Patched) The statements [`eval_stmt`][Engine::eval_stmt] runs out of line: `switch`,
+    /// `do`, `for`, `try`, `import`, `export` and sharing. Kept out of its stack frame, which
+    /// every hot statement (expressions, `let`, `if`, `loop`) pays for at each level: with
+    /// stackful tasks that frame is part of every waiting task's working set.
+    #[inline(never)]
+    fn eval_stmt_cold(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        mut this_ptr: Option<&mut Dynamic>,
+        stmt: &Stmt,
+    ) -> RhaiResult {
+        match stmt {
             // Switch statement
             Stmt::Switch(x, ..) => {
                 let (
@@ -505,65 +613,6 @@ impl Engine {
                     .map_or(Ok(Dynamic::UNIT), |expr| {
                         self.eval_expr(global, caches, scope, this_ptr, expr)
                     })
-            }
-
-            // Loop
-            Stmt::While(x, ..)
-                if matches!(x.expr, Expr::Unit(..) | Expr::BoolConstant(true, ..)) =>
-            {
-                let FlowControl { body, .. } = &**x;
-
-                if body.is_empty() {
-                    loop {
-                        self.track_operation(global, body.position())?;
-                    }
-                }
-
-                loop {
-                    let this_ptr = this_ptr.as_deref_mut();
-                    let statements = body.statements();
-
-                    match self.eval_stmt_block(global, caches, scope, this_ptr, statements, true) {
-                        Ok(..) => (),
-                        Err(err) => match *err {
-                            ERR::LoopBreak(false, ..) => (),
-                            ERR::LoopBreak(true, value, ..) => break Ok(value),
-                            _ => break Err(err),
-                        },
-                    }
-                }
-            }
-
-            // While loop
-            Stmt::While(x, ..) => {
-                let FlowControl { expr, body, .. } = &**x;
-
-                loop {
-                    let condition = self
-                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
-                        .as_bool()
-                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?;
-
-                    if !condition {
-                        break Ok(Dynamic::UNIT);
-                    }
-
-                    if body.is_empty() {
-                        continue;
-                    }
-
-                    let this_ptr = this_ptr.as_deref_mut();
-                    let statements = body.statements();
-
-                    match self.eval_stmt_block(global, caches, scope, this_ptr, statements, true) {
-                        Ok(..) => (),
-                        Err(err) => match *err {
-                            ERR::LoopBreak(false, ..) => (),
-                            ERR::LoopBreak(true, value, ..) => break Ok(value),
-                            _ => break Err(err),
-                        },
-                    }
-                }
             }
 
             // Do loop
@@ -715,18 +764,6 @@ impl Engine {
                 Ok(result)
             }
 
-            // Continue/Break statement
-            Stmt::BreakLoop(expr, options, pos) => {
-                let is_break = options.contains(ASTFlags::BREAK);
-
-                let value = match expr {
-                    Some(ref expr) => self.eval_expr(global, caches, scope, this_ptr, expr)?,
-                    None => Dynamic::UNIT,
-                };
-
-                Err(ERR::LoopBreak(is_break, value, *pos).into())
-            }
-
             // Try/Catch statement
             Stmt::TryCatch(x, ..) => {
                 let FlowControl {
@@ -813,24 +850,6 @@ impl Engine {
                     }
                 }
             }
-
-            // Throw value
-            Stmt::Return(Some(expr), options, pos) if options.contains(ASTFlags::BREAK) => self
-                .eval_expr(global, caches, scope, this_ptr, expr)
-                .and_then(|v| Err(ERR::ErrorRuntime(v.flatten(), *pos).into())),
-
-            // Empty throw
-            Stmt::Return(None, options, pos) if options.contains(ASTFlags::BREAK) => {
-                Err(ERR::ErrorRuntime(Dynamic::UNIT, *pos).into())
-            }
-
-            // Return value
-            Stmt::Return(Some(expr), .., pos) => self
-                .eval_expr(global, caches, scope, this_ptr, expr)
-                .and_then(|v| Err(ERR::Return(v.flatten(), *pos).into())),
-
-            // Empty return
-            Stmt::Return(None, .., pos) => Err(ERR::Return(Dynamic::UNIT, *pos).into()),
 
             // Import statement
             #[cfg(not(feature = "no_module"))]
