@@ -14,7 +14,9 @@ default 3 / 10), BENCH_CONNS (default "50,1000"), BENCH_SERVERS (names,
 default all), BENCH_IDLE (default 10000), BENCH_LOADGEN_THREADS (default 1),
 BENCH_PIN ("0,1" pins the server to CPU 0 and the load generator to CPU 1;
 default: both free to use both cores), BENCH_QUIET_WAIT (seconds to wait
-for other processes to go quiet before each measurement, default 30).
+for other processes to go quiet before each measurement, default 30),
+BENCH_ROUNDS (interleaved rounds of every server, default 3; the figures
+are medians over the rounds).
 Results go to standard output and to target/bench/echo.json.
 """
 
@@ -41,6 +43,7 @@ IDLE = int(os.environ.get("BENCH_IDLE", "10000"))
 LOADGEN_THREADS = os.environ.get("BENCH_LOADGEN_THREADS", "1")
 # "0,1": server pinned to CPU 0, load generator to CPU 1; empty: both float.
 QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "30"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PIN = [c for c in os.environ.get("BENCH_PIN", "").split(",") if c]
 
 SERVERS = {
@@ -166,32 +169,62 @@ def ratio(a, b):
     return a / b if a and b else float("nan")
 
 
+def measure(name, conns):
+    """One measurement of server `name` at `conns` connections, on a fresh server."""
+    srv = Server(name)
+    try:
+        return load(srv.port, conns, sample_pid=srv.proc.pid)
+    finally:
+        srv.stop()
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return (xs[n // 2] + xs[(n - 1) // 2]) / 2 if xs else float("nan")
+
+
 def throughput(results):
+    """ROUNDS interleaved rounds (every server once per round, in turn), so a
+    slow spell of the machine hits all servers alike; each row is the round
+    with the server's median msgs/s, and each ratio is the median of the
+    per-round ratios (netscript against the other server in the same round)."""
     for conns in CONNS:
         print(f"\n== closed-loop echo, {conns} connections, 64-byte messages, "
-              f"{WARM:g}s warm + {MEASURE:g}s measured ==", flush=True)
+              f"{WARM:g}s warm + {MEASURE:g}s measured, {ROUNDS} round(s) ==", flush=True)
+        rounds = []
+        for k in range(ROUNDS):
+            got = {}
+            for name in SELECTED:
+                try:
+                    got[name] = measure(name, conns)
+                except RuntimeError as e:
+                    print(f"{name:<12} failed: {e}", flush=True)
+            rounds.append(got)
+            if ROUNDS > 1:
+                print(f"round {k + 1}: " + "  ".join(f"{n} {r['msgs_per_s']:,.0f}" for n, r in got.items()),
+                      flush=True)
         print(f"{'server':<12} {'msgs/s':>10} {'p50 µs':>8} {'p99 µs':>8} {'p99.9 µs':>9} "
               f"{'srv CPU':>8} {'gen CPU':>8} {'other':>6} {'errors':>6}", flush=True)
         row = results.setdefault("throughput", {}).setdefault(str(conns), {})
         for name in SELECTED:
-            srv = Server(name)
-            try:
-                r = load(srv.port, conns, sample_pid=srv.proc.pid)
-            except RuntimeError as e:
-                print(f"{name:<12} failed: {e}", flush=True)
+            runs = sorted((r[name] for r in rounds if name in r), key=lambda r: r["msgs_per_s"])
+            if not runs:
                 continue
-            finally:
-                srv.stop()
-            row[name] = r
+            r = runs[len(runs) // 2]
+            row[name] = dict(r, rounds=[x["msgs_per_s"] for x in runs])
             cpu = {k: f"{r[k] * 100:.0f}%" if r.get(k) is not None else "?"
                    for k in ("server_cpu", "loadgen_cpu", "other_cpu")}
             print(f"{name:<12} {r['msgs_per_s']:>10,.0f} {r['p50_us']:>8} {r['p99_us']:>8} "
                   f"{r['p999_us']:>9} {cpu['server_cpu']:>8} {cpu['loadgen_cpu']:>8} {cpu['other_cpu']:>6} "
                   f"{r['errors']:>6}", flush=True)
-        ns = row.get("netscript", {}).get("msgs_per_s")
         for other in ("native", "node"):
-            if other in row and ns:
-                print(f"netscript / {other}: {ratio(ns, row[other]['msgs_per_s']):.2f}", flush=True)
+            per_round = [ratio(r["netscript"]["msgs_per_s"], r[other]["msgs_per_s"])
+                         for r in rounds if "netscript" in r and other in r]
+            if per_round:
+                spread = ", ".join(f"{x:.2f}" for x in per_round)
+                print(f"netscript / {other}: {median(per_round):.2f} (rounds: {spread})", flush=True)
+                row[f"ratio_{other}"] = median(per_round)
 
 
 def idle(results):

@@ -218,13 +218,19 @@ pub fn markdown(docs: &[FnDoc]) -> String {
          Errors are raised as maps `#{kind, message, op, peer}`; see ARCHITECTURE.md.\n",
     );
     let mut module = None;
-    for d in docs {
+    let mut i = 0;
+    while let Some(d) = docs.get(i) {
         if d.module != module {
             module.clone_from(&d.module);
             let title = d.module.as_ref().map_or_else(|| "global functions".to_string(), |m| format!("`{m}::`"));
             out.push_str(&format!("\n## {title}\n"));
         }
-        out.push_str(&format!("\n### `{}`\n\n`{}`\n\n{}\n", d.display_name(), d.signature, d.doc.trim()));
+        // Overloads that share one doc comment (`struct::pack(format, v1, …)`
+        // for each count of values) share one section, one signature a line.
+        let same = docs[i..].iter().take_while(|o| o.module == d.module && o.name == d.name && o.doc == d.doc);
+        let signatures: Vec<String> = same.map(|o| format!("`{}`", o.signature)).collect();
+        i += signatures.len();
+        out.push_str(&format!("\n### `{}`\n\n{}\n\n{}\n", d.display_name(), signatures.join("  \n"), d.doc.trim()));
     }
     out
 }

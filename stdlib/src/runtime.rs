@@ -209,9 +209,11 @@ where
     // SAFETY: see `current_token`; the frame outlives this call because it
     // lives below us on the same coroutine stack.
     let frame = unsafe { &*frame };
-    if frame.token.is_cancelled() {
-        return Err(Cancelled.into());
-    }
+    // No cancellation check here (the token's check takes a lock, and
+    // touches memory a waiting task otherwise leaves alone): the driver sees
+    // a cancellation as soon as the wait is pending, and the progress hook
+    // every `PROGRESS_INTERVAL` operations stops a task whose waits all
+    // complete at once.
     // The result lands in this slot on our own stack.
     let mut slot: Option<F::Output> = None;
     let out: *mut Option<F::Output> = &raw mut slot;

@@ -31,6 +31,8 @@
 //! the parsed layout, and the function forms keep the last few layouts in a
 //! small per-thread cache.
 
+use std::any::TypeId;
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::ffi::{c_int, c_long, c_longlong, c_short, c_void};
 use std::mem::{align_of, size_of};
@@ -38,7 +40,7 @@ use std::sync::Arc;
 
 use half::f16;
 use rhai::plugin::*;
-use rhai::{Array, Blob, Dynamic, INT, ImmutableString, Map};
+use rhai::{Array, Blob, Dynamic, FnNamespace, FuncRegistration, INT, ImmutableString, Map, RhaiFunc};
 use rust_decimal::Decimal;
 
 use crate::bytes::data_arg;
@@ -229,8 +231,8 @@ impl Layout {
     }
 
     /// Pack `values` (already counted) into `out`, which is `size` zero bytes.
-    fn write(&self, values: &[Dynamic], out: &mut [u8], op: &str) -> Result<(), Error> {
-        let mut values = values.iter().enumerate();
+    fn write<D: Borrow<Dynamic>>(&self, values: &[D], out: &mut [u8], op: &str) -> Result<(), Error> {
+        let mut values = values.iter().map(Borrow::borrow).enumerate();
         for item in &self.items {
             for k in 0..item.count {
                 let (index, value) = values.next().ok_or_else(|| pack_error(op, "too few items for packing"))?;
@@ -243,7 +245,7 @@ impl Layout {
     }
 
     /// Pack `values` into a new blob.
-    fn pack(&self, values: &[Dynamic], op: &str) -> Result<Blob, Error> {
+    fn pack<D: Borrow<Dynamic>>(&self, values: &[D], op: &str) -> Result<Blob, Error> {
         self.check_count(op, values.len())?;
         let mut out = if self.size <= SMALL_PACK {
             vec![0; self.size]
@@ -615,10 +617,58 @@ fn f64_to_f16_bits(x: f64) -> Option<u16> {
     (out < 0x7c00).then_some(sign | out as u16)
 }
 
+/// Most values `struct::pack(format, v1, v2, …)` takes as separate
+/// arguments; more go in an array. Each count is one overload, and resolving
+/// a call tries up to 2^count `Dynamic` parameter combinations once per call
+/// site, so the count stays small.
+const MAX_POSITIONAL: usize = 10;
+
+/// The doc comment of the positional `struct::pack` overloads.
+const PACK_POSITIONAL_DOC: &str = "\
+/// Pack the values given as separate arguments, exactly as Python's
+/// `struct.pack(format, v1, v2, …)` does (up to 10 values; more go in an
+/// array). Errors as for the array form.
+///
+/// ```rhai
+/// let b = struct::pack(\"!IHb\", 1, 2, -3);   // 00 00 00 01 00 02 fd
+/// ```";
+
 /// The `struct::` module.
 #[must_use]
 pub fn module() -> rhai::Module {
-    exported_module!(api)
+    let mut m = exported_module!(api);
+    // Registered raw: one function serves every count of values, which Rhai's
+    // plugin macros cannot express.
+    for count in 1..=MAX_POSITIONAL {
+        let mut types = vec![TypeId::of::<ImmutableString>()];
+        types.resize(count + 1, TypeId::of::<Dynamic>());
+        let mut params = vec!["format: &str".to_string()];
+        params.extend((1..=count).map(|k| format!("v{k}: Dynamic")));
+        params.push("Blob".into());
+        FuncRegistration::new("pack")
+            .with_namespace(FnNamespace::Internal)
+            .with_params_info(params)
+            .with_comments([PACK_POSITIONAL_DOC])
+            .set_into_module_raw(
+                &mut m,
+                types,
+                RhaiFunc::Pure {
+                    func: Arc::new(|_, args| pack_positional(args)),
+                    has_context: false,
+                    is_pure: true,
+                    is_volatile: false,
+                },
+            );
+    }
+    m
+}
+
+/// `struct::pack(format, v1, v2, …)`: `args` is the format, then the values.
+fn pack_positional(args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
+    const OP: &str = "struct::pack";
+    let (format, values) = args.split_first_mut().ok_or_else(|| pack_error(OP, "no format"))?;
+    let format = format.read_lock::<ImmutableString>().ok_or_else(|| pack_error(OP, "the format is not a string"))?;
+    Ok(Dynamic::from_blob(with_layout(&format, OP, |s| s.0.pack(values, OP))?))
 }
 
 #[export_module]

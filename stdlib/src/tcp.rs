@@ -275,28 +275,42 @@ impl TcpConn {
     /// Wait (up to the timeout) until `stream` is readable or, with
     /// `write`, writable.
     fn wait_ready(&self, stream: Arc<TcpStream>, write: bool, op: &str) -> NativeResult<()> {
-        let peer = self.0.peer;
         let waiting = &self.0.waiting[usize::from(write)];
         let _waiting = Waiting::enter(waiting);
-        // The future reports a bare `io::Error`; naming it here saves an
-        // owned copy of `op` per wait.
-        let ready = if waiting.load(Ordering::Relaxed) == 1 {
-            runtime::block_on_timeout_at(op, Some(&peer), self.timeout(), async move {
-                Ok(SlotReady { stream, write }.await)
-            })?
+        let timeout = self.timeout();
+        let ready = if timeout.is_none() && waiting.load(Ordering::Relaxed) == 1 {
+            // The common wait of a server's connection: no timer, no error
+            // type in the future's output, so the frames that stay on the
+            // waiting task's stack are small.
+            runtime::block_on(SlotReady { stream, write })?
         } else {
-            self.wait_queued(stream, write, op)?
+            self.wait_general(stream, write, waiting.load(Ordering::Relaxed) == 1, timeout, op)?
         };
-        ready.map_err(|e| Error::io(op, &e).with_peer(peer).into())
+        ready.map_err(|e| Error::io(op, &e).with_peer(self.0.peer).into())
     }
 
-    /// [`wait_ready`](Self::wait_ready) for a second task waiting on the
-    /// same direction: it queues (the socket's waker slot is taken).
+    /// [`wait_ready`](Self::wait_ready) with a timeout, or for a second task
+    /// waiting on the same direction (the socket's waker slot is taken, so
+    /// it queues).
     #[inline(never)]
-    fn wait_queued(&self, stream: Arc<TcpStream>, write: bool, op: &str) -> NativeResult<std::io::Result<()>> {
-        runtime::block_on_timeout_at(op, Some(&self.0.peer), self.timeout(), async move {
-            Ok(if write { stream.writable().await } else { stream.readable().await })
-        })
+    fn wait_general(
+        &self,
+        stream: Arc<TcpStream>,
+        write: bool,
+        sole: bool,
+        timeout: Option<Duration>,
+        op: &str,
+    ) -> NativeResult<std::io::Result<()>> {
+        // The future reports a bare `io::Error`; naming it in `wait_ready`
+        // saves an owned copy of `op` per wait.
+        let peer = &self.0.peer;
+        if sole {
+            runtime::block_on_timeout_at(op, Some(peer), timeout, async move { Ok(SlotReady { stream, write }.await) })
+        } else {
+            runtime::block_on_timeout_at(op, Some(peer), timeout, async move {
+                Ok(if write { stream.writable().await } else { stream.readable().await })
+            })
+        }
     }
 
     /// Read once from the socket into the buffer, waiting up to the timeout.
