@@ -358,16 +358,31 @@ where
     tokio::task::spawn_local(async move {
         let _active = ActiveGuard;
         tokio::pin!(cancelled);
+        // Whether `cancelled` has been polled once: from then on it stays
+        // registered with the token and wakes this task when it is cancelled.
+        let mut registered = false;
         loop {
             match co.resume(()) {
-                // The wait first: when it is ready the cancellation future
-                // (two locks per poll) is not polled at all. On cancellation
-                // the wait is dropped and `block_on` finds its slot empty.
-                CoroutineResult::Yield(mut wait) => tokio::select! {
-                    biased;
-                    () = &mut wait => {}
-                    () = &mut cancelled => {}
-                },
+                // The wait first. The cancellation future takes two locks per
+                // poll, so it is polled only to register and then on a wake
+                // that left the wait pending (the token's, or a spurious one),
+                // never on the first poll of each wait. On cancellation the
+                // wait is dropped and `block_on` finds its slot empty.
+                CoroutineResult::Yield(mut wait) => {
+                    let mut first = true;
+                    std::future::poll_fn(|cx| {
+                        if Pin::new(&mut wait).poll(cx).is_ready() {
+                            return std::task::Poll::Ready(());
+                        }
+                        if (!registered || !first) && cancelled.as_mut().poll(cx).is_ready() {
+                            return std::task::Poll::Ready(());
+                        }
+                        registered = true;
+                        first = false;
+                        std::task::Poll::Pending
+                    })
+                    .await;
+                }
                 CoroutineResult::Return(result) => {
                     let stack = co.into_stack();
                     STACKS.with(|s| {

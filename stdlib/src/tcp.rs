@@ -277,14 +277,14 @@ impl TcpConn {
     fn wait_ready(&self, stream: Arc<TcpStream>, write: bool, op: &str) -> NativeResult<()> {
         let waiting = &self.0.waiting[usize::from(write)];
         let _waiting = Waiting::enter(waiting);
-        let timeout = self.timeout();
-        let ready = if timeout.is_none() && waiting.load(Ordering::Relaxed) == 1 {
+        let (timeout, sole) = (self.timeout(), waiting.load(Ordering::Relaxed) == 1);
+        let ready = if timeout.is_none() && sole {
             // The common wait of a server's connection: no timer, no error
             // type in the future's output, so the frames that stay on the
             // waiting task's stack are small.
             runtime::block_on(SlotReady { stream, write })?
         } else {
-            self.wait_general(stream, write, waiting.load(Ordering::Relaxed) == 1, timeout, op)?
+            self.wait_general(stream, write, sole, timeout, op)?
         };
         ready.map_err(|e| Error::io(op, &e).with_peer(self.0.peer).into())
     }

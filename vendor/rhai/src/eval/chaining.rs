@@ -111,6 +111,24 @@ impl Engine {
             }
         }
 
+        self.eval_dot_index_chain_general(global, caches, scope, this_ptr, expr, lhs, rhs, new_val)
+    }
+
+    /// (Patched) The general path of [`eval_dot_index_chain`][Engine::eval_dot_index_chain],
+    /// out of line so that the fast path's stack frame stays small.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn eval_dot_index_chain_general(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        mut this_ptr: Option<&mut Dynamic>,
+        expr: &Expr,
+        lhs: &Expr,
+        rhs: &Expr,
+        new_val: Option<(Dynamic, &OpAssignment)>,
+    ) -> RhaiResult {
         let idx_values = &mut FnArgsVec::new_const();
 
         match (rhs, ChainType::from(expr)) {

@@ -244,13 +244,74 @@ impl Engine {
                 self.eval_fn_call_expr(global, caches, scope, this_ptr, x, *pos)
             }
 
-            Expr::ThisPtr(var_pos) => this_ptr
-                .ok_or_else(|| ERR::ErrorUnboundThis(*var_pos).into())
-                .cloned(),
-
             Expr::Variable(..) => self
                 .search_namespace(global, caches, scope, this_ptr, expr)
                 .map(Target::take_or_clone),
+
+            Expr::And(x, ..) => {
+                let mut value = Dynamic::TRUE;
+
+                for expr in &***x {
+                    if !self
+                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
+                        .as_bool()
+                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?
+                    {
+                        value = Dynamic::FALSE;
+                        break;
+                    }
+                }
+
+                Ok(value)
+            }
+
+            Expr::Or(x, ..) => {
+                let mut value = Dynamic::FALSE;
+
+                for expr in &***x {
+                    if self
+                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
+                        .as_bool()
+                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?
+                    {
+                        value = Dynamic::TRUE;
+                        break;
+                    }
+                }
+
+                Ok(value)
+            }
+
+            #[cfg(not(feature = "no_index"))]
+            Expr::Index(..) => {
+                self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None)
+            }
+
+            #[cfg(not(feature = "no_object"))]
+            Expr::Dot(..) => self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None),
+
+            // (Patched) The remaining expressions run out of line.
+            _ => self.eval_expr_cold(global, caches, scope, this_ptr, expr),
+        }
+    }
+
+    /// (Patched) The expressions [`eval_expr`][Engine::eval_expr] runs out of line: `this`,
+    /// interpolated strings, array and map literals, `??`, custom syntax and statement blocks.
+    /// Kept out of its stack frame, which every nested expression (and, with stackful tasks,
+    /// every waiting task's working set) pays for.
+    #[inline(never)]
+    fn eval_expr_cold(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        mut this_ptr: Option<&mut Dynamic>,
+        expr: &Expr,
+    ) -> RhaiResult {
+        match expr {
+            Expr::ThisPtr(var_pos) => this_ptr
+                .ok_or_else(|| ERR::ErrorUnboundThis(*var_pos).into())
+                .cloned(),
 
             Expr::InterpolatedString(x, _) => {
                 let mut concat = crate::new_smart_string();
@@ -338,40 +399,6 @@ impl Engine {
                 Ok(Dynamic::from_map(map))
             }
 
-            Expr::And(x, ..) => {
-                let mut value = Dynamic::TRUE;
-
-                for expr in &***x {
-                    if !self
-                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
-                        .as_bool()
-                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?
-                    {
-                        value = Dynamic::FALSE;
-                        break;
-                    }
-                }
-
-                Ok(value)
-            }
-
-            Expr::Or(x, ..) => {
-                let mut value = Dynamic::FALSE;
-
-                for expr in &***x {
-                    if self
-                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
-                        .as_bool()
-                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?
-                    {
-                        value = Dynamic::TRUE;
-                        break;
-                    }
-                }
-
-                Ok(value)
-            }
-
             Expr::Coalesce(x, ..) => {
                 let mut value = Dynamic::UNIT;
 
@@ -408,14 +435,6 @@ impl Engine {
             Expr::Stmt(x) => {
                 self.eval_stmt_block(global, caches, scope, this_ptr, x.statements(), true)
             }
-
-            #[cfg(not(feature = "no_index"))]
-            Expr::Index(..) => {
-                self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None)
-            }
-
-            #[cfg(not(feature = "no_object"))]
-            Expr::Dot(..) => self.eval_dot_index_chain(global, caches, scope, this_ptr, expr, None),
 
             #[allow(unreachable_patterns)]
             _ => unreachable!("expression cannot be evaluated: {:?}", expr),

@@ -233,26 +233,7 @@ impl Engine {
             Stmt::Assignment(x, ..) => {
                 let (op_info, BinaryExpr { lhs, rhs }) = &**x;
 
-                if let Expr::ThisPtr(..) = lhs {
-                    if this_ptr.is_none() {
-                        return Err(ERR::ErrorUnboundThis(lhs.position()).into());
-                    }
-
-                    #[cfg(not(feature = "no_function"))]
-                    {
-                        let rhs_val = self
-                            .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), rhs)?
-                            .flatten();
-
-                        self.track_operation(global, lhs.position())?;
-
-                        let target = &mut this_ptr.unwrap().try_into()?;
-
-                        self.eval_op_assignment(global, caches, op_info, lhs, target, rhs_val)?;
-                    }
-                    #[cfg(feature = "no_function")]
-                    unreachable!();
-                } else if let Expr::Variable(x, ..) = lhs {
+                if let Expr::Variable(x, ..) = lhs {
                     let rhs_val = self
                         .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), rhs)?
                         .flatten();
@@ -279,37 +260,8 @@ impl Engine {
 
                     self.eval_op_assignment(global, caches, op_info, lhs, &mut target, rhs_val)?;
                 } else {
-                    #[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
-                    {
-                        let rhs_val = self
-                            .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), rhs)?
-                            .flatten();
-                        let _new_val = Some((self.intern_string(rhs_val), op_info));
-
-                        // Must be either `var[index] op= val` or `var.prop op= val`.
-                        // The return value of any op-assignment (should be `()`) is thrown away and not used.
-                        let _ = match lhs {
-                            // this op= rhs (handled above)
-                            Expr::ThisPtr(..) => {
-                                unreachable!("Expr::ThisPtr case is already handled")
-                            }
-                            // name op= rhs (handled above)
-                            Expr::Variable(..) => {
-                                unreachable!("Expr::Variable case is already handled")
-                            }
-                            // idx_lhs[idx_expr] op= rhs
-                            #[cfg(not(feature = "no_index"))]
-                            Expr::Index(..) => self.eval_dot_index_chain(
-                                global, caches, scope, this_ptr, lhs, _new_val,
-                            ),
-                            // dot_lhs.dot_rhs op= rhs
-                            #[cfg(not(feature = "no_object"))]
-                            Expr::Dot(..) => self.eval_dot_index_chain(
-                                global, caches, scope, this_ptr, lhs, _new_val,
-                            ),
-                            _ => unreachable!("cannot assign to expression: {:?}", lhs),
-                        }?;
-                    }
+                    // (Patched) `this` and indexed/property assignments run out of line.
+                    self.eval_assignment_cold(global, caches, scope, this_ptr, op_info, lhs, rhs)?;
                 }
 
                 Ok(Dynamic::UNIT)
@@ -332,32 +284,9 @@ impl Engine {
                 let export = options.contains(ASTFlags::EXPORTED);
 
                 // Check variable definition filter
-                if let Some(ref filter) = self.def_var_filter {
-                    let will_shadow = scope.contains(var_name.as_str());
-                    let is_const = access == AccessMode::ReadOnly;
-                    let info = VarDefInfo::new(
-                        var_name.as_str(),
-                        is_const,
-                        global.scope_level,
-                        will_shadow,
-                    );
-                    let orig_scope_len = scope.len();
-                    let context =
-                        EvalContext::new(self, global, caches, scope, this_ptr.as_deref_mut());
-                    let filter_result = filter(true, info, context);
-
-                    if orig_scope_len != scope.len() {
-                        // The scope is changed, always search from now on
-                        global.always_search_scope = true;
-                    }
-
-                    if !filter_result? {
-                        return Err(ERR::ErrorForbiddenVariable(
-                            var_name.as_str().to_string(),
-                            *pos,
-                        )
-                        .into());
-                    }
+                if self.def_var_filter.is_some() {
+                    // (Patched) Out of line: filters are rare.
+                    self.check_var_def_filter(global, caches, scope, this_ptr.as_deref_mut(), var_name.as_str(), access, *pos)?;
                 }
 
                 // Guard against too many variables
@@ -376,17 +305,9 @@ impl Engine {
                     // Put global constants into global module
                     #[cfg(not(feature = "no_function"))]
                     #[cfg(not(feature = "no_module"))]
-                    if global.scope_level == 0
-                        && access == AccessMode::ReadOnly
-                        && global.lib.iter().any(|m| !m.is_empty())
-                    {
-                        crate::func::locked_write(global.constants.get_or_insert_with(|| {
-                            crate::Shared::new(
-                                crate::Locked::new(std::collections::BTreeMap::new()),
-                            )
-                        }))
-                        .unwrap()
-                        .insert(var_name.name.clone(), value.clone());
+                    if global.scope_level == 0 && access == AccessMode::ReadOnly {
+                        // (Patched) Out of line.
+                        Self::share_global_constant(global, &var_name.name, &value);
                     }
 
                     export.then_some(var_name)
@@ -524,6 +445,125 @@ impl Engine {
             // (Patched) The remaining statements run out of line.
             _ => self.eval_stmt_cold(global, caches, scope, this_ptr, stmt),
         }
+    }
+
+    /// (Patched) Run the variable definition filter for `let`/`const` `name`, out of line
+    /// from [`eval_stmt`][Engine::eval_stmt].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn check_var_def_filter(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        name: &str,
+        access: AccessMode,
+        pos: crate::Position,
+    ) -> RhaiResultOf<()> {
+        let Some(ref filter) = self.def_var_filter else {
+            return Ok(());
+        };
+        let will_shadow = scope.contains(name);
+        let is_const = access == AccessMode::ReadOnly;
+        let info = VarDefInfo::new(name, is_const, global.scope_level, will_shadow);
+        let orig_scope_len = scope.len();
+        let context = EvalContext::new(self, global, caches, scope, this_ptr);
+        let filter_result = filter(true, info, context);
+
+        if orig_scope_len != scope.len() {
+            // The scope is changed, always search from now on
+            global.always_search_scope = true;
+        }
+
+        if !filter_result? {
+            return Err(ERR::ErrorForbiddenVariable(name.to_string(), pos).into());
+        }
+        Ok(())
+    }
+
+    /// (Patched) Put a global constant into the global constants (when script functions
+    /// exist to see it), out of line from [`eval_stmt`][Engine::eval_stmt].
+    #[cfg(not(feature = "no_function"))]
+    #[cfg(not(feature = "no_module"))]
+    #[inline(never)]
+    fn share_global_constant(global: &mut GlobalRuntimeState, name: &crate::ImmutableString, value: &Dynamic) {
+        if global.lib.iter().any(|m| !m.is_empty()) {
+            crate::func::locked_write(global.constants.get_or_insert_with(|| {
+                crate::Shared::new(crate::Locked::new(std::collections::BTreeMap::new()))
+            }))
+            .unwrap()
+            .insert(name.clone(), value.clone());
+        }
+    }
+
+    /// (Patched) Assignments to `this`, to an index or to a property, out of line from
+    /// [`eval_stmt`][Engine::eval_stmt] (see `eval_stmt_cold`).
+    #[inline(never)]
+    fn eval_assignment_cold(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        mut this_ptr: Option<&mut Dynamic>,
+        op_info: &OpAssignment,
+        lhs: &Expr,
+        rhs: &Expr,
+    ) -> RhaiResultOf<()> {
+        if let Expr::ThisPtr(..) = lhs {
+            if this_ptr.is_none() {
+                return Err(ERR::ErrorUnboundThis(lhs.position()).into());
+            }
+
+            #[cfg(not(feature = "no_function"))]
+            {
+                let rhs_val = self
+                    .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), rhs)?
+                    .flatten();
+
+                self.track_operation(global, lhs.position())?;
+
+                let target = &mut this_ptr.unwrap().try_into()?;
+
+                self.eval_op_assignment(global, caches, op_info, lhs, target, rhs_val)?;
+            }
+            #[cfg(feature = "no_function")]
+            unreachable!();
+} else {
+            #[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
+            {
+                let rhs_val = self
+                    .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), rhs)?
+                    .flatten();
+                let _new_val = Some((self.intern_string(rhs_val), op_info));
+
+                // Must be either `var[index] op= val` or `var.prop op= val`.
+                // The return value of any op-assignment (should be `()`) is thrown away and not used.
+                let _ = match lhs {
+                    // this op= rhs (handled above)
+                    Expr::ThisPtr(..) => {
+                        unreachable!("Expr::ThisPtr case is already handled")
+                    }
+                    // name op= rhs (handled above)
+                    Expr::Variable(..) => {
+                        unreachable!("Expr::Variable case is already handled")
+                    }
+                    // idx_lhs[idx_expr] op= rhs
+                    #[cfg(not(feature = "no_index"))]
+                    Expr::Index(..) => self.eval_dot_index_chain(
+                        global, caches, scope, this_ptr, lhs, _new_val,
+                    ),
+                    // dot_lhs.dot_rhs op= rhs
+                    #[cfg(not(feature = "no_object"))]
+                    Expr::Dot(..) => self.eval_dot_index_chain(
+                        global, caches, scope, this_ptr, lhs, _new_val,
+                    ),
+                    _ => unreachable!("cannot assign to expression: {:?}", lhs),
+                }?;
+            }
+        }
+
+        Ok(())
     }
 
     /// (Patched) The statements [`eval_stmt`][Engine::eval_stmt] runs out of line: `switch`,

@@ -598,6 +598,24 @@ impl Engine {
         }
 
         // See if the function match print/debug (which requires special processing)
+        // (Patched: out of line, see `print_or_debug`.)
+        if name == KEYWORD_PRINT || name == KEYWORD_DEBUG {
+            return self.print_or_debug(global, name, result, pos);
+        }
+        Ok((result, is_method))
+    }
+
+    /// (Patched) The result of a native `print` or `debug`, sent to the engine's print or
+    /// debug callback: out of line from [`call_native_entry`][Engine::call_native_entry],
+    /// whose stack frame every native call pays for.
+    #[inline(never)]
+    fn print_or_debug(
+        &self,
+        global: &GlobalRuntimeState,
+        name: &str,
+        result: Dynamic,
+        pos: Position,
+    ) -> RhaiResultOf<(Dynamic, bool)> {
         Ok(match name {
             KEYWORD_PRINT => {
                 if let Some(ref print) = self.print {
@@ -619,7 +637,7 @@ impl Engine {
                 }
                 (Dynamic::UNIT, false)
             }
-            _ => (result, is_method),
+            _ => unreachable!("print or debug expected"),
         })
     }
 

@@ -633,7 +633,9 @@ pub fn shared_take<T>(value: Shared<T>) -> T {
 
 /// _(internals)_ Lock a [`Locked`] resource for immutable access.
 /// Exported under the `internals` feature only.
-#[inline(always)]
+// (Patched) Out of line: the spin-wait made every caller (`Dynamic::type_id`, `flatten`,
+// `is_map`…) too large to inline, although their shared-value arm is rarely taken.
+#[inline(never)]
 #[must_use]
 #[allow(dead_code)]
 pub fn locked_read<T>(value: &Locked<T>) -> Option<LockGuard<'_, T>> {
@@ -675,7 +677,9 @@ pub fn locked_read<T>(value: &Locked<T>) -> Option<LockGuard<'_, T>> {
 
 /// _(internals)_ Lock a [`Locked`] resource for mutable access.
 /// Exported under the `internals` feature only.
-#[inline(always)]
+// (Patched) Out of line: the spin-wait made every caller (`Dynamic::type_id`, `flatten`,
+// `is_map`…) too large to inline, although their shared-value arm is rarely taken.
+#[inline(never)]
 #[must_use]
 #[allow(dead_code)]
 pub fn locked_write<T>(value: &Locked<T>) -> Option<LockGuardMut<'_, T>> {

@@ -317,6 +317,7 @@ impl Dynamic {
     ///
     /// Under the `sync` feature, this call may deadlock, or [panic](https://doc.rust-lang.org/std/sync/struct.RwLock.html#panics-1).
     /// Otherwise, this call panics if the data is currently borrowed for write.
+    #[inline] // (Patched) small once `locked_read` is out of line
     #[must_use]
     pub fn type_id(&self) -> TypeId {
         match self.0 {
@@ -822,6 +823,7 @@ impl Clone for Dynamic {
     /// # WARNING
     ///
     /// The cloned copy is marked read-write even if the original is read-only.
+    #[inline] // (Patched)
     fn clone(&self) -> Self {
         match self.0 {
             Union::Unit(v, tag, ..) => Self(Union::Unit(v, tag, ReadWrite)),
@@ -1106,6 +1108,7 @@ impl Dynamic {
         }
     }
     /// Set the [`AccessMode`] for this [`Dynamic`].
+    #[inline] // (Patched)
     pub(crate) fn set_access_mode(&mut self, typ: AccessMode) -> &mut Self {
         match self.0 {
             Union::Unit(.., ref mut access)
