@@ -1,6 +1,6 @@
 //! `zlib::` — deflate compression compatible with Python's `zlib` module.
 //!
-//! `wbits` selects the container exactly as in Python: 9..15 zlib,
+//! `wbits` selects the container exactly as in Python: 8..15 zlib,
 //! -9..-15 raw deflate, 25..31 gzip, and for decompression also 0 (zlib,
 //! window from the header) and 32 or 40..47 (detect zlib or gzip). The deflate
 //! engines here are shared with `gzip::`.
@@ -41,21 +41,24 @@ pub(crate) enum Container {
 /// Python's default `wbits`: a zlib stream with a 32 KiB window.
 pub(crate) const MAX_WBITS: INT = 15;
 
-/// Split a Python `wbits` value into container and window size (9..=15).
+/// Split a Python `wbits` value into container and window size (8..=15).
+///
+/// 8 is zlib only, as in Python: compressing uses 9 (zlib's own rule, so the
+/// header says 9), and decompressing accepts only a header for 8.
 pub(crate) fn parse_wbits(wbits: INT, decompress: bool, op: &str) -> Result<(Container, u8), Error> {
     let (container, bits) = match wbits {
         0 if decompress => (Container::Zlib, 15),
-        9..=15 => (Container::Zlib, wbits),
+        8..=15 => (Container::Zlib, wbits),
         -15..=-9 => (Container::Raw, -wbits),
         25..=31 => (Container::Gzip, wbits - 16),
         32 if decompress => (Container::Detect, 15),
         40..=47 if decompress => (Container::Detect, (wbits - 32).max(9)),
         _ => {
-            let valid = if decompress { "0, 9..15, -9..-15, 25..31, 32 or 40..47" } else { "9..15, -9..-15 or 25..31" };
+            let valid = if decompress { "0, 8..15, -9..-15, 25..31, 32 or 40..47" } else { "8..15, -9..-15 or 25..31" };
             return Err(Error::value(op, format!("invalid wbits {wbits} (expected {valid})")));
         }
     };
-    // Every arm above yields 9..=15.
+    // Every arm above yields 8..=15.
     Ok((container, u8::try_from(bits).unwrap_or(15)))
 }
 
@@ -77,7 +80,8 @@ impl Deflate {
         Self(match container {
             Container::Gzip => Compress::new_gzip(level, bits),
             Container::Raw => Compress::new_with_window_bits(level, false, bits),
-            Container::Zlib | Container::Detect => Compress::new_with_window_bits(level, true, bits),
+            // zlib itself turns a window of 2^8 into 2^9 for the zlib container.
+            Container::Zlib | Container::Detect => Compress::new_with_window_bits(level, true, bits.max(9)),
         })
     }
 
@@ -127,6 +131,9 @@ impl Encode for Deflate {
 pub(crate) enum Inflate {
     /// Container not known yet: the bytes seen so far and the window size.
     Detect(Vec<u8>, u8),
+    /// A zlib stream for a 256-byte window (`wbits` 8), whose header is not
+    /// seen yet; flate2 only takes 9..15, and a 512-byte window reads it.
+    Small,
     /// Decompressing.
     Ready(Decompress),
 }
@@ -135,6 +142,7 @@ impl Inflate {
     /// A decompressor for `container` with a `2^bits` window.
     pub(crate) fn new(container: Container, bits: u8) -> Self {
         match container {
+            Container::Zlib if bits < 9 => Self::Small,
             Container::Zlib => Self::Ready(Decompress::new_with_window_bits(true, bits)),
             Container::Raw => Self::Ready(Decompress::new_with_window_bits(false, bits)),
             Container::Gzip => Self::Ready(Decompress::new_gzip(bits)),
@@ -174,6 +182,15 @@ impl Decode for Inflate {
     fn feed(&mut self, input: &[u8], out: &mut Vec<u8>, limit: usize, op: &str) -> Result<(usize, bool), Error> {
         let (held, buffered, bits) = match self {
             Self::Ready(z) => return inflate(z, input, out, limit, op),
+            Self::Small => {
+                let Some(&cmf) = input.first() else { return Ok((0, false)) };
+                // The header's CINFO (window size - 8) must be 0, as zlib checks.
+                if cmf >> 4 != 0 {
+                    return Err(corrupt(op, "invalid window size"));
+                }
+                *self = Self::Ready(Decompress::new_with_window_bits(true, 9));
+                return self.feed(input, out, limit, op);
+            }
             Self::Detect(seen, bits) => {
                 let held = seen.len();
                 seen.extend_from_slice(input);
@@ -241,7 +258,7 @@ mod api {
     }
 
     /// Compress data at `level` into the container `wbits` selects:
-    /// 9..15 zlib, -9..-15 raw deflate, 25..31 gzip (as Python's `compressobj`).
+    /// 8..15 zlib, -9..-15 raw deflate, 25..31 gzip (as Python's `compressobj`).
     ///
     /// ```rhai
     /// let raw = zlib::compress("data", 6, -15);
@@ -263,7 +280,7 @@ mod api {
         super::decompress_with(&data, super::MAX_WBITS, &Map::new())
     }
 
-    /// Decompress with Python's `wbits`: 0 or 9..15 zlib, -9..-15 raw deflate,
+    /// Decompress with Python's `wbits`: 0 or 8..15 zlib, -9..-15 raw deflate,
     /// 25..31 gzip, 40..47 detect zlib or gzip. Bad `wbits` is a `value` error.
     ///
     /// ```rhai
@@ -318,7 +335,7 @@ mod api {
     }
 
     /// A streaming compressor at `level` writing the container `wbits`
-    /// selects (9..15 zlib, -9..-15 raw, 25..31 gzip).
+    /// selects (8..15 zlib, -9..-15 raw, 25..31 gzip).
     ///
     /// ```rhai
     /// let c = zlib::compressor(6, -15);   // raw deflate, as in WebSocket permessage-deflate
@@ -344,7 +361,7 @@ mod api {
     }
 
     /// A streaming decompressor for the container `wbits` selects
-    /// (0, 9..15, -9..-15, 25..31, 40..47).
+    /// (0, 8..15, -9..-15, 25..31, 40..47).
     ///
     /// ```rhai
     /// let d = zlib::decompressor(-15);

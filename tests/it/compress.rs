@@ -149,6 +149,36 @@ fn python_zlib_to_netscript_all_wbits() {
 }
 
 #[test]
+fn zlib_wbits_8_as_in_python() {
+    let data = sample(200, 3);
+    // Compressing: zlib writes a 2^9 window header, for Python and for us.
+    let ours = blob(&format!("zlib::compress({}, 6, 8)", lit(&data)));
+    let theirs = py("out.append(zlib.compress(inp[0], 6, 8))", &[&data]);
+    assert_eq!(ours[0], theirs[0][0], "CMF byte");
+    assert_eq!(py("out.append(zlib.decompress(inp[0], 15))", &[&ours])[0], data);
+    // Decompressing with 8 refuses such a header, in Python and here.
+    let refused = py(
+        "r = b''\ntry: zlib.decompress(inp[0], 8)\nexcept zlib.error as e: r = str(e).encode()\nout.append(r)",
+        &[&ours],
+    );
+    assert!(String::from_utf8_lossy(&refused[0]).contains("invalid window size"));
+    let e = fails(&format!("zlib::decompress({}, 8)", lit(&ours)));
+    assert!(e.starts_with("decode: zlib::decompress") && e.contains("invalid window size"), "{e}");
+    // A header for 2^8 (CINFO 0) over raw deflate that stays within 256 bytes.
+    let small = py(
+        "import struct\nd = inp[0][:200]\no = zlib.compressobj(6, zlib.DEFLATED, -9)\nraw = o.compress(d) + o.flush()\nout.append(b'\\x08\\x1d' + raw + struct.pack('!I', zlib.adler32(d)))\nout.append(zlib.decompress(out[0], 8))",
+        &[&data],
+    );
+    assert_eq!(small[1], data, "python reads the 2^8 stream");
+    assert_eq!(blob(&format!("zlib::decompress({}, 8)", lit(&small[0]))), data);
+    let streamed = blob(&format!(
+        "let d = zlib::decompressor(8); let s = {}; let out = blob(); for i in 0..s.len() {{ out += d.feed(s.extract(i, 1)); }} out",
+        lit(&small[0])
+    ));
+    assert_eq!(streamed, data, "fed a byte at a time");
+}
+
+#[test]
 fn zlib_default_and_string_data() {
     let z = blob(r#"zlib::compress("hello hello hello")"#);
     assert_eq!(py("out.append(zlib.decompress(inp[0]))", &[&z])[0], b"hello hello hello");
@@ -159,7 +189,7 @@ fn zlib_default_and_string_data() {
 #[test]
 fn bad_wbits_and_levels_are_value_errors_as_in_python() {
     let data = blob(r#"zlib::compress("abc")"#);
-    for w in [1, 7, 17, 23, 33, 39, 48, -7, -16] {
+    for w in [1, 7, 17, 23, 33, 39, 48, -7, -8, -16] {
         // Python rejects these too, for both directions.
         let rejected = py(
             &format!(
