@@ -44,7 +44,15 @@ impl Error {
     /// A runtime error raised while running `file`.
     pub(crate) fn runtime(err: &EvalAltResult, file: &str, source: &str) -> Self {
         let inner = netscript_stdlib::error::innermost(err);
-        let (kind, message, value) = classify(inner);
+        let (kind, mut message, value) = classify(inner);
+        // Python reads module-level names inside functions; Rhai functions see
+        // only their parameters, and top-level constants as `global::NAME`.
+        if let (EvalAltResult::ErrorVariableNotFound(name, _), EvalAltResult::ErrorInFunctionCall(..)) = (inner, err) {
+            let name = name.trim_start_matches("global::");
+            message.push_str(&format!(
+                " (a function sees only its parameters; a top-level `const {name}` is `global::{name}` inside it)"
+            ));
+        }
         let mut e =
             Self(Box::new(Inner { kind, message, file: None, line: None, column: None, source_line: None, value }));
         // The innermost position is where the failing call was made; errors

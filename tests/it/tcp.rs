@@ -301,6 +301,16 @@ fn cli_exit_codes_and_error_rendering() {
     assert_eq!(code, 1);
     assert!(err.starts_with("<eval>:1:"), "{err}");
     assert!(err.contains("syntax:"), "{err}");
+    // A top-level name used inside a function: the message says how to reach it.
+    let (code, _, err) = cli(&["run", "-e", "const K = 7; fn f() { K } print(f());"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("<eval>:1:23: script: Variable not found: K (a function sees only its parameters"),
+        "{err}"
+    );
+    assert!(err.contains("`global::K`"), "{err}");
+    let (code, out, err) = cli(&["run", "-e", "const K = 7; fn f() { global::K } print(f());"]);
+    assert_eq!((code, out.trim()), (0, "7"), "{err}");
 }
 
 #[test]
