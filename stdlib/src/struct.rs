@@ -727,6 +727,33 @@ mod api {
         unpack_from(format, data, 0)
     }
 
+    /// Unpack `struct::calcsize(format)` bytes of this blob at `offset`
+    /// (negative counts from the end): `struct::unpack_from` with the blob
+    /// first. Use this form in a loop over a large buffer: a call gets its
+    /// first argument by reference but copies of the others, so
+    /// `struct::unpack_from(format, buf, offset)` copies all of `buf` on
+    /// every call.
+    ///
+    /// ```rhai
+    /// let buf = blob(8, 1);
+    /// let v = buf.unpack_from("<H", 6);   // [257]
+    /// ```
+    #[rhai_fn(name = "unpack_from", global, pure, return_raw)]
+    pub fn blob_unpack_from(data: &mut Blob, format: &str, offset: INT) -> NativeResult<Array> {
+        const OP: &str = "struct::unpack_from";
+        Ok(with_layout(format, OP, |s| s.0.unpack_from(data, offset, OP))?)
+    }
+
+    /// Unpack the first `struct::calcsize(format)` bytes of this blob.
+    ///
+    /// ```rhai
+    /// let v = blob(8, 1).unpack_from("<H");   // [257]
+    /// ```
+    #[rhai_fn(name = "unpack_from", global, pure, return_raw)]
+    pub fn blob_unpack_from_start(data: &mut Blob, format: &str) -> NativeResult<Array> {
+        blob_unpack_from(data, format, 0)
+    }
+
     /// Unpack a buffer of whole records, giving one array per record, like
     /// Python's `struct.iter_unpack` (eagerly).
     ///
@@ -848,6 +875,28 @@ mod api {
     #[rhai_fn(name = "unpack_from", global, pure, return_raw)]
     pub fn struct_unpack_from_start(s: &mut Struct, data: Dynamic) -> NativeResult<Array> {
         struct_unpack_from(s, data, 0)
+    }
+
+    /// Unpack `size` bytes of this blob at `offset` with a compiled format,
+    /// without copying the blob (see `buf.unpack_from(format, offset)`).
+    ///
+    /// ```rhai
+    /// let rec = struct::compile("<H");
+    /// let v = blob(8, 1).unpack_from(rec, 6);   // [257]
+    /// ```
+    #[rhai_fn(name = "unpack_from", global, pure, return_raw)]
+    pub fn blob_unpack_from_compiled(data: &mut Blob, s: Struct, offset: INT) -> NativeResult<Array> {
+        Ok(s.0.unpack_from(data, offset, "struct::unpack_from")?)
+    }
+
+    /// Unpack the first `size` bytes of this blob with a compiled format.
+    ///
+    /// ```rhai
+    /// let v = blob(8, 1).unpack_from(struct::compile("<H"));   // [257]
+    /// ```
+    #[rhai_fn(name = "unpack_from", global, pure, return_raw)]
+    pub fn blob_unpack_from_compiled_start(data: &mut Blob, s: Struct) -> NativeResult<Array> {
+        blob_unpack_from_compiled(data, s, 0)
     }
 
     /// Unpack a buffer of whole records, one array per record.

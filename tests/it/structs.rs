@@ -44,7 +44,18 @@ fn attempt(c, s) {
         } else if c.op == "unpack" {
             r.result = if direct { struct::unpack(c.fmt, c.data) } else { s.unpack(c.data) };
         } else if c.op == "unpack_from" {
-            r.result = if direct { struct::unpack_from(c.fmt, c.data, c.offset) } else { s.unpack_from(c.data, c.offset) };
+            // The blob-first forms: `buf.unpack_from(format, …)` in the
+            // positional pass, `buf.unpack_from(s, …)` next to `s.unpack_from`.
+            if spread {
+                r.result = c.data.unpack_from(c.fmt, c.offset);
+            } else if direct {
+                r.result = struct::unpack_from(c.fmt, c.data, c.offset);
+            } else {
+                let via_blob = #{};
+                try { via_blob.result = c.data.unpack_from(s, c.offset); } catch (e) { via_blob.error = e; }
+                try { r.result = s.unpack_from(c.data, c.offset); } catch (e) { r.error = e; }
+                if `${via_blob}` != `${r}` { r.error = `buf.unpack_from(s, …) gave ${via_blob}`; }
+            }
         } else if c.op == "iter_unpack" {
             r.result = if direct { struct::iter_unpack(c.fmt, c.data) } else { s.iter_unpack(c.data) };
         } else if c.op == "calcsize" {
@@ -274,6 +285,10 @@ fn unpack_from_and_iter_unpack_match_cpython() {
     let want = py(&format!("list(struct.unpack_from('<I', {data}))"));
     let got = eval("let d = blob(); for i in 1..13 { d.push(i) } struct::unpack_from(\"<I\", d)").unwrap();
     assert_eq!(got.to_string(), want);
+    for form in [r#"d.unpack_from("<I")"#, r#"d.unpack_from(struct::compile("<I"))"#] {
+        let got = eval(&format!("let d = blob(); for i in 1..13 {{ d.push(i) }} [{form}, d.len()]")).unwrap();
+        assert_eq!(got.to_string(), format!("[{want}, 12]"), "{form}");
+    }
     let want = py(&format!("[list(r) for r in struct.iter_unpack('<HB', {data})]"));
     let got = eval("let d = blob(); for i in 1..13 { d.push(i) } struct::compile(\"<HB\").iter_unpack(d)").unwrap();
     assert_eq!(got.to_string(), want);
