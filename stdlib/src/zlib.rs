@@ -52,7 +52,7 @@ pub(crate) fn parse_wbits(wbits: INT, decompress: bool, op: &str) -> Result<(Con
         -15..=-9 => (Container::Raw, -wbits),
         25..=31 => (Container::Gzip, wbits - 16),
         32 if decompress => (Container::Detect, 15),
-        40..=47 if decompress => (Container::Detect, (wbits - 32).max(9)),
+        40..=47 if decompress => (Container::Detect, wbits - 32),
         _ => {
             let valid = if decompress { "0, 8..15, -9..-15, 25..31, 32 or 40..47" } else { "8..15, -9..-15 or 25..31" };
             return Err(Error::value(op, format!("invalid wbits {wbits} (expected {valid})")));
@@ -145,7 +145,8 @@ impl Inflate {
             Container::Zlib if bits < 9 => Self::Small,
             Container::Zlib => Self::Ready(Decompress::new_with_window_bits(true, bits)),
             Container::Raw => Self::Ready(Decompress::new_with_window_bits(false, bits)),
-            Container::Gzip => Self::Ready(Decompress::new_gzip(bits)),
+            // A gzip header names no window; flate2 takes 9..15.
+            Container::Gzip => Self::Ready(Decompress::new_gzip(bits.max(9))),
             Container::Detect => Self::Detect(Vec::new(), bits),
         }
     }

@@ -176,6 +176,18 @@ fn zlib_wbits_8_as_in_python() {
         lit(&small[0])
     ));
     assert_eq!(streamed, data, "fed a byte at a time");
+    // wbits 40 detects zlib or gzip with the same 2^8 limit on a zlib header.
+    for (stream, name) in [(&small[0], "2^8 zlib"), (&ours, "2^9 zlib")] {
+        let python = py(
+            "r = b'ok'\ntry: zlib.decompress(inp[0], 40)\nexcept zlib.error: r = b'refused'\nout.append(r)",
+            &[stream],
+        );
+        let code = format!("zlib::decompress({}, 40)", lit(stream));
+        let netscript = if eval(&code).is_ok() { b"ok".to_vec() } else { b"refused".to_vec() };
+        assert_eq!(netscript, python[0], "{name}");
+    }
+    let gz = py("import gzip\nout.append(gzip.compress(inp[0]))", &[&data]);
+    assert_eq!(blob(&format!("zlib::decompress({}, 40)", lit(&gz[0]))), data, "gzip under wbits 40");
 }
 
 #[test]
