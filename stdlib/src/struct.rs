@@ -98,6 +98,40 @@ struct Layout {
     size: usize,
     values: usize,
     items: Box<[Item]>,
+    /// One slot per value when every item is an integer code (the commonest
+    /// formats, such as `"!IHb"`): packing and unpacking then take a short path.
+    ints: Option<Box<[IntSlot]>>,
+}
+
+/// Where one integer value goes, and the range `pack` accepts for it.
+#[derive(Clone, Copy, Debug)]
+struct IntSlot {
+    offset: usize,
+    size: usize,
+    signed: bool,
+    lo: INT,
+    hi: INT,
+}
+
+impl IntSlot {
+    /// The slots of `items`, if they are all integer codes whose ranges fit an INT
+    /// (every one but `Q`/`N`/`P`, whose top half only Decimals reach).
+    fn plan(items: &[Item]) -> Option<Box<[IntSlot]>> {
+        let mut slots = Vec::new();
+        for item in items {
+            let Conv::Int { signed } = item.conv else { return None };
+            let (lo, hi) = int_range(item.size, signed);
+            let (lo, hi) = (INT::try_from(lo).ok()?, INT::try_from(hi).ok()?);
+            slots.extend((0..item.count).map(|k| IntSlot {
+                offset: item.offset + k * item.size,
+                size: item.size,
+                signed,
+                lo,
+                hi,
+            }));
+        }
+        Some(slots.into())
+    }
 }
 
 /// A compiled format (`struct::compile`): a cheap handle on a parsed layout.
@@ -218,7 +252,8 @@ impl Layout {
                 }
             }
         }
-        Ok(Self { format: format.into(), order, size, values, items: items.into() })
+        let ints = IntSlot::plan(&items);
+        Ok(Self { format: format.into(), order, size, values, items: items.into(), ints })
     }
 
     /// Refuse a value count other than the format's.
@@ -247,6 +282,9 @@ impl Layout {
     /// Pack `values` into a new blob.
     fn pack<D: Borrow<Dynamic>>(&self, values: &[D], op: &str) -> Result<Blob, Error> {
         self.check_count(op, values.len())?;
+        if let Some(out) = self.pack_ints(values) {
+            return Ok(out);
+        }
         let mut out = if self.size <= SMALL_PACK {
             vec![0; self.size]
         } else {
@@ -258,6 +296,20 @@ impl Layout {
         };
         self.write(values, &mut out, op)?;
         Ok(out)
+    }
+
+    /// The short path of `pack`: integer codes, given integers in range. `None`
+    /// sends anything else (a bool, a Decimal, a value out of range, which
+    /// raises) down the general path.
+    fn pack_ints<D: Borrow<Dynamic>>(&self, values: &[D]) -> Option<Blob> {
+        let slots = self.ints.as_deref()?;
+        let mut out = vec![0; self.size];
+        for (slot, value) in slots.iter().zip(values) {
+            let v = value.borrow().as_int().ok().filter(|v| (slot.lo..=slot.hi).contains(v))?;
+            // Two's complement: the low bytes of the value as a u64.
+            put_uint(&mut out[slot.offset..slot.offset + slot.size], v as u64, self.order);
+        }
+        Some(out)
     }
 
     /// Pack `values` into `buf` at `offset` (negative counts from the end).
@@ -274,6 +326,15 @@ impl Layout {
     /// Unpack `data`, which is exactly `size` bytes.
     fn read(&self, data: &[u8]) -> Array {
         let mut out = Array::with_capacity(self.values);
+        if let Some(slots) = self.ints.as_deref() {
+            out.extend(slots.iter().map(|slot| {
+                let raw = get_uint(&data[slot.offset..slot.offset + slot.size], self.order);
+                let shift = 64 - 8 * slot.size as u32;
+                // Sign-extend from the slot's top bit; unsigned ones fit an INT (see `plan`).
+                Dynamic::from_int(if slot.signed { ((raw << shift) as INT) >> shift } else { raw as INT })
+            }));
+            return out;
+        }
         for item in &self.items {
             for k in 0..item.count {
                 let at = item.offset + k * item.size;
@@ -362,7 +423,9 @@ enum Access {
 fn with_layout<R>(format: &str, op: &str, f: impl FnOnce(&Struct) -> Result<R, Error>) -> Result<R, Error> {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(i) = cache.iter().position(|s| s.0.format.as_str() == format) {
+        if cache.first().is_some_and(|s| s.0.format.as_str() == format) {
+            // The usual case: the same format as last time.
+        } else if let Some(i) = cache.iter().position(|s| s.0.format.as_str() == format) {
             cache[..=i].rotate_right(1);
         } else {
             let parsed = Struct(Arc::new(Layout::parse(format).map_err(|d| pack_error(op, d))?));

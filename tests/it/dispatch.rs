@@ -1,7 +1,8 @@
-//! Function dispatch through the vendored Rhai's call caches
-//! (`vendor/README.md`): a call that has resolved once is sent straight to
-//! its function afterwards, and these tests pin down that the cached path
-//! always picks the function the full lookup would pick.
+//! Function dispatch through the vendored Rhai's call caches and its
+//! pre-resolved loop bodies (`vendor/README.md`): a call that has resolved
+//! once is sent straight to its function afterwards, and a loop body runs
+//! from its second iteration on in a pre-resolved form. These tests pin down
+//! that the fast paths always do what the evaluator does.
 
 use crate::util::{cli, eval};
 
@@ -115,4 +116,135 @@ fn errors_from_cached_calls_keep_their_position() {
     assert!(err.contains(":5:"), "{err}");
     assert!(err.contains("pack: "), "{err}");
     assert!(err.contains("argument out of range") || err.contains("format requires"), "{err}");
+}
+
+/// Runs each snippet as a loop body four times and returns, per snippet,
+/// the values it left in `r`: the first iteration goes through the
+/// evaluator, the others through the pre-resolved body, so the four must
+/// agree (where the snippet does not depend on `k`).
+fn each_iteration(snippets: &[&str]) -> Vec<String> {
+    snippets
+        .iter()
+        .map(|body| {
+            let code = format!("let out = []; for k in 0..4 {{ let r = (); {body} out.push(r); }} out");
+            eval(&code).unwrap_or_else(|e| panic!("{body}: {e}")).to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn loop_bodies_do_on_every_iteration_what_the_first_did() {
+    let cases = [
+        ("let x = 1; let x = x + 1; r = x;", "[2, 2, 2, 2]"),
+        ("let a = [1]; push(a, 2); a.push(3); r = a;", "[[1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3]]"),
+        ("const c = 5; r = c * 2 + k;", "[10, 11, 12, 13]"),
+        (
+            r#"if k % 2 == 0 { let y = "even"; r = y; } else { let y = "odd"; r = y + k; }"#,
+            r#"["even", "odd1", "even", "odd3"]"#,
+        ),
+        ("let s = `${k}`; r = s + s.len();", r#"["01", "11", "21", "31"]"#),
+        ("let b = struct::pack(\"<H\", k); r = struct::unpack(\"<H\", b)[0] + b.len();", "[2, 3, 4, 5]"),
+        ("let v = [k, k * 2]; r = v.len() + v[1];", "[2, 4, 6, 8]"),
+        ("r = if k > 1 { \"big\" } else { k };", r#"[0, 1, "big", "big"]"#),
+        ("let n = 0; while n < k { n += 1; } r = n;", "[0, 1, 2, 3]"),
+        ("let n = 0; do { n += 2; } while n < k; r = n;", "[2, 2, 2, 4]"),
+        ("let m = loop { if true { break k * 10; } }; r = m;", "[0, 10, 20, 30]"),
+        ("let t = 0; for j in 0..10 { if j == k { continue; } if j > 3 { break; } t += j; } r = t;", "[6, 5, 4, 3]"),
+        (
+            "let t = []; for v in [1, \"a\", 2.5, blob(2)] { t.push(type_of(v)); t.push(to_string(v).len()); } r = t.len();",
+            "[8, 8, 8, 8]",
+        ),
+        ("let f = |x| x + k; r = f.call(1);", "[1, 2, 3, 4]"),
+        (
+            "let x = 3; r = x; x = \"now a string\"; r = `${r} ${x}`;",
+            r#"["3 now a string", "3 now a string", "3 now a string", "3 now a string"]"#,
+        ),
+    ];
+    let got = each_iteration(&cases.map(|(body, _)| body));
+    for ((body, want), got) in cases.iter().zip(got) {
+        assert_eq!(&got, want, "{body}");
+    }
+}
+
+#[test]
+fn loop_bodies_see_and_change_the_variables_around_them() {
+    let v = eval(
+        r#"let total = 0;
+           let seen = [];
+           let name = "outer";
+           for i in 0..4 {
+               total += i;
+               seen.push(name);
+               push(seen, i);
+               let name = "inner";
+               seen.push(name);
+           }
+           [total, seen.len(), seen[0], seen[2], name]"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"[6, 12, "outer", "inner", "outer"]"#);
+}
+
+#[test]
+fn returns_and_throws_leave_pre_resolved_loops() {
+    let v = eval(
+        r#"fn find(a, t) { for x in a { let y = x * 2; if y == t { return `found ${x}`; } } "none" }
+           let out = [];
+           for i in 0..3 { out.push(find([1, 2, 3, 4], i * 4)); }
+           let caught = "no";
+           try { for i in 0..5 { if i == 3 { throw `stop ${i}`; } } } catch (e) { caught = e; }
+           out.push(caught);
+           out"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"["none", "found 2", "found 4", "stop 3"]"#);
+}
+
+#[test]
+fn closures_made_in_a_loop_body_capture_each_iteration() {
+    let v = eval(
+        r#"let fs = [];
+           for i in 0..3 { let j = i * 2; fs.push(|| j); }
+           let acc = [];
+           let add = |x| acc.push(x);
+           for i in 0..3 { add.call(i); acc.push(i * 10); }
+           [fs.map(|f| f.call()), acc]"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), "[[0, 2, 4], [0, 0, 1, 10, 2, 20]]");
+}
+
+#[test]
+fn errors_in_pre_resolved_loops_keep_their_kind_and_position() {
+    // Each error comes on the third iteration, after the body was pre-resolved.
+    let cases = [
+        (
+            "let s = 0;\nfor i in 0..3 {\n    s += 1;\n    if i == 2 {\n        let q = s.no_such_method();\n    }\n}",
+            ":5:",
+        ),
+        ("const c = 1;\nfor i in 0..3 {\n    let x = i;\n    if i == 2 {\n        c = x;\n    }\n}", ":5:"),
+        ("for i in 0..3 {\n    let b = i;\n    let t = if i < 2 { b } else { \"x\" };\n    let u = t - 1;\n}", ":4:"),
+    ];
+    for (code, line) in cases {
+        let (status, _, err) = cli(&["run", "-e", code]);
+        assert_eq!(status, 1, "{code}");
+        assert!(err.contains(line), "{code}\n{err}");
+    }
+}
+
+#[test]
+fn operation_limits_hold_in_pre_resolved_loops() {
+    let (status, _, err) =
+        cli(&["run", "--max-operations", "5000", "-e", "let n = 0; for i in 0..100000 { let x = i; n += x; }"]);
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("limit"), "{err}");
+    let (status, out, err) = cli(&[
+        "run",
+        "--max-operations",
+        "100000",
+        "-e",
+        "let n = 0; for i in 0..1000 { let x = i; n += x; } print(n);",
+    ]);
+    assert_eq!(status, 0, "{err}");
+    assert_eq!(out.trim(), "499500");
 }

@@ -7,6 +7,8 @@ mod debugger;
 mod eval_context;
 #[cfg(not(feature = "no_ast"))]
 mod expr;
+// (Patched) Pre-resolved loop bodies.
+mod fast;
 mod global_state;
 mod indexing;
 #[cfg(not(feature = "no_ast"))]

@@ -13,7 +13,7 @@ use std::prelude::v1::*;
 impl Engine {
     /// If the value is a string, intern it.
     #[inline(always)]
-    fn intern_string(&self, value: Dynamic) -> Dynamic {
+    pub(crate) fn intern_string(&self, value: Dynamic) -> Dynamic {
         match value.0 {
             Union::Str(s, ..) => self.get_interned_string(s).into(),
             _ => value,
@@ -365,11 +365,11 @@ impl Engine {
                     }
                 }
 
+                let mut fast_body = super::fast::LoopBody::new(body.statements());
                 loop {
                     let this_ptr = this_ptr.as_deref_mut();
-                    let statements = body.statements();
-
-                    match self.eval_stmt_block(global, caches, scope, this_ptr, statements, true) {
+                    
+                    match self.eval_loop_body(global, caches, scope, this_ptr, &mut fast_body) {
                         Ok(..) => (),
                         Err(err) => match *err {
                             ERR::LoopBreak(false, ..) => (),
@@ -384,6 +384,7 @@ impl Engine {
             Stmt::While(x, ..) => {
                 let FlowControl { expr, body, .. } = &**x;
 
+                let mut fast_body = super::fast::LoopBody::new(body.statements());
                 loop {
                     let condition = self
                         .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
@@ -399,9 +400,8 @@ impl Engine {
                     }
 
                     let this_ptr = this_ptr.as_deref_mut();
-                    let statements = body.statements();
-
-                    match self.eval_stmt_block(global, caches, scope, this_ptr, statements, true) {
+                    
+                    match self.eval_loop_body(global, caches, scope, this_ptr, &mut fast_body) {
                         Ok(..) => (),
                         Err(err) => match *err {
                             ERR::LoopBreak(false, ..) => (),
@@ -660,13 +660,13 @@ impl Engine {
                 let FlowControl { expr, body, .. } = &**x;
                 let is_while = !options.contains(ASTFlags::NEGATED);
 
+                let mut fast_body = super::fast::LoopBody::new(body.statements());
                 loop {
                     if !body.is_empty() {
                         let this_ptr = this_ptr.as_deref_mut();
-                        let statements = body.statements();
-
+                        
                         match self
-                            .eval_stmt_block(global, caches, scope, this_ptr, statements, true)
+                            .eval_loop_body(global, caches, scope, this_ptr, &mut fast_body)
                         {
                             Ok(..) => (),
                             Err(err) => match *err {
@@ -753,6 +753,7 @@ impl Engine {
                 } else {
                     let mut index_value: INT = -1;
 
+                    let mut fast_body = super::fast::LoopBody::new(body.statements());
                     for iter_value in iter_func(iter_obj) {
                         #[cfg(not(feature = "unchecked"))]
                         {
@@ -783,10 +784,9 @@ impl Engine {
 
                         // Run block
                         let this_ptr = this_ptr.as_deref_mut();
-                        let statements = body.statements();
-
+                        
                         match self
-                            .eval_stmt_block(global, caches, scope, this_ptr, statements, true)
+                            .eval_loop_body(global, caches, scope, this_ptr, &mut fast_body)
                         {
                             Ok(_) => (),
                             Err(err) => match *err {

@@ -1,0 +1,919 @@
+//! (Patched) Loop bodies run from a pre-resolved form.
+//!
+//! From a loop's second iteration on, its body is evaluated through a [`FastBlock`], built
+//! once for that run of the loop. Statements and expressions are pre-sorted, and every call
+//! site keeps the native function its last call resolved to, with the argument types it
+//! was resolved for: later calls with the same types go straight to it, with no dispatch on
+//! the expression kind, no hashing and no resolution-cache lookup.
+//!
+//! A body made only of what this file knows (`let`, assignments to variables, `if`,
+//! `break`/`continue`/`return`, expression and call statements; literals, variables, array
+//! literals, binary operators, function calls and `variable.method(..)` calls) runs in
+//! *slot mode*: its own variables live in a frame of slots, cleared at the end of each
+//! iteration as the scope would be rewound, and the variables it reads from outside are
+//! found once, by their scope index. Any other body runs in *scope mode*: its variables are
+//! pushed onto the scope as usual and everything this file does not know is run by the
+//! evaluator, statement by statement, on the same scope.
+//!
+//! The semantics are the evaluator's own: this file mirrors its steps (operation counts,
+//! argument order, first arguments by reference, read-only copies, error positions) and
+//! hands every uncached call to the same functions the evaluator calls. What a cached entry
+//! depends on: the function name and style, the argument count and types (kept with the
+//! entry and compared on every call), and the set of imported modules (the entry is dropped
+//! when it changes). The entries are copied from the resolution cache, which keeps only
+//! native functions that no script function overrides; script functions cannot appear
+//! while a loop runs.
+
+use super::{Caches, FnResolutionCacheEntry, GlobalRuntimeState, Target};
+use crate::ast::{ASTFlags, BinaryExpr, Expr, FnCallExpr, OpAssignment, Stmt};
+use crate::engine::{
+    KEYWORD_EVAL, KEYWORD_FN_PTR, KEYWORD_FN_PTR_CALL, KEYWORD_FN_PTR_CURRY, KEYWORD_IS_DEF_VAR,
+};
+use crate::func::get_builtin_binary_op_fn;
+use crate::types::dynamic::AccessMode;
+use crate::{Dynamic, Engine, FnArgsVec, Ident, Position, RhaiResult, RhaiResultOf, Scope, Token, ERR};
+use std::any::TypeId;
+use std::ops::Range;
+#[cfg(feature = "no_std")]
+use std::prelude::v1::*;
+
+/// A loop's body: run by the evaluator the first time, then (when it has anything to
+/// gain) as a [`FastBlock`].
+pub(crate) struct LoopBody<'a> {
+    stmts: &'a [Stmt],
+    state: State<'a>,
+}
+
+enum State<'a> {
+    Fresh,
+    Fast(FastBlock<'a>),
+    Slow,
+}
+
+impl<'a> LoopBody<'a> {
+    pub(crate) const fn new(stmts: &'a [Stmt]) -> Self {
+        Self {
+            stmts,
+            state: State::Fresh,
+        }
+    }
+}
+
+/// A loop body in pre-resolved form.
+struct FastBlock<'a> {
+    stmts: Vec<FastStmt<'a>>,
+    /// The slots of slot mode (empty in scope mode, or for a body without variables).
+    frame: Vec<Dynamic>,
+    slot_mode: bool,
+}
+
+/// Where a variable is.
+#[derive(Clone, Copy)]
+enum Var<'a> {
+    /// Searched for as the evaluator does (scope mode).
+    Search(&'a Expr),
+    /// A slot of the frame (slot mode).
+    Local(usize),
+    /// A scope entry from before the loop (slot mode).
+    Outer(usize),
+}
+
+enum FastStmt<'a> {
+    /// `let` / `const` in a block (never exported, never re-using a slot). `slot` in slot
+    /// mode, else the value is pushed onto the scope.
+    Let {
+        stmt: &'a Stmt,
+        name: &'a Ident,
+        access: AccessMode,
+        value: FastExpr<'a>,
+        slot: Option<usize>,
+        pos: Position,
+    },
+    /// `var = value` or `var op= value`.
+    Assign {
+        op: &'a OpAssignment,
+        lhs: &'a Expr,
+        var: Var<'a>,
+        value: FastExpr<'a>,
+        pos: Position,
+    },
+    /// `if` (slot mode): the blocks' slots are cleared when each ends.
+    If(Box<FastIf<'a>>),
+    /// `break` / `continue`, with an optional value (slot mode).
+    Break(bool, Option<FastExpr<'a>>, Position),
+    /// `return` or `throw` (slot mode).
+    Return(bool, Option<FastExpr<'a>>, Position),
+    /// An expression statement.
+    Expr(FastExpr<'a>, Position),
+    /// A function-call statement.
+    Call(Box<FastCall<'a>>),
+    /// Anything else, run by the evaluator (scope mode).
+    Slow(&'a Stmt),
+}
+
+struct FastIf<'a> {
+    cond: FastExpr<'a>,
+    cond_pos: Position,
+    then: (Vec<FastStmt<'a>>, Range<usize>),
+    other: (Vec<FastStmt<'a>>, Range<usize>),
+    pos: Position,
+}
+
+enum FastExpr<'a> {
+    Const(Dynamic, Position),
+    Var(Var<'a>, Position),
+    Array(Vec<FastExpr<'a>>, Position),
+    /// A binary operator: the operands, the whole expression, the call and the operator.
+    Binary(Box<(FastExpr<'a>, FastExpr<'a>)>, &'a Expr, &'a FnCallExpr, &'a Token),
+    Call(Box<FastCall<'a>>),
+    Method(Box<FastMethod<'a>>),
+    /// Anything else, run by the evaluator (scope mode).
+    Slow(&'a Expr),
+}
+
+/// A function call site.
+struct FastCall<'a> {
+    call: &'a FnCallExpr,
+    pos: Position,
+    /// The arguments after the first when the first is a variable (passed by reference,
+    /// as the evaluator does), else all of them.
+    args: Vec<FastExpr<'a>>,
+    first_var: Option<(Var<'a>, Position)>,
+    cached: Option<Cached>,
+}
+
+/// A `variable.method(args)` call site.
+struct FastMethod<'a> {
+    call: &'a FnCallExpr,
+    var: Var<'a>,
+    var_pos: Position,
+    args: Vec<FastExpr<'a>>,
+    pos: Position,
+    cached: Option<Cached>,
+}
+
+/// The native function a call site resolved to.
+struct Cached {
+    types: FnArgsVec<TypeId>,
+    imports: usize,
+    entry: FnResolutionCacheEntry,
+}
+
+impl Cached {
+    fn matches(&self, imports: usize, types: impl Iterator<Item = TypeId>) -> bool {
+        self.imports == imports && self.types.iter().copied().eq(types)
+    }
+}
+
+/// Builds a [`FastBlock`]; in slot mode, any statement or expression it does not know
+/// fails the build (`ok` turns false).
+struct Builder<'a, 's> {
+    /// The scope as the body sees it (slot mode), to find outer variables in.
+    scope: Option<&'s Scope<'s>>,
+    /// Variables of the body visible at this point, with their slots.
+    locals: Vec<(&'a str, usize)>,
+    slots: usize,
+    ok: bool,
+}
+
+impl<'a> Builder<'a, '_> {
+    fn slot_mode(&self) -> bool {
+        self.scope.is_some()
+    }
+
+    /// The statements of a block, with the range of slots its own variables use.
+    fn block(&mut self, stmts: &'a [Stmt]) -> (Vec<FastStmt<'a>>, Range<usize>) {
+        let (visible, first) = (self.locals.len(), self.slots);
+        let stmts = stmts.iter().map(|s| self.stmt(s)).collect();
+        self.locals.truncate(visible);
+        (stmts, first..self.slots)
+    }
+
+    fn slow_stmt(&mut self, stmt: &'a Stmt) -> FastStmt<'a> {
+        self.ok &= !self.slot_mode();
+        FastStmt::Slow(stmt)
+    }
+
+    fn stmt(&mut self, stmt: &'a Stmt) -> FastStmt<'a> {
+        match stmt {
+            Stmt::Var(x, options, pos) if x.2.is_none() && !options.contains(ASTFlags::EXPORTED) => {
+                let access = if options.contains(ASTFlags::CONSTANT) {
+                    AccessMode::ReadOnly
+                } else {
+                    AccessMode::ReadWrite
+                };
+                let value = self.expr(&x.1);
+                let slot = self.slot_mode().then(|| {
+                    self.locals.push((x.0.as_str(), self.slots));
+                    self.slots += 1;
+                    self.slots - 1
+                });
+                FastStmt::Let {
+                    stmt,
+                    name: &x.0,
+                    access,
+                    value,
+                    slot,
+                    pos: *pos,
+                }
+            }
+            Stmt::Assignment(x) => {
+                let (op, BinaryExpr { lhs, rhs }) = &**x;
+                match (lhs, self.var(lhs)) {
+                    (Expr::Variable(..), Some(var)) => FastStmt::Assign {
+                        op,
+                        lhs,
+                        var,
+                        value: self.expr(rhs),
+                        pos: stmt.position(),
+                    },
+                    _ => self.slow_stmt(stmt),
+                }
+            }
+            Stmt::If(x, pos) if self.slot_mode() => {
+                let cond = self.expr(&x.expr);
+                Self::boxed_if(cond, x.expr.position(), self.block(x.body.statements()), self.block(x.branch.statements()), *pos)
+            }
+            Stmt::BreakLoop(value, options, pos) if self.slot_mode() => {
+                let value = value.as_deref().map(|e| self.expr(e));
+                FastStmt::Break(options.contains(ASTFlags::BREAK), value, *pos)
+            }
+            Stmt::Return(value, options, pos) if self.slot_mode() => {
+                let value = value.as_deref().map(|e| self.expr(e));
+                FastStmt::Return(options.contains(ASTFlags::BREAK), value, *pos)
+            }
+            Stmt::Expr(expr) => match self.expr(expr) {
+                FastExpr::Slow(..) => self.slow_stmt(stmt),
+                fast => FastStmt::Expr(fast, stmt.position()),
+            },
+            Stmt::FnCall(x, pos) => match self.call(x, *pos) {
+                Some(call) => FastStmt::Call(call),
+                None => self.slow_stmt(stmt),
+            },
+            _ => self.slow_stmt(stmt),
+        }
+    }
+
+    fn boxed_if(
+        cond: FastExpr<'a>,
+        cond_pos: Position,
+        then: (Vec<FastStmt<'a>>, Range<usize>),
+        other: (Vec<FastStmt<'a>>, Range<usize>),
+        pos: Position,
+    ) -> FastStmt<'a> {
+        FastStmt::If(Box::new(FastIf {
+            cond,
+            cond_pos,
+            then,
+            other,
+            pos,
+        }))
+    }
+
+    /// Where the variable `expr` is, or `None` (slot mode: not a plain variable found).
+    fn var(&mut self, expr: &'a Expr) -> Option<Var<'a>> {
+        let Expr::Variable(v, ..) = expr else {
+            return None;
+        };
+        let Some(scope) = self.scope else {
+            return Some(Var::Search(expr));
+        };
+        #[cfg(not(feature = "no_module"))]
+        if !v.2.is_empty() {
+            return None;
+        }
+        let name = v.1.as_str();
+        if let Some(&(_, slot)) = self.locals.iter().rev().find(|(n, _)| *n == name) {
+            return Some(Var::Local(slot));
+        }
+        scope.search(name).map(Var::Outer)
+    }
+
+    fn slow_expr(&mut self, expr: &'a Expr) -> FastExpr<'a> {
+        self.ok &= !self.slot_mode();
+        FastExpr::Slow(expr)
+    }
+
+    fn expr(&mut self, expr: &'a Expr) -> FastExpr<'a> {
+        match expr {
+            Expr::DynamicConstant(..)
+            | Expr::IntegerConstant(..)
+            | Expr::CharConstant(..)
+            | Expr::StringConstant(..)
+            | Expr::BoolConstant(..)
+            | Expr::Unit(..) => FastExpr::Const(expr.get_literal_value(None).unwrap_or(Dynamic::UNIT), expr.position()),
+            #[cfg(not(feature = "no_float"))]
+            Expr::FloatConstant(..) => FastExpr::Const(expr.get_literal_value(None).unwrap_or(Dynamic::UNIT), expr.position()),
+            Expr::Variable(..) => match self.var(expr) {
+                Some(var) => FastExpr::Var(var, expr.position()),
+                None => self.slow_expr(expr),
+            },
+            #[cfg(not(feature = "no_index"))]
+            Expr::Array(items, pos) => FastExpr::Array(items.iter().map(|e| self.expr(e)).collect(), *pos),
+            Expr::FnCall(x, ..) if x.args.len() == 2 && x.op_token.is_some() => {
+                let operands = (self.expr(&x.args[0]), self.expr(&x.args[1]));
+                match x.op_token {
+                    Some(ref op) => FastExpr::Binary(Box::new(operands), expr, x, op),
+                    None => self.slow_expr(expr),
+                }
+            }
+            Expr::FnCall(x, pos) => match self.call(x, *pos) {
+                Some(call) => FastExpr::Call(call),
+                None => self.slow_expr(expr),
+            },
+            #[cfg(not(feature = "no_object"))]
+            Expr::Dot(x, options, _) if !options.intersects(ASTFlags::NEGATED) => {
+                match (&x.lhs, &x.rhs) {
+                    (lhs @ Expr::Variable(.., var_pos), Expr::MethodCall(call, pos)) => {
+                        match self.var(lhs) {
+                            Some(var) => FastExpr::Method(Box::new(FastMethod {
+                                call,
+                                var,
+                                var_pos: *var_pos,
+                                args: call.args.iter().map(|e| self.expr(e)).collect(),
+                                pos: *pos,
+                                cached: None,
+                            })),
+                            None => self.slow_expr(expr),
+                        }
+                    }
+                    _ => self.slow_expr(expr),
+                }
+            }
+            _ => self.slow_expr(expr),
+        }
+    }
+
+    fn call(&mut self, call: &'a FnCallExpr, pos: Position) -> Option<Box<FastCall<'a>>> {
+        let special = matches!(
+            call.name.as_str(),
+            KEYWORD_FN_PTR_CALL | KEYWORD_FN_PTR | KEYWORD_FN_PTR_CURRY | KEYWORD_IS_DEF_VAR | KEYWORD_EVAL
+        );
+        #[cfg(not(feature = "no_closure"))]
+        let special = special || call.name == crate::engine::KEYWORD_IS_SHARED;
+        if special || call.op_token.is_some() || call.capture_parent_scope {
+            return None;
+        }
+        let (first_var, rest) = match call.args.split_first() {
+            Some((first @ Expr::Variable(..), rest)) => (Some((self.var(first)?, first.position())), rest),
+            Some((Expr::ThisPtr(..), _)) => return None,
+            _ => (None, &call.args[..]),
+        };
+        Some(Box::new(FastCall {
+            call,
+            pos,
+            args: rest.iter().map(|e| self.expr(e)).collect(),
+            first_var,
+            cached: None,
+        }))
+    }
+}
+
+impl<'a> FastBlock<'a> {
+    /// The pre-resolved form of `stmts`, or `None` when nothing in it would run faster.
+    fn new(engine: &Engine, global: &GlobalRuntimeState, scope: &Scope, stmts: &'a [Stmt]) -> Option<Self> {
+        // An import changes resolution for the statements after it: leave such blocks alone.
+        #[cfg(not(feature = "no_module"))]
+        if stmts.iter().any(|s| matches!(s, Stmt::Import(..))) {
+            return None;
+        }
+        // Slot mode finds variables by name once; a variable resolver or a scope changed
+        // by `eval` would have them found afresh every time. It also skips the checks a
+        // definition filter or a ban on shadowing make on the scope.
+        let plain = engine.resolve_var.is_none() && engine.def_var_filter.is_none() && engine.allow_shadowing();
+        if plain && !global.always_search_scope {
+            let mut slots = Builder {
+                scope: Some(scope),
+                locals: Vec::new(),
+                slots: 0,
+                ok: true,
+            };
+            let (stmts, _) = slots.block(stmts);
+            if slots.ok {
+                return Some(Self {
+                    stmts,
+                    frame: vec![Dynamic::UNIT; slots.slots],
+                    slot_mode: true,
+                });
+            }
+        }
+        let mut builder = Builder {
+            scope: None,
+            locals: Vec::new(),
+            slots: 0,
+            ok: true,
+        };
+        let (stmts, _) = builder.block(stmts);
+        stmts.iter().any(|s| !matches!(s, FastStmt::Slow(..))).then_some(Self {
+            stmts,
+            frame: Vec::new(),
+            slot_mode: false,
+        })
+    }
+}
+
+/// `value` without its sharing, as [`Dynamic::flatten`] (checked inline first: most
+/// values are not shared).
+#[inline(always)]
+fn flat(value: Dynamic) -> Dynamic {
+    if value.is_shared() {
+        value.flatten()
+    } else {
+        value
+    }
+}
+
+/// Where a fast block's variables are: the scope, and the frame of slot mode.
+struct Vars<'f, 's> {
+    scope: &'f mut Scope<'s>,
+    frame: &'f mut [Dynamic],
+}
+
+impl Engine {
+    /// Run one iteration of a loop body.
+    pub(crate) fn eval_loop_body(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        body: &mut LoopBody,
+    ) -> RhaiResult {
+        match body.state {
+            State::Fast(ref mut block) => self.eval_fast_block(global, caches, scope, this_ptr, block),
+            State::Slow => self.eval_stmt_block(global, caches, scope, this_ptr, body.stmts, true),
+            State::Fresh => {
+                body.state = FastBlock::new(self, global, scope, body.stmts).map_or(State::Slow, State::Fast);
+                self.eval_stmt_block(global, caches, scope, this_ptr, body.stmts, true)
+            }
+        }
+    }
+
+    /// Run a loop body: what [`eval_stmt_block`][Engine::eval_stmt_block] does with
+    /// `restore_orig_state`, for a [`FastBlock`].
+    fn eval_fast_block(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        block: &mut FastBlock,
+    ) -> RhaiResult {
+        let FastBlock {
+            stmts,
+            frame,
+            slot_mode,
+        } = block;
+
+        if *slot_mode {
+            // The frame is cleared on every exit, as the scope would be rewound.
+            let vars = &mut Vars { scope, frame };
+            let result = self.eval_fast_stmts(global, caches, vars, this_ptr, stmts);
+            vars.frame.iter_mut().for_each(|v| *v = Dynamic::UNIT);
+            return result;
+        }
+
+        defer! { scope => rewind; let orig_scope_len = scope.len(); }
+
+        let orig_always_search_scope = global.always_search_scope;
+        #[cfg(not(feature = "no_module"))]
+        let orig_imports_len = global.num_imports();
+        global.scope_level += 1;
+        defer! { global => move |g| {
+            g.scope_level -= 1;
+            #[cfg(not(feature = "no_module"))]
+            g.truncate_imports(orig_imports_len);
+            g.always_search_scope = orig_always_search_scope;
+        }}
+
+        if caches.fn_resolution_caches_len() == 0 {
+            caches.push_fn_resolution_cache();
+        }
+        defer! {
+            caches => rewind_fn_resolution_caches;
+            let orig_fn_resolution_caches_len = caches.fn_resolution_caches_len();
+        }
+
+        let vars = &mut Vars { scope, frame: &mut [] };
+        self.eval_fast_stmts(global, caches, vars, this_ptr, stmts)
+    }
+
+    fn eval_fast_stmts(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        stmts: &mut [FastStmt],
+    ) -> RhaiResult {
+        for stmt in stmts {
+            let this_ptr = this_ptr.as_deref_mut();
+            match stmt {
+                FastStmt::Let {
+                    stmt,
+                    name,
+                    access,
+                    value,
+                    slot,
+                    pos,
+                } => {
+                    // (Slot mode is never built for these.)
+                    if !self.allow_shadowing() || self.def_var_filter.is_some() {
+                        let _ = self.eval_stmt(global, caches, vars.scope, this_ptr, stmt, true)?;
+                        continue;
+                    }
+                    self.track_operation(global, *pos)?;
+                    #[cfg(not(feature = "unchecked"))]
+                    if vars.scope.len() + slot.map_or(0, |s| s + 1) >= self.max_variables() {
+                        return Err(ERR::ErrorTooManyVariables(*pos).into());
+                    }
+                    let value = self.eval_fast_expr(global, caches, vars, this_ptr, value)?;
+                    let mut value = self.intern_string(flat(value));
+                    match slot {
+                        Some(slot) => {
+                            value.set_access_mode(*access);
+                            vars.frame[*slot] = value;
+                        }
+                        None => {
+                            vars.scope.push_entry(name.name.clone(), *access, value);
+                        }
+                    }
+                }
+                FastStmt::Assign {
+                    op,
+                    lhs,
+                    var,
+                    value,
+                    pos,
+                } => {
+                    self.track_operation(global, *pos)?;
+                    let mut this_ptr = this_ptr;
+                    let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), value)?);
+                    self.track_operation(global, lhs.position())?;
+                    let mut target = self.fast_target(global, caches, vars, this_ptr, *var)?;
+                    #[cfg(not(feature = "no_closure"))]
+                    let is_temp_result = !target.is_ref() && !target.is_shared();
+                    #[cfg(feature = "no_closure")]
+                    let is_temp_result = !target.is_ref();
+                    if is_temp_result {
+                        let name = lhs.get_variable_name(false).unwrap_or_default();
+                        return Err(ERR::ErrorAssignmentToConstant(name.to_string(), lhs.position()).into());
+                    }
+                    self.eval_op_assignment(global, caches, op, lhs, &mut target, value)?;
+                }
+                FastStmt::If(x) => {
+                    self.track_operation(global, x.pos)?;
+                    let FastIf {
+                        cond,
+                        cond_pos,
+                        then,
+                        other,
+                        ..
+                    } = &mut **x;
+                    let mut this_ptr = this_ptr;
+                    let guard = self
+                        .eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), cond)?
+                        .as_bool()
+                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, *cond_pos))?;
+                    let (stmts, slots) = if guard { then } else { other };
+                    if !stmts.is_empty() {
+                        let result = self.eval_fast_stmts(global, caches, vars, this_ptr, stmts);
+                        vars.frame[slots.clone()].iter_mut().for_each(|v| *v = Dynamic::UNIT);
+                        let _ = result?;
+                    }
+                }
+                FastStmt::Break(is_break, value, pos) => {
+                    self.track_operation(global, *pos)?;
+                    let value = match value {
+                        Some(value) => self.eval_fast_expr(global, caches, vars, this_ptr, value)?,
+                        None => Dynamic::UNIT,
+                    };
+                    return Err(ERR::LoopBreak(*is_break, value, *pos).into());
+                }
+                FastStmt::Return(is_throw, value, pos) => {
+                    self.track_operation(global, *pos)?;
+                    let value = match value {
+                        Some(value) => flat(self.eval_fast_expr(global, caches, vars, this_ptr, value)?),
+                        None => Dynamic::UNIT,
+                    };
+                    return Err(if *is_throw {
+                        ERR::ErrorRuntime(value, *pos)
+                    } else {
+                        ERR::Return(value, *pos)
+                    }
+                    .into());
+                }
+                FastStmt::Expr(expr, pos) => {
+                    self.track_operation(global, *pos)?;
+                    let _ = self.eval_fast_expr(global, caches, vars, this_ptr, expr)?;
+                }
+                FastStmt::Call(call) => {
+                    self.track_operation(global, call.pos)?;
+                    let _ = self.eval_fast_call(global, caches, vars, this_ptr, call)?;
+                }
+                FastStmt::Slow(stmt) => {
+                    let _ = self.eval_stmt(global, caches, vars.scope, this_ptr, stmt, true)?;
+                }
+            }
+        }
+        Ok(Dynamic::UNIT)
+    }
+
+    /// The variable `var`, as [`search_namespace`][Engine::search_namespace] finds it.
+    fn fast_target<'t>(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &'t mut Vars,
+        this_ptr: Option<&'t mut Dynamic>,
+        var: Var,
+    ) -> RhaiResultOf<Target<'t>> {
+        match var {
+            Var::Search(expr) => self.search_namespace(global, caches, vars.scope, this_ptr, expr),
+            Var::Local(slot) => (&mut vars.frame[slot]).try_into(),
+            Var::Outer(index) => vars.scope.get_mut_by_index(index).try_into(),
+        }
+    }
+
+    /// Evaluate an expression as [`eval_expr`][Engine::eval_expr] does.
+    fn eval_fast_expr(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        expr: &mut FastExpr,
+    ) -> RhaiResult {
+        match expr {
+            FastExpr::Const(value, pos) => {
+                self.track_operation(global, *pos)?;
+                Ok(value.clone())
+            }
+            FastExpr::Var(var, pos) => {
+                self.track_operation(global, *pos)?;
+                match *var {
+                    Var::Local(slot) => Ok(vars.frame[slot].clone()),
+                    Var::Outer(index) => Ok(vars.scope.get_mut_by_index(index).clone()),
+                    Var::Search(expr) => self
+                        .search_namespace(global, caches, vars.scope, this_ptr, expr)
+                        .map(Target::take_or_clone),
+                }
+            }
+            FastExpr::Array(items, pos) => {
+                self.track_operation(global, *pos)?;
+                let mut array = crate::Array::with_capacity(items.len());
+                #[cfg(not(feature = "unchecked"))]
+                let mut total_data_sizes = (0, 0, 0);
+                for item in items {
+                    let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), item)?);
+                    #[cfg(not(feature = "unchecked"))]
+                    if self.has_data_size_limit() {
+                        let val_sizes = crate::eval::calc_data_sizes(&value, true);
+                        total_data_sizes = (
+                            total_data_sizes.0 + val_sizes.0 + 1,
+                            total_data_sizes.1 + val_sizes.1,
+                            total_data_sizes.2 + val_sizes.2,
+                        );
+                        self.throw_on_size(total_data_sizes)
+                            .map_err(|err| err.fill_position(*pos))?;
+                    }
+                    array.push(value);
+                }
+                Ok(Dynamic::from_array(array))
+            }
+            FastExpr::Binary(_, expr, ..) if !self.fast_operators() => {
+                self.eval_expr(global, caches, vars.scope, this_ptr, expr)
+            }
+            FastExpr::Binary(operands, expr, call, op) => {
+                let pos = expr.position();
+                self.track_operation(global, pos)?;
+                let (lhs, rhs) = &mut **operands;
+                let mut lhs = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), lhs)?);
+                let mut rhs = flat(self.eval_fast_expr(global, caches, vars, this_ptr, rhs)?);
+                // The evaluator's fast-operator path: a built-in, else the general call.
+                if !lhs.is_variant() && !rhs.is_variant() {
+                    if let Some((func, need_context)) = get_builtin_binary_op_fn(op, &lhs, &rhs) {
+                        let context = need_context.then(|| (self, call.name.as_str(), None, &*global, pos).into());
+                        return func(context, &mut [&mut lhs, &mut rhs]).map_err(|err| err.fill_position(pos));
+                    }
+                }
+                let operands = &mut [&mut lhs, &mut rhs];
+                self.exec_fn_call(global, caches, None, &call.name, Some(*op), call.hashes, operands, false, false, pos)
+                    .map(|(v, ..)| v)
+            }
+            FastExpr::Call(call) => {
+                self.track_operation(global, call.pos)?;
+                self.eval_fast_call(global, caches, vars, this_ptr, call)
+            }
+            FastExpr::Method(method) => self.eval_fast_method(global, caches, vars, this_ptr, method),
+            FastExpr::Slow(expr) => self.eval_expr(global, caches, vars.scope, this_ptr, expr),
+        }
+    }
+
+    /// Call a function as [`make_function_call`][Engine::make_function_call] and
+    /// [`make_qualified_function_call`][Engine::make_qualified_function_call] do.
+    fn eval_fast_call(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        site: &mut FastCall,
+    ) -> RhaiResult {
+        let FastCall {
+            call,
+            pos,
+            args: arg_exprs,
+            first_var,
+            cached,
+        } = site;
+        let (call, pos) = (*call, *pos);
+        #[cfg(not(feature = "no_module"))]
+        let qualified = !call.namespace.is_empty();
+        #[cfg(feature = "no_module")]
+        let qualified = false;
+
+        let arg_values = &mut FnArgsVec::with_capacity(call.args.len());
+        let args = &mut FnArgsVec::with_capacity(call.args.len());
+        let mut is_ref_mut = false;
+        let mut first_arg = None;
+
+        if let Some((first, first_pos)) = *first_var {
+            self.track_operation(global, first_pos)?;
+            // A placeholder for the first argument, should it be copied.
+            arg_values.push(Dynamic::UNIT);
+            for expr in arg_exprs.iter_mut() {
+                let value = self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?;
+                arg_values.push(flat(value));
+            }
+            let mut target = self.fast_target(global, caches, vars, this_ptr, first)?;
+            if !qualified && target.as_ref().is_read_only() {
+                target = target.into_owned();
+            }
+            if target.is_shared() || target.is_temp_value() {
+                arg_values[0] = target.take_or_clone().flatten();
+                args.extend(arg_values.iter_mut());
+            } else {
+                let (first, rest) = arg_values.split_first_mut().unwrap();
+                first_arg = Some(first);
+                is_ref_mut = true;
+                args.push(target.take_ref().unwrap());
+                args.extend(rest.iter_mut());
+            }
+        } else {
+            for expr in arg_exprs.iter_mut() {
+                let value = self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?;
+                arg_values.push(flat(value));
+            }
+            args.extend(arg_values.iter_mut());
+        }
+
+        let name = call.name.as_str();
+        let imports = global.num_imports();
+
+        if let Some(c) = cached {
+            if c.matches(imports, args.iter().map(|a| a.type_id())) {
+                if qualified {
+                    let source = c.entry.source.as_deref();
+                    return self.call_qualified_native(global, source, name, &c.entry.func, first_arg, args, pos);
+                }
+                #[cfg(not(feature = "no_closure"))]
+                #[cfg(not(feature = "unchecked"))]
+                crate::func::ensure_no_data_race(name, args, is_ref_mut)?;
+                self.track_operation(global, pos)?;
+                defer! { let orig_level = global.level; global.level += 1 }
+                return self
+                    .call_native_entry(global, name, &c.entry, args, is_ref_mut, false, pos)
+                    .map(|(v, ..)| v);
+            }
+            *cached = None;
+        }
+
+        // The evaluator's own call, then whatever native function it resolved to.
+        let types: FnArgsVec<TypeId> = args.iter().map(|a| a.type_id()).collect();
+        #[cfg(not(feature = "no_module"))]
+        if qualified {
+            let namespace = &call.namespace;
+            let hash = call.hashes.native();
+            let key = (imports == 0).then(|| {
+                let root = crate::calc_fn_hash(None, namespace.root(), 0);
+                crate::func::fold_arg_types(hash ^ root.rotate_left(17), types.iter().copied())
+            });
+            let module = self
+                .search_imports(global, namespace)
+                .ok_or_else(|| ERR::ErrorModuleNotFound(namespace.to_string(), namespace.position()))?;
+            let path = namespace.path.iter().map(|s| s.as_str()).collect::<crate::StaticVec<_>>();
+            let result =
+                self.exec_qualified_fn_call_raw(global, caches, &module, &path, name, first_arg, args, hash, key, pos);
+            if let Some(key) = key {
+                *cached = Self::remembered(caches, key, true, types, imports);
+            }
+            return result;
+        }
+
+        let result = self
+            .exec_fn_call(global, caches, None, name, None, call.hashes, args, is_ref_mut, false, pos)
+            .map(|(v, ..)| v);
+        #[cfg(not(feature = "debugging"))]
+        if self.missing_function.is_none() {
+            let key = crate::func::func_call::native_call_key(call.hashes, types.iter().copied(), false);
+            *cached = Self::remembered(caches, key, false, types, imports);
+        }
+        result
+    }
+
+    /// Call a method on a variable as the `variable.method(args)` path of
+    /// [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does.
+    fn eval_fast_method(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        site: &mut FastMethod,
+    ) -> RhaiResult {
+        let FastMethod {
+            call,
+            var,
+            var_pos,
+            args: arg_exprs,
+            pos,
+            cached,
+        } = site;
+        let (call, pos) = (*call, *pos);
+        let mut call_args = FnArgsVec::with_capacity(arg_exprs.len());
+        if !arg_exprs.is_empty() {
+            self.track_operation(global, pos)?;
+            for expr in arg_exprs.iter_mut() {
+                let value = self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?;
+                call_args.push(flat(value));
+            }
+        }
+        self.track_operation(global, *var_pos)?;
+        let target = &mut self.fast_target(global, caches, vars, this_ptr, *var)?;
+        let name = call.name.as_str();
+        let imports = global.num_imports();
+
+        // Maps (which may hold a function pointer of that name) and function pointers
+        // (`call`, `curry`) take the general path, as in the evaluator.
+        let obj = target.as_ref();
+        let native = self.missing_function.is_none() && !obj.is_map() && !obj.is_fnptr();
+        if native {
+            let types = || std::iter::once(obj.type_id()).chain(call_args.iter().map(Dynamic::type_id));
+            let hit = match cached {
+                Some(c) if c.matches(imports, types()) => true,
+                _ => {
+                    let key = crate::func::func_call::native_call_key(call.hashes, types(), true);
+                    *cached = Self::remembered(caches, key, false, types().collect(), imports);
+                    cached.is_some()
+                }
+            };
+            if let (true, Some(c)) = (hit, cached.as_ref()) {
+                let is_ref_mut = target.is_ref();
+                let (result, updated) = {
+                    let mut args = FnArgsVec::<&mut Dynamic>::with_capacity(call_args.len() + 1);
+                    args.push(target.as_mut());
+                    args.extend(call_args.iter_mut());
+                    #[cfg(not(feature = "no_closure"))]
+                    #[cfg(not(feature = "unchecked"))]
+                    crate::func::ensure_no_data_race(name, &args, is_ref_mut)?;
+                    self.track_operation(global, pos)?;
+                    defer! { let orig_level = global.level; global.level += 1 }
+                    self.call_native_entry(global, name, &c.entry, &mut args, is_ref_mut, false, pos)?
+                };
+                if updated {
+                    target.propagate_changed_value(pos)?;
+                }
+                return Ok(result);
+            }
+        }
+
+        let arg1_pos = call.args.first().map_or(Position::NONE, Expr::position);
+        self.make_method_call(global, caches, name, call.hashes, target, &mut call_args, arg1_pos, pos)
+            .map(|(v, ..)| v)
+    }
+
+    /// The resolution cache's native entry under `key`, if any, for a call site.
+    fn remembered(
+        caches: &mut Caches,
+        key: u64,
+        qualified: bool,
+        types: FnArgsVec<TypeId>,
+        imports: usize,
+    ) -> Option<Cached> {
+        if caches.fn_resolution_caches_len() == 0 {
+            return None;
+        }
+        let cache = caches.fn_resolution_cache_mut();
+        let entry = if qualified {
+            cache.qualified_calls.get(&key)
+        } else {
+            cache.native_calls.get(&key)
+        };
+        entry.map(|entry| Cached {
+            types,
+            imports,
+            entry: entry.clone(),
+        })
+    }
+}
