@@ -696,34 +696,195 @@ const PACK_POSITIONAL_DOC: &str = "\
 /// let b = struct::pack(\"!IHb\", 1, 2, -3);   // 00 00 00 01 00 02 fd
 /// ```";
 
+/// The doc comments of the hand-registered `unpack` functions.
+const UNPACK_DOC: &str = "\
+/// Unpack `data` (a blob or string of exactly `struct::calcsize(format)`
+/// bytes) into an array of values, like Python's `struct.unpack`.
+///
+/// ```rhai
+/// let v = struct::unpack(\"!IHb\", struct::pack(\"!IHb\", [1, 2, -3]));   // [1, 2, -3]
+/// ```";
+const UNPACK_FROM_DOC: &str = "\
+/// Unpack `struct::calcsize(format)` bytes of `data` starting at `offset`
+/// (negative counts from the end), like Python's `struct.unpack_from`.
+///
+/// ```rhai
+/// let v = struct::unpack_from(\"<H\", blob(4, 1), 2);   // [257]
+/// ```";
+const UNPACK_FROM_START_DOC: &str = "\
+/// Unpack the first `struct::calcsize(format)` bytes of `data`.
+///
+/// ```rhai
+/// let v = struct::unpack_from(\"<H\", blob(4, 1));   // [257]
+/// ```";
+const BLOB_UNPACK_FROM_DOC: &str = "\
+/// Unpack `struct::calcsize(format)` bytes of this blob at `offset`
+/// (negative counts from the end): `struct::unpack_from` with the blob
+/// first. Use this form over a large buffer: a call gets its first
+/// argument by reference, but outside a loop body copies of the others, so
+/// `struct::unpack_from(format, buf, offset)` copies all of `buf` on
+/// every call outside a loop (a loop body lends it `buf` instead).
+///
+/// ```rhai
+/// let buf = blob(8, 1);
+/// let v = buf.unpack_from(\"<H\", 6);   // [257]
+/// ```";
+const BLOB_UNPACK_FROM_START_DOC: &str = "\
+/// Unpack the first `struct::calcsize(format)` bytes of this blob.
+///
+/// ```rhai
+/// let v = blob(8, 1).unpack_from(\"<H\");   // [257]
+/// ```";
+const STRUCT_UNPACK_DOC: &str = "\
+/// Unpack exactly `size` bytes with this compiled format.
+///
+/// ```rhai
+/// let v = struct::compile(\"<hh\").unpack(struct::pack(\"<hh\", [1, -1]));   // [1, -1]
+/// ```";
+
 /// The `struct::` module.
 #[must_use]
 pub fn module() -> rhai::Module {
     let mut m = exported_module!(api);
-    // Registered raw: one function serves every count of values, which Rhai's
-    // plugin macros cannot express.
+    // One function serves every count of values, which Rhai's plugin macros
+    // cannot express.
     for count in 1..=MAX_POSITIONAL {
         let mut types = vec![TypeId::of::<ImmutableString>()];
         types.resize(count + 1, TypeId::of::<Dynamic>());
         let mut params = vec!["format: &str".to_string()];
         params.extend((1..=count).map(|k| format!("v{k}: Dynamic")));
         params.push("Blob".into());
-        FuncRegistration::new("pack")
-            .with_namespace(FnNamespace::Internal)
-            .with_params_info(params)
-            .with_comments([PACK_POSITIONAL_DOC])
-            .set_into_module_raw(
-                &mut m,
-                types,
-                RhaiFunc::Pure {
-                    func: Arc::new(|_, args| pack_positional(args)),
-                    has_context: false,
-                    is_pure: true,
-                    is_volatile: false,
-                },
-            );
+        Borrowing::register(&mut m, "pack", FnNamespace::Internal, params, types, PACK_POSITIONAL_DOC, pack_positional);
+    }
+    let (string, dynamic, int) = (TypeId::of::<ImmutableString>(), TypeId::of::<Dynamic>(), TypeId::of::<INT>());
+    let (blob, compiled) = (TypeId::of::<Blob>(), TypeId::of::<Struct>());
+    let table: [Row; 6] = [
+        ("unpack", FnNamespace::Internal, &["format: &str", "data: Dynamic"], vec![string, dynamic], UNPACK_DOC, |a| {
+            unpack_at(a[0], a[1], None, "struct::unpack")
+        }),
+        (
+            "unpack_from",
+            FnNamespace::Internal,
+            &["format: &str", "data: Dynamic", "offset: INT"],
+            vec![string, dynamic, int],
+            UNPACK_FROM_DOC,
+            |a| unpack_at(a[0], a[1], Some(int_arg(a[2])), "struct::unpack_from"),
+        ),
+        (
+            "unpack_from",
+            FnNamespace::Internal,
+            &["format: &str", "data: Dynamic"],
+            vec![string, dynamic],
+            UNPACK_FROM_START_DOC,
+            |a| unpack_at(a[0], a[1], Some(0), "struct::unpack_from"),
+        ),
+        (
+            "unpack_from",
+            FnNamespace::Global,
+            &["data: &mut Blob", "format: &str", "offset: INT"],
+            vec![blob, string, int],
+            BLOB_UNPACK_FROM_DOC,
+            |a| unpack_at(a[1], a[0], Some(int_arg(a[2])), "struct::unpack_from"),
+        ),
+        (
+            "unpack_from",
+            FnNamespace::Global,
+            &["data: &mut Blob", "format: &str"],
+            vec![blob, string],
+            BLOB_UNPACK_FROM_START_DOC,
+            |a| unpack_at(a[1], a[0], Some(0), "struct::unpack_from"),
+        ),
+        (
+            "unpack",
+            FnNamespace::Global,
+            &["s: &mut Struct", "data: Dynamic"],
+            vec![compiled, dynamic],
+            STRUCT_UNPACK_DOC,
+            |a| {
+                const OP: &str = "struct::unpack";
+                let s = a[0].read_lock::<Struct>().ok_or_else(|| pack_error(OP, "not a compiled format"))?;
+                Ok(with_data(a[1], OP, |bytes| s.0.unpack(bytes, OP))?.into())
+            },
+        ),
+    ];
+    for (name, namespace, params, types, doc, f) in table {
+        let mut params: Vec<String> = params.iter().map(ToString::to_string).collect();
+        params.push("Array".into());
+        Borrowing::register(&mut m, name, namespace, params, types, doc, f);
     }
     m
+}
+
+/// A native function as [`Borrowing`] calls it.
+type BorrowingFn = fn(&mut [&mut Dynamic]) -> NativeResult<Dynamic>;
+
+/// One hand-registered `unpack` function: name, namespace, parameters (the
+/// return type is `Array`), parameter types, doc comment and body.
+type Row = (&'static str, FnNamespace, &'static [&'static str], Vec<TypeId>, &'static str, BorrowingFn);
+
+/// A native function registered by hand so that it reads its arguments in
+/// place (`PluginFunc::borrows_args` in the vendored Rhai): a loop body then
+/// lends it its variables and literals, where a generated function would take
+/// copies of them, a whole buffer for each `unpack`.
+struct Borrowing(BorrowingFn);
+
+impl Borrowing {
+    fn register(
+        m: &mut rhai::Module,
+        name: &str,
+        namespace: FnNamespace,
+        params: Vec<String>,
+        types: Vec<TypeId>,
+        doc: &str,
+        f: BorrowingFn,
+    ) {
+        FuncRegistration::new(name)
+            .with_namespace(namespace)
+            .with_params_info(params)
+            .with_comments([doc])
+            .set_into_module_raw(m, types, RhaiFunc::Plugin { func: Arc::new(Self(f)) });
+    }
+}
+
+impl PluginFunc for Borrowing {
+    fn call(&self, _: Option<NativeCallContext>, args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
+        (self.0)(args)
+    }
+
+    fn is_method_call(&self) -> bool {
+        // The first argument is only read, so it may as well be a reference.
+        true
+    }
+
+    fn has_context(&self) -> bool {
+        false
+    }
+
+    fn is_volatile(&self) -> bool {
+        false
+    }
+
+    fn borrows_args(&self) -> bool {
+        true
+    }
+}
+
+/// An INT argument (its type was checked when the call was resolved).
+fn int_arg(value: &Dynamic) -> INT {
+    value.as_int().unwrap_or_default()
+}
+
+/// `struct::unpack` (no offset: the data is exactly the format's size) and
+/// `struct::unpack_from` (at an offset) of `data` with the `format` string.
+fn unpack_at(format: &Dynamic, data: &Dynamic, offset: Option<INT>, op: &str) -> NativeResult<Dynamic> {
+    let format = format.read_lock::<ImmutableString>().ok_or_else(|| pack_error(op, "the format is not a string"))?;
+    let array = with_data(data, op, |bytes| {
+        with_layout(&format, op, |s| match offset {
+            None => s.0.unpack(bytes, op),
+            Some(offset) => s.0.unpack_from(bytes, offset, op),
+        })
+    })?;
+    Ok(array.into())
 }
 
 /// `struct::pack(format, v1, v2, …)`: `args` is the format, then the values.
@@ -754,67 +915,6 @@ mod api {
     #[rhai_fn(return_raw)]
     pub fn pack(format: &str, values: Array) -> NativeResult<Blob> {
         Ok(with_layout(format, "struct::pack", |s| s.0.pack(&values, "struct::pack"))?)
-    }
-
-    /// Unpack `data` (a blob or string of exactly `struct::calcsize(format)`
-    /// bytes) into an array of values, like Python's `struct.unpack`.
-    ///
-    /// ```rhai
-    /// let v = struct::unpack("!IHb", struct::pack("!IHb", [1, 2, -3]));   // [1, 2, -3]
-    /// ```
-    #[rhai_fn(return_raw)]
-    pub fn unpack(format: &str, data: Dynamic) -> NativeResult<Array> {
-        const OP: &str = "struct::unpack";
-        with_data(&data, OP, |bytes| with_layout(format, OP, |s| s.0.unpack(bytes, OP)))
-    }
-
-    /// Unpack `struct::calcsize(format)` bytes of `data` starting at `offset`
-    /// (negative counts from the end), like Python's `struct.unpack_from`.
-    ///
-    /// ```rhai
-    /// let v = struct::unpack_from("<H", blob(4, 1), 2);   // [257]
-    /// ```
-    #[rhai_fn(name = "unpack_from", return_raw)]
-    pub fn unpack_from(format: &str, data: Dynamic, offset: INT) -> NativeResult<Array> {
-        const OP: &str = "struct::unpack_from";
-        with_data(&data, OP, |bytes| with_layout(format, OP, |s| s.0.unpack_from(bytes, offset, OP)))
-    }
-
-    /// Unpack the first `struct::calcsize(format)` bytes of `data`.
-    ///
-    /// ```rhai
-    /// let v = struct::unpack_from("<H", blob(4, 1));   // [257]
-    /// ```
-    #[rhai_fn(name = "unpack_from", return_raw)]
-    pub fn unpack_from_start(format: &str, data: Dynamic) -> NativeResult<Array> {
-        unpack_from(format, data, 0)
-    }
-
-    /// Unpack `struct::calcsize(format)` bytes of this blob at `offset`
-    /// (negative counts from the end): `struct::unpack_from` with the blob
-    /// first. Use this form in a loop over a large buffer: a call gets its
-    /// first argument by reference but copies of the others, so
-    /// `struct::unpack_from(format, buf, offset)` copies all of `buf` on
-    /// every call.
-    ///
-    /// ```rhai
-    /// let buf = blob(8, 1);
-    /// let v = buf.unpack_from("<H", 6);   // [257]
-    /// ```
-    #[rhai_fn(name = "unpack_from", global, pure, return_raw)]
-    pub fn blob_unpack_from(data: &mut Blob, format: &str, offset: INT) -> NativeResult<Array> {
-        const OP: &str = "struct::unpack_from";
-        Ok(with_layout(format, OP, |s| s.0.unpack_from(data, offset, OP))?)
-    }
-
-    /// Unpack the first `struct::calcsize(format)` bytes of this blob.
-    ///
-    /// ```rhai
-    /// let v = blob(8, 1).unpack_from("<H");   // [257]
-    /// ```
-    #[rhai_fn(name = "unpack_from", global, pure, return_raw)]
-    pub fn blob_unpack_from_start(data: &mut Blob, format: &str) -> NativeResult<Array> {
-        blob_unpack_from(data, format, 0)
     }
 
     /// Unpack a buffer of whole records, giving one array per record, like
@@ -906,17 +1006,6 @@ mod api {
     #[rhai_fn(name = "pack", global, pure, return_raw)]
     pub fn struct_pack(s: &mut Struct, values: Array) -> NativeResult<Blob> {
         Ok(s.0.pack(&values, "struct::pack")?)
-    }
-
-    /// Unpack exactly `size` bytes with this compiled format.
-    ///
-    /// ```rhai
-    /// let v = struct::compile("<hh").unpack(struct::pack("<hh", [1, -1]));   // [1, -1]
-    /// ```
-    #[rhai_fn(name = "unpack", global, pure, return_raw)]
-    pub fn struct_unpack(s: &mut Struct, data: Dynamic) -> NativeResult<Array> {
-        const OP: &str = "struct::unpack";
-        with_data(&data, OP, |bytes| s.0.unpack(bytes, OP))
     }
 
     /// Unpack `size` bytes at `offset` (negative counts from the end).

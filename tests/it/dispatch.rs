@@ -224,6 +224,7 @@ fn errors_in_pre_resolved_loops_keep_their_kind_and_position() {
         ),
         ("const c = 1;\nfor i in 0..3 {\n    let x = i;\n    if i == 2 {\n        c = x;\n    }\n}", ":5:"),
         ("for i in 0..3 {\n    let b = i;\n    let t = if i < 2 { b } else { \"x\" };\n    let u = t - 1;\n}", ":4:"),
+        ("let a = [1, 2];\nlet i = 0;\nwhile i < 3 {\n    let x = a[i];\n    i += 1;\n}", ":4:"),
     ];
     for (code, line) in cases {
         let (status, _, err) = cli(&["run", "-e", code]);
@@ -247,4 +248,28 @@ fn operation_limits_hold_in_pre_resolved_loops() {
     ]);
     assert_eq!(status, 0, "{err}");
     assert_eq!(out.trim(), "499500");
+}
+
+#[test]
+fn arguments_lent_to_a_native_come_back_intact() {
+    // `struct::unpack*` read their arguments in place, so a loop body lends
+    // them its literals and variables: each must be there afterwards, also
+    // when the call site meets another argument type (and copies instead),
+    // and when an argument expression leaves the iteration with `continue`.
+    let v = eval(
+        r#"let buf = blob(8, 1);
+           let out = [];
+           for i in 0..4 { out.push(struct::unpack_from("<H", buf, i * 2)[0]); out.push(buf.unpack_from("<B", i)[0]); }
+           out.push(buf.len());
+           for round in 0..2 {
+               for v in [blob(2, 1), "ab", blob(2, 2)] { out.push(struct::unpack("<H", v)[0]); out.push(v.len()); }
+           }
+           for i in 0..4 { out.push(struct::unpack_from("<H", buf, if i == 1 { continue; } else { 0 })[0]); }
+           out"#,
+    )
+    .unwrap();
+    assert_eq!(
+        v.to_string(),
+        "[257, 1, 257, 1, 257, 1, 257, 1, 8, 257, 2, 25185, 2, 514, 2, 257, 2, 25185, 2, 514, 2, 257, 257, 257]"
+    );
 }

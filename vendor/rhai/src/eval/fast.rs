@@ -30,7 +30,7 @@ use crate::engine::{
     KEYWORD_EVAL, KEYWORD_FN_PTR, KEYWORD_FN_PTR_CALL, KEYWORD_FN_PTR_CURRY, KEYWORD_IS_DEF_VAR,
 };
 use crate::func::get_builtin_binary_op_fn;
-use crate::types::dynamic::AccessMode;
+use crate::types::dynamic::{AccessMode, Union};
 use crate::{Dynamic, Engine, FnArgsVec, Ident, Position, RhaiResult, RhaiResultOf, Scope, Token, ERR};
 use std::any::TypeId;
 use std::ops::Range;
@@ -41,6 +41,8 @@ use std::prelude::v1::*;
 /// gain) as a [`FastBlock`].
 pub(crate) struct LoopBody<'a> {
     stmts: &'a [Stmt],
+    /// The condition of a `while` or `do` loop.
+    cond: Option<&'a Expr>,
     state: State<'a>,
 }
 
@@ -54,6 +56,15 @@ impl<'a> LoopBody<'a> {
     pub(crate) const fn new(stmts: &'a [Stmt]) -> Self {
         Self {
             stmts,
+            cond: None,
+            state: State::Fresh,
+        }
+    }
+
+    pub(crate) const fn with_cond(stmts: &'a [Stmt], cond: &'a Expr) -> Self {
+        Self {
+            stmts,
+            cond: Some(cond),
             state: State::Fresh,
         }
     }
@@ -62,6 +73,8 @@ impl<'a> LoopBody<'a> {
 /// A loop body in pre-resolved form.
 struct FastBlock<'a> {
     stmts: Vec<FastStmt<'a>>,
+    /// The loop's condition, evaluated outside the body.
+    cond: Option<FastExpr<'a>>,
     /// The slots of slot mode (empty in scope mode, or for a body without variables).
     frame: Vec<Dynamic>,
     slot_mode: bool,
@@ -127,8 +140,26 @@ enum FastExpr<'a> {
     Binary(Box<(FastExpr<'a>, FastExpr<'a>)>, &'a Expr, &'a FnCallExpr, &'a Token),
     Call(Box<FastCall<'a>>),
     Method(Box<FastMethod<'a>>),
+    Index(Box<FastIndex<'a>>),
     /// Anything else, run by the evaluator (scope mode).
     Slow(&'a Expr),
+}
+
+/// `lhs[index]`, read (not chained further, not `?[`).
+struct FastIndex<'a> {
+    lhs: IndexLhs<'a>,
+    index: FastExpr<'a>,
+    /// The index is a literal (which the evaluator takes without counting an operation).
+    literal: bool,
+    index_pos: Position,
+    op_pos: Position,
+}
+
+enum IndexLhs<'a> {
+    /// A variable, indexed in place.
+    Var(Var<'a>, Position),
+    /// Any other expression, indexed as a temporary value.
+    Value(FastExpr<'a>),
 }
 
 /// A function call site.
@@ -139,6 +170,8 @@ struct FastCall<'a> {
     /// as the evaluator does), else all of them.
     args: Vec<FastExpr<'a>>,
     first_var: Option<(Var<'a>, Position)>,
+    /// No variable appears twice among the arguments, so they can be lent.
+    distinct: bool,
     cached: Option<Cached>,
 }
 
@@ -149,6 +182,8 @@ struct FastMethod<'a> {
     var_pos: Position,
     args: Vec<FastExpr<'a>>,
     pos: Position,
+    /// Neither the variable nor any other appears twice, so the arguments can be lent.
+    distinct: bool,
     cached: Option<Cached>,
 }
 
@@ -157,6 +192,37 @@ struct Cached {
     types: FnArgsVec<TypeId>,
     imports: usize,
     entry: FnResolutionCacheEntry,
+    /// The function only reads its arguments after the first
+    /// ([`RhaiFunc::borrows_args`][crate::func::RhaiFunc::borrows_args]).
+    borrows: bool,
+}
+
+/// Where an argument lent to a borrowing native came from, to give it back.
+#[derive(Clone, Copy)]
+enum Lent {
+    /// The literal of that argument expression.
+    Const(usize),
+    Local(usize),
+    Outer(usize),
+}
+
+/// Whether no plain variable appears twice among `first` and `args`.
+fn distinct(first: Option<Var>, args: &[FastExpr]) -> bool {
+    let mut seen: FnArgsVec<(bool, usize)> = FnArgsVec::new();
+    first.into_iter().chain(args.iter().filter_map(|e| match e {
+        FastExpr::Var(v, _) => Some(*v),
+        _ => None,
+    }))
+    .all(|v| {
+        let key = match v {
+            Var::Local(k) => (true, k),
+            Var::Outer(i) => (false, i),
+            Var::Search(..) => return true,
+        };
+        let new = !seen.contains(&key);
+        seen.push(key);
+        new
+    })
 }
 
 impl Cached {
@@ -324,15 +390,26 @@ impl<'a> Builder<'a, '_> {
             #[cfg(not(feature = "no_object"))]
             Expr::Dot(x, options, _) if !options.intersects(ASTFlags::NEGATED) => {
                 match (&x.lhs, &x.rhs) {
-                    (lhs @ Expr::Variable(.., var_pos), Expr::MethodCall(call, pos)) => {
-                        match self.var(lhs) {
-                            Some(var) => FastExpr::Method(Box::new(FastMethod {
-                                call,
-                                var,
-                                var_pos: *var_pos,
-                                args: call.args.iter().map(|e| self.expr(e)).collect(),
-                                pos: *pos,
-                                cached: None,
+                    (lhs @ Expr::Variable(..), Expr::MethodCall(call, pos)) => {
+                        self.method(lhs, call, *pos).unwrap_or_else(|| self.slow_expr(expr))
+                    }
+                    // `variable.method(args)[index]`, with an index that has no side effects
+                    // (the evaluator computes it after the arguments, this file before).
+                    #[cfg(not(feature = "no_index"))]
+                    (lhs @ Expr::Variable(..), Expr::Index(y, index_options, op_pos))
+                        if !index_options.intersects(ASTFlags::NEGATED)
+                            && (y.rhs.is_constant() || matches!(y.rhs, Expr::Variable(..))) =>
+                    {
+                        let Expr::MethodCall(call, pos) = &y.lhs else {
+                            return self.slow_expr(expr);
+                        };
+                        match self.method(lhs, call, *pos) {
+                            Some(method) => FastExpr::Index(Box::new(FastIndex {
+                                lhs: IndexLhs::Value(method),
+                                literal: y.rhs.is_constant(),
+                                index: self.expr(&y.rhs),
+                                index_pos: y.rhs.start_position(),
+                                op_pos: *op_pos,
                             })),
                             None => self.slow_expr(expr),
                         }
@@ -340,8 +417,43 @@ impl<'a> Builder<'a, '_> {
                     _ => self.slow_expr(expr),
                 }
             }
+            #[cfg(not(feature = "no_index"))]
+            Expr::Index(x, options, pos)
+                if !options.intersects(ASTFlags::NEGATED) && !matches!(x.rhs, Expr::Dot(..) | Expr::Index(..)) =>
+            {
+                let lhs = match &x.lhs {
+                    lhs @ Expr::Variable(.., var_pos) => match self.var(lhs) {
+                        Some(var) => IndexLhs::Var(var, *var_pos),
+                        None => return self.slow_expr(expr),
+                    },
+                    Expr::ThisPtr(..) => return self.slow_expr(expr),
+                    lhs => IndexLhs::Value(self.expr(lhs)),
+                };
+                FastExpr::Index(Box::new(FastIndex {
+                    lhs,
+                    literal: x.rhs.is_constant(),
+                    index: self.expr(&x.rhs),
+                    index_pos: x.rhs.start_position(),
+                    op_pos: *pos,
+                }))
+            }
             _ => self.slow_expr(expr),
         }
+    }
+
+    /// `lhs.call(args)` on the variable `lhs`.
+    fn method(&mut self, lhs: &'a Expr, call: &'a FnCallExpr, pos: Position) -> Option<FastExpr<'a>> {
+        let var = self.var(lhs)?;
+        let args: Vec<_> = call.args.iter().map(|e| self.expr(e)).collect();
+        Some(FastExpr::Method(Box::new(FastMethod {
+            call,
+            var,
+            var_pos: lhs.position(),
+            distinct: distinct(Some(var), &args),
+            args,
+            pos,
+            cached: None,
+        })))
     }
 
     fn call(&mut self, call: &'a FnCallExpr, pos: Position) -> Option<Box<FastCall<'a>>> {
@@ -359,10 +471,12 @@ impl<'a> Builder<'a, '_> {
             Some((Expr::ThisPtr(..), _)) => return None,
             _ => (None, &call.args[..]),
         };
+        let args: Vec<_> = rest.iter().map(|e| self.expr(e)).collect();
         Some(Box::new(FastCall {
             call,
             pos,
-            args: rest.iter().map(|e| self.expr(e)).collect(),
+            distinct: distinct(first_var.map(|(v, _)| v), &args),
+            args,
             first_var,
             cached: None,
         }))
@@ -371,7 +485,8 @@ impl<'a> Builder<'a, '_> {
 
 impl<'a> FastBlock<'a> {
     /// The pre-resolved form of `stmts`, or `None` when nothing in it would run faster.
-    fn new(engine: &Engine, global: &GlobalRuntimeState, scope: &Scope, stmts: &'a [Stmt]) -> Option<Self> {
+    fn new(engine: &Engine, global: &GlobalRuntimeState, scope: &Scope, body: &LoopBody<'a>) -> Option<Self> {
+        let stmts = body.stmts;
         // An import changes resolution for the statements after it: leave such blocks alone.
         #[cfg(not(feature = "no_module"))]
         if stmts.iter().any(|s| matches!(s, Stmt::Import(..))) {
@@ -388,10 +503,12 @@ impl<'a> FastBlock<'a> {
                 slots: 0,
                 ok: true,
             };
+            let cond = body.cond.map(|e| slots.expr(e));
             let (stmts, _) = slots.block(stmts);
             if slots.ok {
                 return Some(Self {
                     stmts,
+                    cond,
                     frame: vec![Dynamic::UNIT; slots.slots],
                     slot_mode: true,
                 });
@@ -403,9 +520,11 @@ impl<'a> FastBlock<'a> {
             slots: 0,
             ok: true,
         };
+        let cond = body.cond.map(|e| builder.expr(e));
         let (stmts, _) = builder.block(stmts);
         stmts.iter().any(|s| !matches!(s, FastStmt::Slow(..))).then_some(Self {
             stmts,
+            cond,
             frame: Vec::new(),
             slot_mode: false,
         })
@@ -443,10 +562,33 @@ impl Engine {
             State::Fast(ref mut block) => self.eval_fast_block(global, caches, scope, this_ptr, block),
             State::Slow => self.eval_stmt_block(global, caches, scope, this_ptr, body.stmts, true),
             State::Fresh => {
-                body.state = FastBlock::new(self, global, scope, body.stmts).map_or(State::Slow, State::Fast);
+                body.state = FastBlock::new(self, global, scope, body).map_or(State::Slow, State::Fast);
                 self.eval_stmt_block(global, caches, scope, this_ptr, body.stmts, true)
             }
         }
+    }
+
+    /// Evaluate the condition `expr` of a loop with this body.
+    pub(crate) fn eval_loop_cond(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        body: &mut LoopBody,
+        expr: &Expr,
+    ) -> RhaiResultOf<bool> {
+        let value = match body.state {
+            State::Fast(FastBlock {
+                cond: Some(ref mut cond),
+                ref mut frame,
+                ..
+            }) => self.eval_fast_expr(global, caches, &mut Vars { scope, frame }, this_ptr, cond)?,
+            _ => self.eval_expr(global, caches, scope, this_ptr, expr)?,
+        };
+        value
+            .as_bool()
+            .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))
     }
 
     /// Run a loop body: what [`eval_stmt_block`][Engine::eval_stmt_block] does with
@@ -463,6 +605,7 @@ impl Engine {
             stmts,
             frame,
             slot_mode,
+            ..
         } = block;
 
         if *slot_mode {
@@ -706,7 +849,120 @@ impl Engine {
                 self.eval_fast_call(global, caches, vars, this_ptr, call)
             }
             FastExpr::Method(method) => self.eval_fast_method(global, caches, vars, this_ptr, method),
+            FastExpr::Index(x) => self.eval_fast_index(global, caches, vars, this_ptr, x),
             FastExpr::Slow(expr) => self.eval_expr(global, caches, vars.scope, this_ptr, expr),
+        }
+    }
+
+    /// Read `lhs[index]` as [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does:
+    /// the index first, then the indexed value.
+    fn eval_fast_index(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        x: &mut FastIndex,
+    ) -> RhaiResult {
+        let FastIndex {
+            lhs,
+            index,
+            literal,
+            index_pos,
+            op_pos,
+        } = x;
+        let mut index = match index {
+            FastExpr::Const(value, _) if *literal => value.clone(),
+            index => {
+                self.track_operation(global, *index_pos)?;
+                flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), index)?)
+            }
+        };
+        let mut empty;
+        let (mut target, scope) = match lhs {
+            IndexLhs::Var(var, var_pos) => {
+                self.track_operation(global, *var_pos)?;
+                empty = Scope::new();
+                (self.fast_target(global, caches, vars, None, *var)?, &mut empty)
+            }
+            IndexLhs::Value(expr) => {
+                let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?);
+                (Target::TempValue(value), &mut *vars.scope)
+            }
+        };
+        let obj = target.as_mut();
+        #[cfg(not(feature = "no_closure"))]
+        let mut guard;
+        #[cfg(not(feature = "no_closure"))]
+        let obj = if obj.is_shared() {
+            guard = obj.write_lock::<Dynamic>().unwrap();
+            &mut *guard
+        } else {
+            obj
+        };
+        self.get_indexed_mut(global, caches, scope, this_ptr, obj, &mut index, *index_pos, *op_pos, false, true)
+            .map(Target::take_or_clone)
+    }
+
+    /// The value of argument `expr` (index `at` among the call's values). A literal or a
+    /// plain, unshared variable is lent when `lend`: moved out, and recorded in `lent` to be
+    /// given back after the call.
+    #[allow(clippy::too_many_arguments)]
+    fn fast_arg(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        this_ptr: Option<&mut Dynamic>,
+        (expr, index): (&mut FastExpr, usize),
+        at: usize,
+        lend: bool,
+        lent: &mut FnArgsVec<(usize, Lent)>,
+    ) -> RhaiResult {
+        if lend {
+            let (slot, from, pos) = match expr {
+                FastExpr::Const(value, pos) => (value, Lent::Const(index), *pos),
+                FastExpr::Var(Var::Local(k), pos) => (&mut vars.frame[*k], Lent::Local(*k), *pos),
+                FastExpr::Var(Var::Outer(i), pos) => (vars.scope.get_mut_by_index(*i), Lent::Outer(*i), *pos),
+                _ => return self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat),
+            };
+            // Only values a copy would cost an allocation or an atomic for are worth lending.
+            let costly = matches!(
+                slot.0,
+                Union::Str(..) | Union::Blob(..) | Union::Array(..) | Union::Map(..) | Union::Variant(..) | Union::FnPtr(..)
+            );
+            if costly {
+                self.track_operation(global, pos)?;
+                lent.push((at, from));
+                return Ok(std::mem::take(slot));
+            }
+        }
+        self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat)
+    }
+
+    /// Give back the arguments lent to a call: moved from `values`, or copies of `copies`
+    /// (one per lent argument) when the call was not made to the borrowing function.
+    fn give_back(
+        vars: &mut Vars,
+        arg_exprs: &mut [FastExpr],
+        lent: &[(usize, Lent)],
+        values: &mut [Dynamic],
+        copies: Option<FnArgsVec<Dynamic>>,
+    ) {
+        for (n, &(at, from)) in lent.iter().enumerate() {
+            let value = match copies {
+                Some(ref copies) => copies[n].clone(),
+                None => std::mem::take(&mut values[at]),
+            };
+            match from {
+                Lent::Const(index) => {
+                    if let FastExpr::Const(slot, _) = &mut arg_exprs[index] {
+                        *slot = value;
+                    }
+                }
+                Lent::Local(k) => vars.frame[k] = value,
+                Lent::Outer(i) => *vars.scope.get_mut_by_index(i) = value,
+            }
         }
     }
 
@@ -725,6 +981,7 @@ impl Engine {
             pos,
             args: arg_exprs,
             first_var,
+            distinct,
             cached,
         } = site;
         let (call, pos) = (*call, *pos);
@@ -734,91 +991,116 @@ impl Engine {
         let qualified = false;
 
         let arg_values = &mut FnArgsVec::with_capacity(call.args.len());
-        let args = &mut FnArgsVec::with_capacity(call.args.len());
-        let mut is_ref_mut = false;
-        let mut first_arg = None;
+        let lent = &mut FnArgsVec::new();
+        let lend = *distinct && cached.as_ref().is_some_and(|c| c.borrows);
+        let skip = usize::from(first_var.is_some());
 
-        if let Some((first, first_pos)) = *first_var {
+        if let Some((_, first_pos)) = *first_var {
             self.track_operation(global, first_pos)?;
             // A placeholder for the first argument, should it be copied.
             arg_values.push(Dynamic::UNIT);
-            for expr in arg_exprs.iter_mut() {
-                let value = self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?;
-                arg_values.push(flat(value));
+        }
+        for (index, expr) in arg_exprs.iter_mut().enumerate() {
+            let at = index + skip;
+            match self.fast_arg(global, caches, vars, this_ptr.as_deref_mut(), (expr, index), at, lend, lent) {
+                Ok(value) => arg_values.push(value),
+                Err(err) => {
+                    Self::give_back(vars, arg_exprs, lent, arg_values, None);
+                    return Err(err);
+                }
             }
-            let mut target = self.fast_target(global, caches, vars, this_ptr, first)?;
-            if !qualified && target.as_ref().is_read_only() {
-                target = target.into_owned();
-            }
-            if target.is_shared() || target.is_temp_value() {
-                arg_values[0] = target.take_or_clone().flatten();
-                args.extend(arg_values.iter_mut());
-            } else {
-                let (first, rest) = arg_values.split_first_mut().unwrap();
-                first_arg = Some(first);
-                is_ref_mut = true;
-                args.push(target.take_ref().unwrap());
-                args.extend(rest.iter_mut());
-            }
-        } else {
-            for expr in arg_exprs.iter_mut() {
-                let value = self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?;
-                arg_values.push(flat(value));
-            }
-            args.extend(arg_values.iter_mut());
         }
 
         let name = call.name.as_str();
         let imports = global.num_imports();
+        let mut copies = None;
 
-        if let Some(c) = cached {
-            if c.matches(imports, args.iter().map(|a| a.type_id())) {
-                if qualified {
-                    let source = c.entry.source.as_deref();
-                    return self.call_qualified_native(global, source, name, &c.entry.func, first_arg, args, pos);
+        let result = 'call: {
+            let args = &mut FnArgsVec::with_capacity(arg_values.len());
+            let mut is_ref_mut = false;
+            let mut first_arg = None;
+            if let Some((first, _)) = *first_var {
+                let mut target = match self.fast_target(global, caches, vars, this_ptr, first) {
+                    Ok(target) => target,
+                    Err(err) => break 'call Err(err),
+                };
+                if !qualified && target.as_ref().is_read_only() {
+                    target = target.into_owned();
                 }
-                #[cfg(not(feature = "no_closure"))]
-                #[cfg(not(feature = "unchecked"))]
-                crate::func::ensure_no_data_race(name, args, is_ref_mut)?;
-                self.track_operation(global, pos)?;
-                defer! { let orig_level = global.level; global.level += 1 }
-                return self
-                    .call_native_entry(global, name, &c.entry, args, is_ref_mut, false, pos)
-                    .map(|(v, ..)| v);
+                if target.is_shared() || target.is_temp_value() {
+                    arg_values[0] = target.take_or_clone().flatten();
+                    args.extend(arg_values.iter_mut());
+                } else {
+                    let (first, rest) = arg_values.split_first_mut().unwrap();
+                    first_arg = Some(first);
+                    is_ref_mut = true;
+                    args.push(target.take_ref().unwrap());
+                    args.extend(rest.iter_mut());
+                }
+            } else {
+                args.extend(arg_values.iter_mut());
             }
-            *cached = None;
-        }
 
-        // The evaluator's own call, then whatever native function it resolved to.
-        let types: FnArgsVec<TypeId> = args.iter().map(|a| a.type_id()).collect();
-        #[cfg(not(feature = "no_module"))]
-        if qualified {
-            let namespace = &call.namespace;
-            let hash = call.hashes.native();
-            let key = (imports == 0).then(|| {
-                let root = crate::calc_fn_hash(None, namespace.root(), 0);
-                crate::func::fold_arg_types(hash ^ root.rotate_left(17), types.iter().copied())
-            });
-            let module = self
-                .search_imports(global, namespace)
-                .ok_or_else(|| ERR::ErrorModuleNotFound(namespace.to_string(), namespace.position()))?;
-            let path = namespace.path.iter().map(|s| s.as_str()).collect::<crate::StaticVec<_>>();
-            let result =
-                self.exec_qualified_fn_call_raw(global, caches, &module, &path, name, first_arg, args, hash, key, pos);
-            if let Some(key) = key {
-                *cached = Self::remembered(caches, key, true, types, imports);
+            if let Some(c) = cached {
+                if c.matches(imports, args.iter().map(|a| a.type_id())) {
+                    if qualified {
+                        let source = c.entry.source.as_deref();
+                        break 'call self.call_qualified_native(global, source, name, &c.entry.func, first_arg, args, pos);
+                    }
+                    #[cfg(not(feature = "no_closure"))]
+                    #[cfg(not(feature = "unchecked"))]
+                    if let Err(err) = crate::func::ensure_no_data_race(name, args, is_ref_mut) {
+                        break 'call Err(err);
+                    }
+                    if let Err(err) = self.track_operation(global, pos) {
+                        break 'call Err(err);
+                    }
+                    defer! { let orig_level = global.level; global.level += 1 }
+                    break 'call self
+                        .call_native_entry(global, name, &c.entry, args, is_ref_mut, false, pos)
+                        .map(|(v, ..)| v);
+                }
+                *cached = None;
             }
-            return result;
-        }
 
-        let result = self
-            .exec_fn_call(global, caches, None, name, None, call.hashes, args, is_ref_mut, false, pos)
-            .map(|(v, ..)| v);
-        #[cfg(not(feature = "debugging"))]
-        if self.missing_function.is_none() {
-            let key = crate::func::func_call::native_call_key(call.hashes, types.iter().copied(), false);
-            *cached = Self::remembered(caches, key, false, types, imports);
-        }
+            // The evaluator's own call (which may take the arguments: lent ones are given
+            // back as copies), then whatever native function it resolved to.
+            if !lent.is_empty() {
+                copies = Some(lent.iter().map(|&(at, _)| args[at].clone()).collect());
+            }
+            let types: FnArgsVec<TypeId> = args.iter().map(|a| a.type_id()).collect();
+            #[cfg(not(feature = "no_module"))]
+            if qualified {
+                let namespace = &call.namespace;
+                let hash = call.hashes.native();
+                let key = (imports == 0).then(|| {
+                    let root = crate::calc_fn_hash(None, namespace.root(), 0);
+                    crate::func::fold_arg_types(hash ^ root.rotate_left(17), types.iter().copied())
+                });
+                let Some(module) = self.search_imports(global, namespace) else {
+                    break 'call Err(ERR::ErrorModuleNotFound(namespace.to_string(), namespace.position()).into());
+                };
+                let path = namespace.path.iter().map(|s| s.as_str()).collect::<crate::StaticVec<_>>();
+                let result =
+                    self.exec_qualified_fn_call_raw(global, caches, &module, &path, name, first_arg, args, hash, key, pos);
+                if let Some(key) = key {
+                    *cached = Self::remembered(caches, key, true, types, imports);
+                }
+                break 'call result;
+            }
+
+            let result = self
+                .exec_fn_call(global, caches, None, name, None, call.hashes, args, is_ref_mut, false, pos)
+                .map(|(v, ..)| v);
+            #[cfg(not(feature = "debugging"))]
+            if self.missing_function.is_none() {
+                let key = crate::func::func_call::native_call_key(call.hashes, types.iter().copied(), false);
+                *cached = Self::remembered(caches, key, false, types, imports);
+            }
+            result
+        };
+
+        Self::give_back(vars, arg_exprs, lent, arg_values, copies);
         result
     }
 
@@ -838,59 +1120,89 @@ impl Engine {
             var_pos,
             args: arg_exprs,
             pos,
+            distinct,
             cached,
         } = site;
         let (call, pos) = (*call, *pos);
         let mut call_args = FnArgsVec::with_capacity(arg_exprs.len());
+        let lent = &mut FnArgsVec::new();
+        let lend = *distinct && cached.as_ref().is_some_and(|c| c.borrows);
         if !arg_exprs.is_empty() {
             self.track_operation(global, pos)?;
-            for expr in arg_exprs.iter_mut() {
-                let value = self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?;
-                call_args.push(flat(value));
+            for (index, expr) in arg_exprs.iter_mut().enumerate() {
+                match self.fast_arg(global, caches, vars, this_ptr.as_deref_mut(), (expr, index), index, lend, lent) {
+                    Ok(value) => call_args.push(value),
+                    Err(err) => {
+                        Self::give_back(vars, arg_exprs, lent, &mut call_args, None);
+                        return Err(err);
+                    }
+                }
             }
         }
-        self.track_operation(global, *var_pos)?;
-        let target = &mut self.fast_target(global, caches, vars, this_ptr, *var)?;
         let name = call.name.as_str();
         let imports = global.num_imports();
+        let mut copies = None;
 
-        // Maps (which may hold a function pointer of that name) and function pointers
-        // (`call`, `curry`) take the general path, as in the evaluator.
-        let obj = target.as_ref();
-        let native = self.missing_function.is_none() && !obj.is_map() && !obj.is_fnptr();
-        if native {
-            let types = || std::iter::once(obj.type_id()).chain(call_args.iter().map(Dynamic::type_id));
-            let hit = match cached {
-                Some(c) if c.matches(imports, types()) => true,
-                _ => {
+        let result = 'call: {
+            if let Err(err) = self.track_operation(global, *var_pos) {
+                break 'call Err(err);
+            }
+            let target = &mut match self.fast_target(global, caches, vars, this_ptr, *var) {
+                Ok(target) => target,
+                Err(err) => break 'call Err(err),
+            };
+
+            // Maps (which may hold a function pointer of that name) and function pointers
+            // (`call`, `curry`) take the general path, as in the evaluator.
+            let obj = target.as_ref();
+            if self.missing_function.is_none() && !obj.is_map() && !obj.is_fnptr() {
+                let types = || std::iter::once(obj.type_id()).chain(call_args.iter().map(Dynamic::type_id));
+                if !cached.as_ref().is_some_and(|c| c.matches(imports, types())) {
                     let key = crate::func::func_call::native_call_key(call.hashes, types(), true);
                     *cached = Self::remembered(caches, key, false, types().collect(), imports);
-                    cached.is_some()
                 }
-            };
-            if let (true, Some(c)) = (hit, cached.as_ref()) {
-                let is_ref_mut = target.is_ref();
-                let (result, updated) = {
-                    let mut args = FnArgsVec::<&mut Dynamic>::with_capacity(call_args.len() + 1);
-                    args.push(target.as_mut());
-                    args.extend(call_args.iter_mut());
-                    #[cfg(not(feature = "no_closure"))]
-                    #[cfg(not(feature = "unchecked"))]
-                    crate::func::ensure_no_data_race(name, &args, is_ref_mut)?;
-                    self.track_operation(global, pos)?;
-                    defer! { let orig_level = global.level; global.level += 1 }
-                    self.call_native_entry(global, name, &c.entry, &mut args, is_ref_mut, false, pos)?
-                };
-                if updated {
-                    target.propagate_changed_value(pos)?;
+                if let Some(c) = cached.as_ref() {
+                    let is_ref_mut = target.is_ref();
+                    let (result, updated) = {
+                        let mut args = FnArgsVec::<&mut Dynamic>::with_capacity(call_args.len() + 1);
+                        args.push(target.as_mut());
+                        args.extend(call_args.iter_mut());
+                        #[cfg(not(feature = "no_closure"))]
+                        #[cfg(not(feature = "unchecked"))]
+                        if let Err(err) = crate::func::ensure_no_data_race(name, &args, is_ref_mut) {
+                            break 'call Err(err);
+                        }
+                        if let Err(err) = self.track_operation(global, pos) {
+                            break 'call Err(err);
+                        }
+                        defer! { let orig_level = global.level; global.level += 1 }
+                        if !c.borrows && !lent.is_empty() {
+                            copies = Some(lent.iter().map(|&(at, _)| args[at + 1].clone()).collect());
+                        }
+                        match self.call_native_entry(global, name, &c.entry, &mut args, is_ref_mut, false, pos) {
+                            Ok(done) => done,
+                            Err(err) => break 'call Err(err),
+                        }
+                    };
+                    if updated {
+                        if let Err(err) = target.propagate_changed_value(pos) {
+                            break 'call Err(err);
+                        }
+                    }
+                    break 'call Ok(result);
                 }
-                return Ok(result);
             }
-        }
 
-        let arg1_pos = call.args.first().map_or(Position::NONE, Expr::position);
-        self.make_method_call(global, caches, name, call.hashes, target, &mut call_args, arg1_pos, pos)
-            .map(|(v, ..)| v)
+            if !lent.is_empty() {
+                copies = Some(lent.iter().map(|&(at, _)| call_args[at].clone()).collect());
+            }
+            let arg1_pos = call.args.first().map_or(Position::NONE, Expr::position);
+            self.make_method_call(global, caches, name, call.hashes, target, &mut call_args, arg1_pos, pos)
+                .map(|(v, ..)| v)
+        };
+
+        Self::give_back(vars, arg_exprs, lent, &mut call_args, copies);
+        result
     }
 
     /// The resolution cache's native entry under `key`, if any, for a call site.
@@ -913,6 +1225,7 @@ impl Engine {
         entry.map(|entry| Cached {
             types,
             imports,
+            borrows: entry.func.borrows_args(),
             entry: entry.clone(),
         })
     }

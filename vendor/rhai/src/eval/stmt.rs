@@ -384,12 +384,10 @@ impl Engine {
             Stmt::While(x, ..) => {
                 let FlowControl { expr, body, .. } = &**x;
 
-                let mut fast_body = super::fast::LoopBody::new(body.statements());
+                let mut fast_body = super::fast::LoopBody::with_cond(body.statements(), expr);
                 loop {
-                    let condition = self
-                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
-                        .as_bool()
-                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?;
+                    let this = this_ptr.as_deref_mut();
+                    let condition = self.eval_loop_cond(global, caches, scope, this, &mut fast_body, expr)?;
 
                     if !condition {
                         break Ok(Dynamic::UNIT);
@@ -660,7 +658,7 @@ impl Engine {
                 let FlowControl { expr, body, .. } = &**x;
                 let is_while = !options.contains(ASTFlags::NEGATED);
 
-                let mut fast_body = super::fast::LoopBody::new(body.statements());
+                let mut fast_body = super::fast::LoopBody::with_cond(body.statements(), expr);
                 loop {
                     if !body.is_empty() {
                         let this_ptr = this_ptr.as_deref_mut();
@@ -677,10 +675,8 @@ impl Engine {
                         }
                     }
 
-                    let condition = self
-                        .eval_expr(global, caches, scope, this_ptr.as_deref_mut(), expr)?
-                        .as_bool()
-                        .map_err(|typ| self.make_type_mismatch_err::<bool>(typ, expr.position()))?;
+                    let this = this_ptr.as_deref_mut();
+                    let condition = self.eval_loop_cond(global, caches, scope, this, &mut fast_body, expr)?;
 
                     if condition ^ is_while {
                         break Ok(Dynamic::UNIT);

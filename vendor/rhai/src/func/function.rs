@@ -257,6 +257,17 @@ impl RhaiFunc {
             Self::Script { .. } => false,
         }
     }
+    /// (Patched) Does this function only read its arguments after the first? See
+    /// [`PluginFunc::borrows_args`].
+    #[inline]
+    #[must_use]
+    pub fn borrows_args(&self) -> bool {
+        match self {
+            Self::Plugin { func, .. } => func.borrows_args(),
+            Self::StaticPlugin { func } => func.borrows_args(),
+            _ => false,
+        }
+    }
     /// Is this function volatile?
     ///
     /// A volatile function does not guarantee the same result for the same input(s).

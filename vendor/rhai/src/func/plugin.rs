@@ -43,6 +43,16 @@ pub trait PluginFunc {
         true
     }
 
+    /// (Patched) Does this plugin function only read its arguments after the first, leaving
+    /// them in place? Then a pre-resolved loop body (`eval/fast.rs`) may lend it variables
+    /// and literals instead of copies. Defaults to `false`: generated plugin functions take
+    /// their arguments.
+    #[inline(always)]
+    #[must_use]
+    fn borrows_args(&self) -> bool {
+        false
+    }
+
     /// Is this plugin function volatile?
     ///
     /// A volatile function is not guaranteed to return the same result for the same input(s).
