@@ -201,10 +201,14 @@ struct Cached {
 #[derive(Clone, Copy)]
 enum Lent {
     /// The literal of that argument expression.
-    Const(usize),
-    Local(usize),
-    Outer(usize),
+    Const(u32),
+    Local(u32),
+    Outer(u32),
 }
+
+/// The arguments lent to one call: where each sits among the call's values (`u32`s keep
+/// this small: it is in the frame of every call waiting in a native).
+type LentArgs = FnArgsVec<(u32, Lent)>;
 
 /// Whether no plain variable appears twice among `first` and `args`.
 fn distinct(first: Option<Var>, args: &[FastExpr]) -> bool {
@@ -562,10 +566,16 @@ impl Engine {
             State::Fast(ref mut block) => self.eval_fast_block(global, caches, scope, this_ptr, block),
             State::Slow => self.eval_stmt_block(global, caches, scope, this_ptr, body.stmts, true),
             State::Fresh => {
-                body.state = FastBlock::new(self, global, scope, body).map_or(State::Slow, State::Fast);
+                Self::build_loop_body(self, global, scope, body);
                 self.eval_stmt_block(global, caches, scope, this_ptr, body.stmts, true)
             }
         }
+    }
+
+    /// Build the pre-resolved form of a loop body, out of line.
+    #[inline(never)]
+    fn build_loop_body(&self, global: &GlobalRuntimeState, scope: &Scope, body: &mut LoopBody) {
+        body.state = FastBlock::new(self, global, scope, body).map_or(State::Slow, State::Fast);
     }
 
     /// Evaluate the condition `expr` of a loop with this body.
@@ -593,6 +603,7 @@ impl Engine {
 
     /// Run a loop body: what [`eval_stmt_block`][Engine::eval_stmt_block] does with
     /// `restore_orig_state`, for a [`FastBlock`].
+    #[inline(never)]
     fn eval_fast_block(
         &self,
         global: &mut GlobalRuntimeState,
@@ -615,7 +626,20 @@ impl Engine {
             vars.frame.iter_mut().for_each(|v| *v = Dynamic::UNIT);
             return result;
         }
+        self.eval_fast_block_in_scope(global, caches, scope, this_ptr, stmts)
+    }
 
+    /// Run a loop body in scope mode: its variables are pushed onto the scope, which is
+    /// rewound at its end. Out of line: slot mode does not pay for this frame.
+    #[inline(never)]
+    fn eval_fast_block_in_scope(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        stmts: &mut [FastStmt],
+    ) -> RhaiResult {
         defer! { scope => rewind; let orig_scope_len = scope.len(); }
 
         let orig_always_search_scope = global.always_search_scope;
@@ -784,7 +808,7 @@ impl Engine {
         global: &mut GlobalRuntimeState,
         caches: &mut Caches,
         vars: &mut Vars,
-        mut this_ptr: Option<&mut Dynamic>,
+        this_ptr: Option<&mut Dynamic>,
         expr: &mut FastExpr,
     ) -> RhaiResult {
         match expr {
@@ -802,47 +826,12 @@ impl Engine {
                         .map(Target::take_or_clone),
                 }
             }
-            FastExpr::Array(items, pos) => {
-                self.track_operation(global, *pos)?;
-                let mut array = crate::Array::with_capacity(items.len());
-                #[cfg(not(feature = "unchecked"))]
-                let mut total_data_sizes = (0, 0, 0);
-                for item in items {
-                    let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), item)?);
-                    #[cfg(not(feature = "unchecked"))]
-                    if self.has_data_size_limit() {
-                        let val_sizes = crate::eval::calc_data_sizes(&value, true);
-                        total_data_sizes = (
-                            total_data_sizes.0 + val_sizes.0 + 1,
-                            total_data_sizes.1 + val_sizes.1,
-                            total_data_sizes.2 + val_sizes.2,
-                        );
-                        self.throw_on_size(total_data_sizes)
-                            .map_err(|err| err.fill_position(*pos))?;
-                    }
-                    array.push(value);
-                }
-                Ok(Dynamic::from_array(array))
-            }
+            FastExpr::Array(items, pos) => self.eval_fast_array(global, caches, vars, this_ptr, items, *pos),
             FastExpr::Binary(_, expr, ..) if !self.fast_operators() => {
                 self.eval_expr(global, caches, vars.scope, this_ptr, expr)
             }
             FastExpr::Binary(operands, expr, call, op) => {
-                let pos = expr.position();
-                self.track_operation(global, pos)?;
-                let (lhs, rhs) = &mut **operands;
-                let mut lhs = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), lhs)?);
-                let mut rhs = flat(self.eval_fast_expr(global, caches, vars, this_ptr, rhs)?);
-                // The evaluator's fast-operator path: a built-in, else the general call.
-                if !lhs.is_variant() && !rhs.is_variant() {
-                    if let Some((func, need_context)) = get_builtin_binary_op_fn(op, &lhs, &rhs) {
-                        let context = need_context.then(|| (self, call.name.as_str(), None, &*global, pos).into());
-                        return func(context, &mut [&mut lhs, &mut rhs]).map_err(|err| err.fill_position(pos));
-                    }
-                }
-                let operands = &mut [&mut lhs, &mut rhs];
-                self.exec_fn_call(global, caches, None, &call.name, Some(*op), call.hashes, operands, false, false, pos)
-                    .map(|(v, ..)| v)
+                self.eval_fast_binary(global, caches, vars, this_ptr, operands, expr, call, op)
             }
             FastExpr::Call(call) => {
                 self.track_operation(global, call.pos)?;
@@ -854,8 +843,73 @@ impl Engine {
         }
     }
 
+    /// An array literal, out of line from [`eval_fast_expr`][Engine::eval_fast_expr].
+    #[inline(never)]
+    fn eval_fast_array(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        items: &mut [FastExpr],
+        pos: Position,
+    ) -> RhaiResult {
+            self.track_operation(global, pos)?;
+            let mut array = crate::Array::with_capacity(items.len());
+            #[cfg(not(feature = "unchecked"))]
+            let mut total_data_sizes = (0, 0, 0);
+            for item in items {
+                let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), item)?);
+                #[cfg(not(feature = "unchecked"))]
+                if self.has_data_size_limit() {
+                    let val_sizes = crate::eval::calc_data_sizes(&value, true);
+                    total_data_sizes = (
+                        total_data_sizes.0 + val_sizes.0 + 1,
+                        total_data_sizes.1 + val_sizes.1,
+                        total_data_sizes.2 + val_sizes.2,
+                    );
+                    self.throw_on_size(total_data_sizes)
+                        .map_err(|err| err.fill_position(pos))?;
+                }
+                array.push(value);
+            }
+            Ok(Dynamic::from_array(array))
+        }
+
+    /// A binary operator, out of line from [`eval_fast_expr`][Engine::eval_fast_expr].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn eval_fast_binary(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        operands: &mut (FastExpr, FastExpr),
+        expr: &Expr,
+        call: &FnCallExpr,
+        op: &Token,
+    ) -> RhaiResult {
+            let pos = expr.position();
+            self.track_operation(global, pos)?;
+            let (lhs, rhs) = operands;
+            let mut lhs = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), lhs)?);
+            let mut rhs = flat(self.eval_fast_expr(global, caches, vars, this_ptr, rhs)?);
+            // The evaluator's fast-operator path: a built-in, else the general call.
+            if !lhs.is_variant() && !rhs.is_variant() {
+                if let Some((func, need_context)) = get_builtin_binary_op_fn(op, &lhs, &rhs) {
+                    let context = need_context.then(|| (self, call.name.as_str(), None, &*global, pos).into());
+                    return func(context, &mut [&mut lhs, &mut rhs]).map_err(|err| err.fill_position(pos));
+                }
+            }
+            let operands = &mut [&mut lhs, &mut rhs];
+            self.exec_fn_call(global, caches, None, &call.name, Some(op), call.hashes, operands, false, false, pos)
+                .map(|(v, ..)| v)
+        }
+
     /// Read `lhs[index]` as [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does:
     /// the index first, then the indexed value.
+    #[inline(never)]
     fn eval_fast_index(
         &self,
         global: &mut GlobalRuntimeState,
@@ -917,13 +971,13 @@ impl Engine {
         (expr, index): (&mut FastExpr, usize),
         at: usize,
         lend: bool,
-        lent: &mut FnArgsVec<(usize, Lent)>,
+        lent: &mut LentArgs,
     ) -> RhaiResult {
         if lend {
             let (slot, from, pos) = match expr {
-                FastExpr::Const(value, pos) => (value, Lent::Const(index), *pos),
-                FastExpr::Var(Var::Local(k), pos) => (&mut vars.frame[*k], Lent::Local(*k), *pos),
-                FastExpr::Var(Var::Outer(i), pos) => (vars.scope.get_mut_by_index(*i), Lent::Outer(*i), *pos),
+                FastExpr::Const(value, pos) => (value, Lent::Const(index as u32), *pos),
+                FastExpr::Var(Var::Local(k), pos) => (&mut vars.frame[*k], Lent::Local(*k as u32), *pos),
+                FastExpr::Var(Var::Outer(i), pos) => (vars.scope.get_mut_by_index(*i), Lent::Outer(*i as u32), *pos),
                 _ => return self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat),
             };
             // Only values a copy would cost an allocation or an atomic for are worth lending.
@@ -933,7 +987,7 @@ impl Engine {
             );
             if costly {
                 self.track_operation(global, pos)?;
-                lent.push((at, from));
+                lent.push((at as u32, from));
                 return Ok(std::mem::take(slot));
             }
         }
@@ -941,33 +995,34 @@ impl Engine {
     }
 
     /// Give back the arguments lent to a call: moved from `values`, or copies of `copies`
-    /// (one per lent argument) when the call was not made to the borrowing function.
+    /// (one per lent argument, or none) when the call was not made to the borrowing function.
     fn give_back(
         vars: &mut Vars,
         arg_exprs: &mut [FastExpr],
-        lent: &[(usize, Lent)],
+        lent: &[(u32, Lent)],
         values: &mut [Dynamic],
-        copies: Option<FnArgsVec<Dynamic>>,
+        copies: Vec<Dynamic>,
     ) {
         for (n, &(at, from)) in lent.iter().enumerate() {
-            let value = match copies {
-                Some(ref copies) => copies[n].clone(),
-                None => std::mem::take(&mut values[at]),
+            let value = match copies.get(n) {
+                Some(copy) => copy.clone(),
+                None => std::mem::take(&mut values[at as usize]),
             };
             match from {
                 Lent::Const(index) => {
-                    if let FastExpr::Const(slot, _) = &mut arg_exprs[index] {
+                    if let FastExpr::Const(slot, _) = &mut arg_exprs[index as usize] {
                         *slot = value;
                     }
                 }
-                Lent::Local(k) => vars.frame[k] = value,
-                Lent::Outer(i) => *vars.scope.get_mut_by_index(i) = value,
+                Lent::Local(k) => vars.frame[k as usize] = value,
+                Lent::Outer(i) => *vars.scope.get_mut_by_index(i as usize) = value,
             }
         }
     }
 
     /// Call a function as [`make_function_call`][Engine::make_function_call] and
     /// [`make_qualified_function_call`][Engine::make_qualified_function_call] do.
+    #[inline(never)]
     fn eval_fast_call(
         &self,
         global: &mut GlobalRuntimeState,
@@ -1005,7 +1060,7 @@ impl Engine {
             match self.fast_arg(global, caches, vars, this_ptr.as_deref_mut(), (expr, index), at, lend, lent) {
                 Ok(value) => arg_values.push(value),
                 Err(err) => {
-                    Self::give_back(vars, arg_exprs, lent, arg_values, None);
+                    Self::give_back(vars, arg_exprs, lent, arg_values, Vec::new());
                     return Err(err);
                 }
             }
@@ -1013,7 +1068,7 @@ impl Engine {
 
         let name = call.name.as_str();
         let imports = global.num_imports();
-        let mut copies = None;
+        let mut copies = Vec::new();
 
         let result = 'call: {
             let args = &mut FnArgsVec::with_capacity(arg_values.len());
@@ -1065,38 +1120,10 @@ impl Engine {
 
             // The evaluator's own call (which may take the arguments: lent ones are given
             // back as copies), then whatever native function it resolved to.
-            if !lent.is_empty() {
-                copies = Some(lent.iter().map(|&(at, _)| args[at].clone()).collect());
-            }
-            let types: FnArgsVec<TypeId> = args.iter().map(|a| a.type_id()).collect();
-            #[cfg(not(feature = "no_module"))]
-            if qualified {
-                let namespace = &call.namespace;
-                let hash = call.hashes.native();
-                let key = (imports == 0).then(|| {
-                    let root = crate::calc_fn_hash(None, namespace.root(), 0);
-                    crate::func::fold_arg_types(hash ^ root.rotate_left(17), types.iter().copied())
-                });
-                let Some(module) = self.search_imports(global, namespace) else {
-                    break 'call Err(ERR::ErrorModuleNotFound(namespace.to_string(), namespace.position()).into());
-                };
-                let path = namespace.path.iter().map(|s| s.as_str()).collect::<crate::StaticVec<_>>();
-                let result =
-                    self.exec_qualified_fn_call_raw(global, caches, &module, &path, name, first_arg, args, hash, key, pos);
-                if let Some(key) = key {
-                    *cached = Self::remembered(caches, key, true, types, imports);
-                }
-                break 'call result;
-            }
-
-            let result = self
-                .exec_fn_call(global, caches, None, name, None, call.hashes, args, is_ref_mut, false, pos)
-                .map(|(v, ..)| v);
-            #[cfg(not(feature = "debugging"))]
-            if self.missing_function.is_none() {
-                let key = crate::func::func_call::native_call_key(call.hashes, types.iter().copied(), false);
-                *cached = Self::remembered(caches, key, false, types, imports);
-            }
+            copies = lent.iter().map(|&(at, _)| args[at as usize].clone()).collect();
+            let (result, remembered) =
+                self.eval_fast_call_slow(global, caches, call, first_arg, args, is_ref_mut, qualified, imports, pos);
+            *cached = remembered;
             result
         };
 
@@ -1104,8 +1131,60 @@ impl Engine {
         result
     }
 
+    /// The uncached part of [`eval_fast_call`][Engine::eval_fast_call], out of line (its
+    /// locals would sit in the frame of every call waiting in a native): the evaluator's own
+    /// call, and the native function it resolved to, if any.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn eval_fast_call_slow<'a>(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        call: &FnCallExpr,
+        first_arg: Option<&'a mut Dynamic>,
+        args: &mut [&'a mut Dynamic],
+        is_ref_mut: bool,
+        qualified: bool,
+        imports: usize,
+        pos: Position,
+    ) -> (RhaiResult, Option<Cached>) {
+        let name = call.name.as_str();
+        let types: FnArgsVec<TypeId> = args.iter().map(|a| a.type_id()).collect();
+        #[cfg(not(feature = "no_module"))]
+        if qualified {
+            let namespace = &call.namespace;
+            let hash = call.hashes.native();
+            let key = (imports == 0).then(|| {
+                let root = crate::calc_fn_hash(None, namespace.root(), 0);
+                crate::func::fold_arg_types(hash ^ root.rotate_left(17), types.iter().copied())
+            });
+            let Some(module) = self.search_imports(global, namespace) else {
+                let err = ERR::ErrorModuleNotFound(namespace.to_string(), namespace.position());
+                return (Err(err.into()), None);
+            };
+            let path = namespace.path.iter().map(|s| s.as_str()).collect::<crate::StaticVec<_>>();
+            let result =
+                self.exec_qualified_fn_call_raw(global, caches, &module, &path, name, first_arg, args, hash, key, pos);
+            let cached = key.and_then(|key| Self::remembered(caches, key, true, types, imports));
+            return (result, cached);
+        }
+        #[cfg(feature = "no_module")]
+        let _ = (qualified, first_arg);
+
+        let result = self
+            .exec_fn_call(global, caches, None, name, None, call.hashes, args, is_ref_mut, false, pos)
+            .map(|(v, ..)| v);
+        #[cfg(not(feature = "debugging"))]
+        if self.missing_function.is_none() {
+            let key = crate::func::func_call::native_call_key(call.hashes, types.iter().copied(), false);
+            return (result, Self::remembered(caches, key, false, types, imports));
+        }
+        (result, None)
+    }
+
     /// Call a method on a variable as the `variable.method(args)` path of
     /// [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does.
+    #[inline(never)]
     fn eval_fast_method(
         &self,
         global: &mut GlobalRuntimeState,
@@ -1133,7 +1212,7 @@ impl Engine {
                 match self.fast_arg(global, caches, vars, this_ptr.as_deref_mut(), (expr, index), index, lend, lent) {
                     Ok(value) => call_args.push(value),
                     Err(err) => {
-                        Self::give_back(vars, arg_exprs, lent, &mut call_args, None);
+                        Self::give_back(vars, arg_exprs, lent, &mut call_args, Vec::new());
                         return Err(err);
                     }
                 }
@@ -1141,7 +1220,7 @@ impl Engine {
         }
         let name = call.name.as_str();
         let imports = global.num_imports();
-        let mut copies = None;
+        let mut copies = Vec::new();
 
         let result = 'call: {
             if let Err(err) = self.track_operation(global, *var_pos) {
@@ -1158,8 +1237,7 @@ impl Engine {
             if self.missing_function.is_none() && !obj.is_map() && !obj.is_fnptr() {
                 let types = || std::iter::once(obj.type_id()).chain(call_args.iter().map(Dynamic::type_id));
                 if !cached.as_ref().is_some_and(|c| c.matches(imports, types())) {
-                    let key = crate::func::func_call::native_call_key(call.hashes, types(), true);
-                    *cached = Self::remembered(caches, key, false, types().collect(), imports);
+                    *cached = Self::remembered_method(caches, call, types().collect(), imports);
                 }
                 if let Some(c) = cached.as_ref() {
                     let is_ref_mut = target.is_ref();
@@ -1176,8 +1254,8 @@ impl Engine {
                             break 'call Err(err);
                         }
                         defer! { let orig_level = global.level; global.level += 1 }
-                        if !c.borrows && !lent.is_empty() {
-                            copies = Some(lent.iter().map(|&(at, _)| args[at + 1].clone()).collect());
+                        if !c.borrows {
+                            copies = lent.iter().map(|&(at, _)| args[at as usize + 1].clone()).collect();
                         }
                         match self.call_native_entry(global, name, &c.entry, &mut args, is_ref_mut, false, pos) {
                             Ok(done) => done,
@@ -1193,16 +1271,40 @@ impl Engine {
                 }
             }
 
-            if !lent.is_empty() {
-                copies = Some(lent.iter().map(|&(at, _)| call_args[at].clone()).collect());
-            }
-            let arg1_pos = call.args.first().map_or(Position::NONE, Expr::position);
-            self.make_method_call(global, caches, name, call.hashes, target, &mut call_args, arg1_pos, pos)
-                .map(|(v, ..)| v)
+            copies = lent.iter().map(|&(at, _)| call_args[at as usize].clone()).collect();
+            self.eval_fast_method_slow(global, caches, call, target, &mut call_args, pos)
         };
 
         Self::give_back(vars, arg_exprs, lent, &mut call_args, copies);
         result
+    }
+
+    /// The uncached call of [`eval_fast_method`][Engine::eval_fast_method], out of line.
+    #[inline(never)]
+    fn eval_fast_method_slow(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        call: &FnCallExpr,
+        target: &mut Target,
+        call_args: &mut [Dynamic],
+        pos: Position,
+    ) -> RhaiResult {
+        let arg1_pos = call.args.first().map_or(Position::NONE, Expr::position);
+        self.make_method_call(global, caches, &call.name, call.hashes, target, call_args, arg1_pos, pos)
+            .map(|(v, ..)| v)
+    }
+
+    /// The resolution cache's native entry for a method call with these argument types.
+    #[inline(never)]
+    fn remembered_method(
+        caches: &mut Caches,
+        call: &FnCallExpr,
+        types: FnArgsVec<TypeId>,
+        imports: usize,
+    ) -> Option<Cached> {
+        let key = crate::func::func_call::native_call_key(call.hashes, types.iter().copied(), true);
+        Self::remembered(caches, key, false, types, imports)
     }
 
     /// The resolution cache's native entry under `key`, if any, for a call site.
