@@ -1,10 +1,14 @@
-//! Argument helpers shared by native functions: option maps and durations.
+//! Argument helpers shared by native functions: option maps, durations, and
+//! natives that read their arguments in place.
 
+use std::any::TypeId;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rhai::{Dynamic, Map};
+use rhai::plugin::{NativeCallContext, PluginFunc};
+use rhai::{Dynamic, FnNamespace, FuncRegistration, Map, RhaiFunc};
 
-use crate::error::Error;
+use crate::error::{Error, NativeResult};
 
 /// Seconds (INT or FLOAT) as a duration; `()` means "no limit" (`None`).
 pub fn duration(op: &str, value: &Dynamic) -> Result<Option<Duration>, Error> {
@@ -93,5 +97,56 @@ impl<'a> Opts<'a> {
 
     fn bad(&self, key: &str, want: &str, got: &str) -> Error {
         Error::value(self.op, format!("option '{key}' must be {want}, got {got}"))
+    }
+}
+
+/// A native function as [`Borrowing`] calls it.
+pub type BorrowingFn = fn(&mut [&mut Dynamic]) -> NativeResult<Dynamic>;
+
+/// A native function registered by hand so that it reads its arguments in
+/// place (`PluginFunc::borrows_args` in the vendored Rhai): a loop body then
+/// lends it its variables and literals, where a generated function would take
+/// copies of them (a whole buffer for each `struct::unpack` or `conn.send`).
+pub struct Borrowing(BorrowingFn);
+
+impl Borrowing {
+    /// Register `f` in `m` as `name` with the given metadata.
+    pub fn register(
+        m: &mut rhai::Module,
+        name: &str,
+        namespace: FnNamespace,
+        params: Vec<String>,
+        types: Vec<TypeId>,
+        doc: &str,
+        f: BorrowingFn,
+    ) {
+        FuncRegistration::new(name)
+            .with_namespace(namespace)
+            .with_params_info(params)
+            .with_comments([doc])
+            .set_into_module_raw(m, types, RhaiFunc::Plugin { func: Arc::new(Self(f)) });
+    }
+}
+
+impl PluginFunc for Borrowing {
+    fn call(&self, _: Option<NativeCallContext>, args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
+        (self.0)(args)
+    }
+
+    fn is_method_call(&self) -> bool {
+        // The first argument is only read, so it may as well be a reference.
+        true
+    }
+
+    fn has_context(&self) -> bool {
+        false
+    }
+
+    fn is_volatile(&self) -> bool {
+        false
+    }
+
+    fn borrows_args(&self) -> bool {
+        true
     }
 }

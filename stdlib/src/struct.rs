@@ -40,9 +40,10 @@ use std::sync::Arc;
 
 use half::f16;
 use rhai::plugin::*;
-use rhai::{Array, Blob, Dynamic, FnNamespace, FuncRegistration, INT, ImmutableString, Map, RhaiFunc};
+use rhai::{Array, Blob, Dynamic, FnNamespace, INT, ImmutableString, Map};
 use rust_decimal::Decimal;
 
+use crate::args::{Borrowing, BorrowingFn};
 use crate::bytes::data_arg;
 use crate::error::{Error, Kind, NativeResult};
 
@@ -815,59 +816,9 @@ pub fn module() -> rhai::Module {
     m
 }
 
-/// A native function as [`Borrowing`] calls it.
-type BorrowingFn = fn(&mut [&mut Dynamic]) -> NativeResult<Dynamic>;
-
 /// One hand-registered `unpack` function: name, namespace, parameters (the
 /// return type is `Array`), parameter types, doc comment and body.
 type Row = (&'static str, FnNamespace, &'static [&'static str], Vec<TypeId>, &'static str, BorrowingFn);
-
-/// A native function registered by hand so that it reads its arguments in
-/// place (`PluginFunc::borrows_args` in the vendored Rhai): a loop body then
-/// lends it its variables and literals, where a generated function would take
-/// copies of them, a whole buffer for each `unpack`.
-struct Borrowing(BorrowingFn);
-
-impl Borrowing {
-    fn register(
-        m: &mut rhai::Module,
-        name: &str,
-        namespace: FnNamespace,
-        params: Vec<String>,
-        types: Vec<TypeId>,
-        doc: &str,
-        f: BorrowingFn,
-    ) {
-        FuncRegistration::new(name)
-            .with_namespace(namespace)
-            .with_params_info(params)
-            .with_comments([doc])
-            .set_into_module_raw(m, types, RhaiFunc::Plugin { func: Arc::new(Self(f)) });
-    }
-}
-
-impl PluginFunc for Borrowing {
-    fn call(&self, _: Option<NativeCallContext>, args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
-        (self.0)(args)
-    }
-
-    fn is_method_call(&self) -> bool {
-        // The first argument is only read, so it may as well be a reference.
-        true
-    }
-
-    fn has_context(&self) -> bool {
-        false
-    }
-
-    fn is_volatile(&self) -> bool {
-        false
-    }
-
-    fn borrows_args(&self) -> bool {
-        true
-    }
-}
 
 /// An INT argument (its type was checked when the call was resolved).
 fn int_arg(value: &Dynamic) -> INT {

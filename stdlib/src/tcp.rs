@@ -13,7 +13,7 @@
 //! srv.stop();
 //! ```
 
-use std::borrow::Cow;
+use std::any::TypeId;
 use std::fmt;
 use std::future::Future;
 use std::net::{Shutdown, SocketAddr};
@@ -25,12 +25,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use rhai::plugin::*;
-use rhai::{Blob, Dynamic, FnPtr, INT, Map, NativeCallContext};
+use rhai::{Blob, Dynamic, FnNamespace, FnPtr, INT, Map, NativeCallContext};
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{self, Opts};
+use crate::args::{self, Borrowing, Opts};
 use crate::bytes::data_arg;
 use crate::error::{Error, Kind, NativeResult};
 use crate::net::{self, Family};
@@ -690,10 +690,36 @@ const CONNECT_OPTS: &[&str] = &["timeout", "family", "source", "source_port", "n
 const LISTEN_OPTS: &[&str] = &["family", "backlog", "reuseaddr"];
 const UNTIL_OPTS: &[&str] = &["keep", "max"];
 
+/// The doc comment of `conn.send`, registered by hand (see [`module`]).
+const SEND_DOC: &str = "\
+/// Send all of `data` (blob or string); returns the byte count.
+///
+/// ```rhai
+/// c.send(\"GET / HTTP/1.0\\r\\n\\r\\n\");
+/// ```";
+
 /// The `tcp::` module.
 #[must_use]
 pub fn module() -> rhai::Module {
-    exported_module!(api)
+    let mut m = exported_module!(api);
+    // `send` only reads its data, so a loop body lends it the buffer instead of
+    // copying it for each call.
+    let params = ["c: &mut Conn", "data: Dynamic", "INT"].map(String::from).to_vec();
+    let types = vec![TypeId::of::<TcpConn>(), TypeId::of::<Dynamic>()];
+    Borrowing::register(&mut m, "send", FnNamespace::Global, params, types, SEND_DOC, send);
+    m
+}
+
+/// `conn.send(data)`: `args` is the connection, then the data, both read in place.
+fn send(args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
+    let (conn, data) = args.split_first_mut().ok_or_else(|| Error::value("send", "no connection"))?;
+    let conn = conn.read_lock::<TcpConn>().ok_or_else(|| Error::value("send", "not a connection"))?;
+    let data = data.first().ok_or_else(|| Error::value("send", "no data"))?;
+    let sent = match data.read_lock::<Blob>() {
+        Some(blob) => conn.send(&blob, "send")?,
+        None => conn.send(&data_arg(data, "send")?, "send")?,
+    };
+    Ok(Dynamic::from_int(sent as INT))
 }
 
 #[export_module]
@@ -843,23 +869,6 @@ mod api {
     pub fn server_wait(s: &mut TcpServer) -> NativeResult<()> {
         let t = s.token.clone();
         runtime::block_on(async move { t.cancelled().await })
-    }
-
-    /// Send all of `data` (blob or string); returns the byte count.
-    ///
-    /// ```rhai
-    /// c.send("GET / HTTP/1.0\r\n\r\n");
-    /// ```
-    #[rhai_fn(global, name = "send", return_raw, pure)]
-    pub fn send(c: &mut Conn, data: Dynamic) -> NativeResult<INT> {
-        // `data` is already the caller's own copy: send a blob from it as
-        // is rather than copying it again.
-        let data = if data.is_blob() {
-            Cow::Owned(data.into_blob().map_err(|t| Error::value("send", format!("the blob is in use ({t})")))?)
-        } else {
-            data_arg(&data, "send")?
-        };
-        c.send(&data, "send").map(|n| n as INT)
     }
 
     /// Send `line` followed by `"\n"`.

@@ -273,3 +273,23 @@ fn arguments_lent_to_a_native_come_back_intact() {
         "[257, 1, 257, 1, 257, 1, 257, 1, 8, 257, 2, 25185, 2, 514, 2, 257, 2, 25185, 2, 514, 2, 257, 257, 257]"
     );
 }
+
+#[test]
+fn a_buffer_lent_to_send_is_sent_whole_and_kept() {
+    // `conn.send` reads its data in place: a loop body lends it the blob
+    // variable and the string literal on every iteration.
+    let v = eval(
+        r#"let srv = tcp::listen("127.0.0.1", 0).serve(|c| {
+               loop { let d = c.recv(100); if d.len() == 0 { break } c.send(d); }
+           });
+           let c = tcp::connect("127.0.0.1", srv.port);
+           let msg = blob(3, 65);
+           let got = [];
+           for i in 0..4 { c.send(msg); c.send("x"); got.push(bytes::to_hex(c.recv_exact(4))); }
+           c.close();
+           srv.stop();
+           [msg.len(), got]"#,
+    )
+    .unwrap();
+    assert_eq!(v.to_string(), r#"[3, ["41414178", "41414178", "41414178", "41414178"]]"#);
+}
