@@ -234,6 +234,15 @@ fn errors_in_pre_resolved_loops_keep_their_kind_and_position() {
 }
 
 #[test]
+fn size_limits_hold_in_pre_resolved_loops() {
+    // The nested array passes the limit of 3 only on the third iteration.
+    let code = "let v = [1, 2];\nfor i in 0..3 {\n    let a = [i];\n    if i == 2 { a = [v, v]; }\n}";
+    let (status, _, err) = cli(&["run", "--max-array-size", "3", "-e", code]);
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains(":4:25: limit:"), "{err}");
+}
+
+#[test]
 fn operation_limits_hold_in_pre_resolved_loops() {
     let (status, _, err) =
         cli(&["run", "--max-operations", "5000", "-e", "let n = 0; for i in 0..100000 { let x = i; n += x; }"]);

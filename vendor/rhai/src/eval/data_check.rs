@@ -120,6 +120,25 @@ pub fn calc_data_sizes(value: &Dynamic, _top: bool) -> (usize, usize, usize) {
 }
 
 impl Engine {
+    /// (Patched) Add `value`, the next item of an array literal (at `pos()`), to `total` (the
+    /// data sizes so far) and raise an error if they pass the limits. Shared by the
+    /// evaluator and the pre-resolved loop bodies (`eval/fast.rs`).
+    #[cfg(not(feature = "unchecked"))]
+    #[inline]
+    pub(crate) fn check_array_item_size(
+        &self,
+        total: &mut (usize, usize, usize),
+        value: &Dynamic,
+        pos: impl FnOnce() -> Position,
+    ) -> RhaiResultOf<()> {
+        if !self.has_data_size_limit() {
+            return Ok(());
+        }
+        let sizes = calc_data_sizes(value, true);
+        *total = (total.0 + sizes.0 + 1, total.1 + sizes.1, total.2 + sizes.2);
+        self.throw_on_size(*total).map_err(|err| err.fill_position(pos()))
+    }
+
     /// Raise an error if any data size exceeds limit.
     ///
     /// [`Position`] in [`EvalAltResult`][crate::EvalAltResult] is always [`NONE`][Position::NONE]

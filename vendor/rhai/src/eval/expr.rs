@@ -351,17 +351,7 @@ impl Engine {
                         .flatten();
 
                     #[cfg(not(feature = "unchecked"))]
-                    if self.has_data_size_limit() {
-                        let val_sizes = crate::eval::calc_data_sizes(&value, true);
-
-                        total_data_sizes = (
-                            total_data_sizes.0 + val_sizes.0 + 1,
-                            total_data_sizes.1 + val_sizes.1,
-                            total_data_sizes.2 + val_sizes.2,
-                        );
-                        self.throw_on_size(total_data_sizes)
-                            .map_err(|err| err.fill_position(item_expr.position()))?;
-                    }
+                    self.check_array_item_size(&mut total_data_sizes, &value, || item_expr.position())?;
 
                     array.push(value);
                 }

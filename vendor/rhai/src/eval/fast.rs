@@ -162,6 +162,22 @@ enum IndexLhs<'a> {
     Value(FastExpr<'a>),
 }
 
+impl FastExpr<'_> {
+    /// Where the expression starts, as the evaluator reports it.
+    fn position(&self) -> Position {
+        match self {
+            Self::Const(_, pos) | Self::Var(_, pos) | Self::Array(_, pos) => *pos,
+            Self::Binary(_, expr, ..) | Self::Slow(expr) => expr.position(),
+            Self::Call(call) => call.pos,
+            Self::Method(method) => method.var_pos,
+            Self::Index(index) => match index.lhs {
+                IndexLhs::Var(_, pos) => pos,
+                IndexLhs::Value(ref lhs) => lhs.position(),
+            },
+        }
+    }
+}
+
 /// A function call site.
 struct FastCall<'a> {
     call: &'a FnCallExpr,
@@ -854,27 +870,18 @@ impl Engine {
         items: &mut [FastExpr],
         pos: Position,
     ) -> RhaiResult {
-            self.track_operation(global, pos)?;
-            let mut array = crate::Array::with_capacity(items.len());
+        self.track_operation(global, pos)?;
+        let mut array = crate::Array::with_capacity(items.len());
+        #[cfg(not(feature = "unchecked"))]
+        let mut total_data_sizes = (0, 0, 0);
+        for item in items {
+            let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), item)?);
             #[cfg(not(feature = "unchecked"))]
-            let mut total_data_sizes = (0, 0, 0);
-            for item in items {
-                let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), item)?);
-                #[cfg(not(feature = "unchecked"))]
-                if self.has_data_size_limit() {
-                    let val_sizes = crate::eval::calc_data_sizes(&value, true);
-                    total_data_sizes = (
-                        total_data_sizes.0 + val_sizes.0 + 1,
-                        total_data_sizes.1 + val_sizes.1,
-                        total_data_sizes.2 + val_sizes.2,
-                    );
-                    self.throw_on_size(total_data_sizes)
-                        .map_err(|err| err.fill_position(pos))?;
-                }
-                array.push(value);
-            }
-            Ok(Dynamic::from_array(array))
+            self.check_array_item_size(&mut total_data_sizes, &value, || item.position())?;
+            array.push(value);
         }
+        Ok(Dynamic::from_array(array))
+    }
 
     /// A binary operator, out of line from [`eval_fast_expr`][Engine::eval_fast_expr].
     #[inline(never)]
@@ -958,9 +965,10 @@ impl Engine {
             .map(Target::take_or_clone)
     }
 
-    /// The value of argument `expr` (index `at` among the call's values). A literal or a
-    /// plain, unshared variable is lent when `lend`: moved out, and recorded in `lent` to be
-    /// given back after the call.
+    /// The value of argument `expr` (index `at` among the call's values) for a function
+    /// that borrows its arguments. A literal or a plain variable holding a value that is
+    /// costly to copy is lent: moved out, and recorded in `lent` to be given back after the
+    /// call.
     #[allow(clippy::too_many_arguments)]
     fn fast_arg(
         &self,
@@ -970,26 +978,23 @@ impl Engine {
         this_ptr: Option<&mut Dynamic>,
         (expr, index): (&mut FastExpr, usize),
         at: usize,
-        lend: bool,
         lent: &mut LentArgs,
     ) -> RhaiResult {
-        if lend {
-            let (slot, from, pos) = match expr {
-                FastExpr::Const(value, pos) => (value, Lent::Const(index as u32), *pos),
-                FastExpr::Var(Var::Local(k), pos) => (&mut vars.frame[*k], Lent::Local(*k as u32), *pos),
-                FastExpr::Var(Var::Outer(i), pos) => (vars.scope.get_mut_by_index(*i), Lent::Outer(*i as u32), *pos),
-                _ => return self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat),
-            };
-            // Only values a copy would cost an allocation or an atomic for are worth lending.
-            let costly = matches!(
-                slot.0,
-                Union::Str(..) | Union::Blob(..) | Union::Array(..) | Union::Map(..) | Union::Variant(..) | Union::FnPtr(..)
-            );
-            if costly {
-                self.track_operation(global, pos)?;
-                lent.push((at as u32, from));
-                return Ok(std::mem::take(slot));
-            }
+        let (slot, from, pos) = match expr {
+            FastExpr::Const(value, pos) => (value, Lent::Const(index as u32), *pos),
+            FastExpr::Var(Var::Local(k), pos) => (&mut vars.frame[*k], Lent::Local(*k as u32), *pos),
+            FastExpr::Var(Var::Outer(i), pos) => (vars.scope.get_mut_by_index(*i), Lent::Outer(*i as u32), *pos),
+            _ => return self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat),
+        };
+        // Only values a copy would cost an allocation or an atomic for are worth lending.
+        let costly = matches!(
+            slot.0,
+            Union::Str(..) | Union::Blob(..) | Union::Array(..) | Union::Map(..) | Union::Variant(..) | Union::FnPtr(..)
+        );
+        if costly {
+            self.track_operation(global, pos)?;
+            lent.push((at as u32, from));
+            return Ok(std::mem::take(slot));
         }
         self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat)
     }
@@ -1057,7 +1062,13 @@ impl Engine {
         }
         for (index, expr) in arg_exprs.iter_mut().enumerate() {
             let at = index + skip;
-            match self.fast_arg(global, caches, vars, this_ptr.as_deref_mut(), (expr, index), at, lend, lent) {
+            let this_ptr = this_ptr.as_deref_mut();
+            let value = if lend {
+                self.fast_arg(global, caches, vars, this_ptr, (expr, index), at, lent)
+            } else {
+                self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat)
+            };
+            match value {
                 Ok(value) => arg_values.push(value),
                 Err(err) => {
                     Self::give_back(vars, arg_exprs, lent, arg_values, Vec::new());
@@ -1209,7 +1220,13 @@ impl Engine {
         if !arg_exprs.is_empty() {
             self.track_operation(global, pos)?;
             for (index, expr) in arg_exprs.iter_mut().enumerate() {
-                match self.fast_arg(global, caches, vars, this_ptr.as_deref_mut(), (expr, index), index, lend, lent) {
+                let this_ptr = this_ptr.as_deref_mut();
+                let value = if lend {
+                    self.fast_arg(global, caches, vars, this_ptr, (expr, index), index, lent)
+                } else {
+                    self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat)
+                };
+                match value {
                     Ok(value) => call_args.push(value),
                     Err(err) => {
                         Self::give_back(vars, arg_exprs, lent, &mut call_args, Vec::new());
