@@ -986,17 +986,18 @@ impl Engine {
             FastExpr::Var(Var::Outer(i), pos) => (vars.scope.get_mut_by_index(*i), Lent::Outer(*i as u32), *pos),
             _ => return self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat),
         };
-        // Only values a copy would cost an allocation or an atomic for are worth lending.
+        self.track_operation(global, pos)?;
+        // Only values a copy would cost an allocation or an atomic for are worth lending;
+        // the others are copied, as `eval_fast_expr` would.
         let costly = matches!(
             slot.0,
             Union::Str(..) | Union::Blob(..) | Union::Array(..) | Union::Map(..) | Union::Variant(..) | Union::FnPtr(..)
         );
         if costly {
-            self.track_operation(global, pos)?;
             lent.push((at as u32, from));
             return Ok(std::mem::take(slot));
         }
-        self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat)
+        Ok(flat(slot.clone()))
     }
 
     /// Give back the arguments lent to a call: moved from `values`, or copies of `copies`
