@@ -271,15 +271,17 @@ fn arguments_lent_to_a_native_come_back_intact() {
            for i in 0..4 { out.push(struct::unpack_from("<H", buf, i * 2)[0]); out.push(buf.unpack_from("<B", i)[0]); }
            out.push(buf.len());
            for round in 0..2 {
-               for v in [blob(2, 1), "ab", blob(2, 2)] { out.push(struct::unpack("<H", v)[0]); out.push(v.len()); }
+               for v in [blob(2, 1), "ab", blob(2, 2), "ab", blob(2, 1)] { out.push(struct::unpack("<H", v)[0]); out.push(v.len()); }
            }
-           for i in 0..4 { out.push(struct::unpack_from("<H", buf, if i == 1 { continue; } else { 0 })[0]); }
+           for i in 0..5 { out.push(struct::unpack_from("<H", buf, if i == 3 { continue; } else { 0 })[0]); }
            out"#,
     )
     .unwrap();
     assert_eq!(
         v.to_string(),
-        "[257, 1, 257, 1, 257, 1, 257, 1, 8, 257, 2, 25185, 2, 514, 2, 257, 2, 25185, 2, 514, 2, 257, 257, 257]"
+        "[257, 1, 257, 1, 257, 1, 257, 1, 8, \
+         257, 2, 25185, 2, 514, 2, 25185, 2, 257, 2, 257, 2, 25185, 2, 514, 2, 25185, 2, 257, 2, \
+         257, 257, 257, 257]"
     );
 }
 
