@@ -329,10 +329,13 @@ impl Layout {
         let mut out = Array::with_capacity(self.values);
         if let Some(slots) = self.ints.as_deref() {
             out.extend(slots.iter().map(|slot| {
-                let raw = get_uint(&data[slot.offset..slot.offset + slot.size], self.order);
-                let shift = 64 - 8 * slot.size as u32;
-                // Sign-extend from the slot's top bit; unsigned ones fit an INT (see `plan`).
-                Dynamic::from_int(if slot.signed { ((raw << shift) as INT) >> shift } else { raw as INT })
+                let bytes = &data[slot.offset..slot.offset + slot.size];
+                // Unsigned slots fit an INT (see `plan`).
+                Dynamic::from_int(if slot.signed {
+                    get_int(bytes, self.order)
+                } else {
+                    get_uint(bytes, self.order) as INT
+                })
             }));
             return out;
         }
@@ -546,6 +549,13 @@ fn get_uint(slot: &[u8], order: Order) -> u64 {
     }
 }
 
+/// Read a two's-complement integer of `slot.len()` (1, 2, 4 or 8) bytes in `order`.
+fn get_int(slot: &[u8], order: Order) -> INT {
+    let shift = 64 - 8 * slot.len() as u32;
+    // Move the sign bit to the top, then shift back arithmetically.
+    ((get_uint(slot, order) << shift) as INT) >> shift
+}
+
 /// The bytes of an `s`/`p`/`c` value: a blob, a string, or (for `c`) a character.
 fn bytes_value(value: &Dynamic) -> Option<Vec<u8>> {
     if let Ok(ch) = value.as_char() {
@@ -619,11 +629,7 @@ fn unsigned_value(raw: u64) -> Dynamic {
 /// Unpack one item from its slot.
 fn unpack_one(conv: Conv, slot: &[u8], order: Order) -> Dynamic {
     match conv {
-        Conv::Int { signed: true } => {
-            let shift = 64 - 8 * slot.len() as u32;
-            // Move the sign bit to the top, then shift back arithmetically.
-            Dynamic::from_int(((get_uint(slot, order) << shift) as i64) >> shift)
-        }
+        Conv::Int { signed: true } => Dynamic::from_int(get_int(slot, order)),
         Conv::Int { signed: false } | Conv::Pointer => unsigned_value(get_uint(slot, order)),
         Conv::Bool => Dynamic::from_bool(slot[0] != 0),
         Conv::Char | Conv::Bytes => Dynamic::from_blob(slot.to_vec()),
