@@ -260,11 +260,12 @@ fn operation_limits_hold_in_pre_resolved_loops() {
 }
 
 #[test]
-fn arguments_lent_to_a_native_come_back_intact() {
-    // `struct::unpack*` read their arguments in place, so a loop body lends
-    // them its literals and variables: each must be there afterwards, also
-    // when the call site meets another argument type (and copies instead),
-    // and when an argument expression leaves the iteration with `continue`.
+fn arguments_passed_in_place_to_a_native_stay_intact() {
+    // `struct::unpack*` read their arguments in place, so a loop body passes
+    // them its literals and variables rather than copies: each must be there
+    // afterwards, also when the call site meets another argument type (and
+    // copies instead), and when an argument expression leaves the iteration
+    // with `continue`.
     let v = eval(
         r#"let buf = blob(8, 1);
            let out = [];
@@ -286,8 +287,36 @@ fn arguments_lent_to_a_native_come_back_intact() {
 }
 
 #[test]
-fn a_buffer_lent_to_send_is_sent_whole_and_kept() {
-    // `conn.send` reads its data in place: a loop body lends it the blob
+fn arguments_that_read_or_change_another_argument_see_the_evaluator_order() {
+    // A variable is passed in place only when no other argument of the call
+    // mentions it; otherwise it is copied where the evaluator copies it: before
+    // a later argument reads it, changes it or assigns it. A shared variable
+    // is read through its lock.
+    let v = eval(
+        r#"let buf = struct::pack("<II", [1, 2]);
+           let out = [];
+           for i in 0..3 { out.push(struct::unpack_from("<I", buf, buf.len() - 4)[0]); }
+           let arr = [1, 2, 3];
+           for i in 0..3 { out.push(struct::unpack("<b", struct::pack("<b", arr.pop()))[0]); }
+           let b = blob(4, 1);
+           for i in 0..3 { out.push(struct::unpack_from("<B", b, { b = blob(4, i + 5); 0 })[0]); }
+           let n = 3;
+           for i in 0..3 { out.push(struct::unpack("<HH", struct::pack("<HH", n, n))); }
+           let s = blob(2, 7);
+           let f = || s.len();
+           for i in 0..3 { out.push(struct::unpack("<H", s)[0]); out.push(f.call()); }
+           out"#,
+    )
+    .unwrap();
+    assert_eq!(
+        v.to_string(),
+        "[2, 2, 2, 3, 2, 1, 1, 5, 6, [3, 3], [3, 3], [3, 3], 1799, 2, 1799, 2, 1799, 2]"
+    );
+}
+
+#[test]
+fn a_buffer_passed_in_place_to_send_is_sent_whole_and_kept() {
+    // `conn.send` reads its data in place: a loop body passes it the blob
     // variable and the string literal on every iteration.
     let v = eval(
         r#"let srv = tcp::listen("127.0.0.1", 0).serve(|c| {

@@ -25,7 +25,7 @@
 //! while a loop runs.
 
 use super::{Caches, FnResolutionCacheEntry, GlobalRuntimeState, Target};
-use crate::ast::{ASTFlags, BinaryExpr, Expr, FnCallExpr, OpAssignment, Stmt};
+use crate::ast::{ASTFlags, ASTNode, BinaryExpr, Expr, FnCallExpr, OpAssignment, Stmt};
 use crate::engine::{
     KEYWORD_EVAL, KEYWORD_FN_PTR, KEYWORD_FN_PTR_CALL, KEYWORD_FN_PTR_CURRY, KEYWORD_IS_DEF_VAR,
 };
@@ -186,8 +186,9 @@ struct FastCall<'a> {
     /// as the evaluator does), else all of them.
     args: Vec<FastExpr<'a>>,
     first_var: Option<(Var<'a>, Position)>,
-    /// No variable appears twice among the arguments, so they can be lent.
-    distinct: bool,
+    /// The arguments (a bit each) that may be passed in place to a native that borrows
+    /// them: see [`in_place`].
+    refs: u32,
     cached: Option<Cached>,
 }
 
@@ -198,8 +199,8 @@ struct FastMethod<'a> {
     var_pos: Position,
     args: Vec<FastExpr<'a>>,
     pos: Position,
-    /// Neither the variable nor any other appears twice, so the arguments can be lent.
-    distinct: bool,
+    /// The arguments (a bit each) that may be passed in place: see [`in_place`].
+    refs: u32,
     cached: Option<Cached>,
 }
 
@@ -213,36 +214,88 @@ struct Cached {
     borrows: bool,
 }
 
-/// Where an argument lent to a borrowing native came from, to give it back.
-#[derive(Clone, Copy)]
-enum Lent {
-    /// The literal of that argument expression.
-    Const(u32),
-    Local(u32),
-    Outer(u32),
+/// The arguments (a bit each, up to 32) that a native which only reads its arguments may
+/// be given in place rather than as copies: literals, and variables of the frame or from
+/// outside the loop that neither another argument nor `first` (the call's by-reference
+/// first argument) mentions. Evaluating the other arguments then cannot change them, so
+/// reading them in place after all arguments are evaluated reads what the evaluator
+/// would have copied in turn. `exprs` are the arguments' expressions, `args` their
+/// pre-resolved forms.
+fn in_place(first: Option<&Expr>, exprs: &[Expr], args: &[FastExpr]) -> u32 {
+    let mut refs = 0;
+    for (k, arg) in args.iter().enumerate().take(32) {
+        let ok = match (arg, &exprs[k]) {
+            (FastExpr::Const(..), _) => true,
+            (FastExpr::Var(Var::Local(..) | Var::Outer(..), _), Expr::Variable(v, ..)) => {
+                let others = exprs.iter().enumerate().filter(|&(j, _)| j != k).map(|(_, e)| e);
+                !first.into_iter().chain(others).any(|e| mentions(e, v.1.as_str()))
+            }
+            _ => false,
+        };
+        refs |= u32::from(ok) << k;
+    }
+    refs
 }
 
-/// The arguments lent to one call: where each sits among the call's values (`u32`s keep
-/// this small: it is in the frame of every call waiting in a native).
-type LentArgs = FnArgsVec<(u32, Lent)>;
-
-/// Whether no plain variable appears twice among `first` and `args`.
-fn distinct(first: Option<Var>, args: &[FastExpr]) -> bool {
-    let mut seen: FnArgsVec<(bool, usize)> = FnArgsVec::new();
-    first.into_iter().chain(args.iter().filter_map(|e| match e {
-        FastExpr::Var(v, _) => Some(*v),
-        _ => None,
-    }))
-    .all(|v| {
-        let key = match v {
-            Var::Local(k) => (true, k),
-            Var::Outer(i) => (false, i),
-            Var::Search(..) => return true,
-        };
-        let new = !seen.contains(&key);
-        seen.push(key);
-        new
+/// Whether `expr` names the variable `name` anywhere (or holds custom syntax, which may
+/// reach any variable).
+fn mentions(expr: &Expr, name: &str) -> bool {
+    !expr.walk(&mut Vec::new(), &mut |path: &[ASTNode]| match path.last() {
+        Some(ASTNode::Expr(Expr::Variable(v, ..))) => v.1.as_str() != name,
+        #[cfg(not(feature = "no_custom_syntax"))]
+        Some(ASTNode::Expr(Expr::Custom(..))) => false,
+        _ => true,
     })
+}
+
+/// The bits set in `refs`.
+fn bits(mut refs: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let k = refs.trailing_zeros();
+        refs &= refs.wrapping_sub(1);
+        (k < 32).then_some(k as usize)
+    })
+}
+
+/// Whether any of `args` could be locked (only shared values can, and containers that may
+/// hold them): the check of `ensure_no_data_race` is only made then.
+#[cfg(not(feature = "no_closure"))]
+#[inline(always)]
+fn may_be_locked(args: &[&mut Dynamic]) -> bool {
+    args.iter().any(|a| match a.0 {
+        #[cfg(not(feature = "no_index"))]
+        Union::Array(..) => true,
+        #[cfg(not(feature = "no_object"))]
+        Union::Map(..) => true,
+        Union::FnPtr(..) | Union::Shared(..) => true,
+        _ => false,
+    })
+}
+
+/// The type of an argument, with the common cases inline.
+#[inline(always)]
+fn arg_type(value: &Dynamic) -> TypeId {
+    match value.0 {
+        Union::Int(..) => TypeId::of::<crate::INT>(),
+        Union::Str(..) => TypeId::of::<crate::ImmutableString>(),
+        #[cfg(not(feature = "no_index"))]
+        Union::Blob(..) => TypeId::of::<crate::Blob>(),
+        #[cfg(not(feature = "no_index"))]
+        Union::Array(..) => TypeId::of::<crate::Array>(),
+        _ => value.type_id(),
+    }
+}
+
+/// Replace the arguments of `args` passed in place (`refs`, counted from `skip`) by copies
+/// kept in `copies`, for a function that may take its arguments.
+fn copy_in_place<'x>(args: &mut [&'x mut Dynamic], refs: u32, skip: usize, copies: &'x mut Vec<Dynamic>) {
+    if refs == 0 {
+        return;
+    }
+    copies.extend(bits(refs).map(|k| args[k + skip].clone()));
+    for (k, copy) in bits(refs).zip(copies.iter_mut()) {
+        args[k + skip] = copy;
+    }
 }
 
 impl Cached {
@@ -469,7 +522,7 @@ impl<'a> Builder<'a, '_> {
             call,
             var,
             var_pos: lhs.position(),
-            distinct: distinct(Some(var), &args),
+            refs: in_place(Some(lhs), &call.args, &args),
             args,
             pos,
             cached: None,
@@ -486,16 +539,20 @@ impl<'a> Builder<'a, '_> {
         if special || call.op_token.is_some() || call.capture_parent_scope {
             return None;
         }
-        let (first_var, rest) = match call.args.split_first() {
-            Some((first @ Expr::Variable(..), rest)) => (Some((self.var(first)?, first.position())), rest),
+        let (first, rest) = match call.args.split_first() {
+            Some((first @ Expr::Variable(..), rest)) => (Some(first), rest),
             Some((Expr::ThisPtr(..), _)) => return None,
             _ => (None, &call.args[..]),
+        };
+        let first_var = match first {
+            Some(first) => Some((self.var(first)?, first.position())),
+            None => None,
         };
         let args: Vec<_> = rest.iter().map(|e| self.expr(e)).collect();
         Some(Box::new(FastCall {
             call,
             pos,
-            distinct: distinct(first_var.map(|(v, _)| v), &args),
+            refs: in_place(first, rest, &args),
             args,
             first_var,
             cached: None,
@@ -566,6 +623,16 @@ fn flat(value: Dynamic) -> Dynamic {
 struct Vars<'f, 's> {
     scope: &'f mut Scope<'s>,
     frame: &'f mut [Dynamic],
+}
+
+impl Vars<'_, '_> {
+    /// Raw pointers to the frame's slots and the scope's values. A call site hands out
+    /// references to several distinct variables through them at once; nothing else
+    /// reaches the variables while those references live (in scope mode, where variables
+    /// are searched for by name, none is handed out this way).
+    fn ptrs(&mut self) -> (*mut Dynamic, *mut Dynamic) {
+        (self.frame.as_mut_ptr(), self.scope.values_mut_ptr())
+    }
 }
 
 impl Engine {
@@ -965,65 +1032,40 @@ impl Engine {
             .map(Target::take_or_clone)
     }
 
-    /// The value of argument `expr` (index `at` among the call's values) for a function
-    /// that borrows its arguments. A literal or a plain variable holding a value that is
-    /// costly to copy is lent: moved out, and recorded in `lent` to be given back after the
-    /// call.
+    /// Evaluate the arguments `arg_exprs` of a call, in order, into `values`, except those
+    /// in `refs` (literals and variables, see [`in_place`]), which are only counted, as
+    /// the evaluator counts them, to be passed in place. Returns the arguments left in
+    /// place: a shared variable is read (flattened) into `values` instead.
     #[allow(clippy::too_many_arguments)]
-    fn fast_arg(
+    fn eval_fast_args(
         &self,
         global: &mut GlobalRuntimeState,
         caches: &mut Caches,
         vars: &mut Vars,
-        this_ptr: Option<&mut Dynamic>,
-        (expr, index): (&mut FastExpr, usize),
-        at: usize,
-        lent: &mut LentArgs,
-    ) -> RhaiResult {
-        let (slot, from, pos) = match expr {
-            FastExpr::Const(value, pos) => (value, Lent::Const(index as u32), *pos),
-            FastExpr::Var(Var::Local(k), pos) => (&mut vars.frame[*k], Lent::Local(*k as u32), *pos),
-            FastExpr::Var(Var::Outer(i), pos) => (vars.scope.get_mut_by_index(*i), Lent::Outer(*i as u32), *pos),
-            _ => return self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat),
-        };
-        self.track_operation(global, pos)?;
-        // Only values a copy would cost an allocation or an atomic for are worth lending;
-        // the others are copied, as `eval_fast_expr` would.
-        let costly = matches!(
-            slot.0,
-            Union::Str(..) | Union::Blob(..) | Union::Array(..) | Union::Map(..) | Union::Variant(..) | Union::FnPtr(..)
-        );
-        if costly {
-            lent.push((at as u32, from));
-            return Ok(std::mem::take(slot));
-        }
-        Ok(flat(slot.clone()))
-    }
-
-    /// Give back the arguments lent to a call: moved from `values`, or copies of `copies`
-    /// (one per lent argument, or none) when the call was not made to the borrowing function.
-    fn give_back(
-        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
         arg_exprs: &mut [FastExpr],
-        lent: &[(u32, Lent)],
-        values: &mut [Dynamic],
-        copies: Vec<Dynamic>,
-    ) {
-        for (n, &(at, from)) in lent.iter().enumerate() {
-            let value = match copies.get(n) {
-                Some(copy) => copy.clone(),
-                None => std::mem::take(&mut values[at as usize]),
-            };
-            match from {
-                Lent::Const(index) => {
-                    if let FastExpr::Const(slot, _) = &mut arg_exprs[index as usize] {
-                        *slot = value;
-                    }
+        refs: u32,
+        values: &mut FnArgsVec<Dynamic>,
+    ) -> RhaiResultOf<u32> {
+        let mut left = refs;
+        for (k, expr) in arg_exprs.iter_mut().enumerate() {
+            if refs & (1 << k) != 0 {
+                let (value, pos) = match expr {
+                    FastExpr::Const(value, pos) => (&*value, *pos),
+                    FastExpr::Var(Var::Local(slot), pos) => (&vars.frame[*slot], *pos),
+                    FastExpr::Var(Var::Outer(index), pos) => (&*vars.scope.get_mut_by_index(*index), *pos),
+                    _ => unreachable!("only literals and variables are passed in place"),
+                };
+                self.track_operation(global, pos)?;
+                if value.is_shared() {
+                    values.push(value.flatten_clone());
+                    left &= !(1 << k);
                 }
-                Lent::Local(k) => vars.frame[k as usize] = value,
-                Lent::Outer(i) => *vars.scope.get_mut_by_index(i as usize) = value,
+                continue;
             }
+            values.push(flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?));
         }
+        Ok(left)
     }
 
     /// Call a function as [`make_function_call`][Engine::make_function_call] and
@@ -1042,7 +1084,7 @@ impl Engine {
             pos,
             args: arg_exprs,
             first_var,
-            distinct,
+            refs,
             cached,
         } = site;
         let (call, pos) = (*call, *pos);
@@ -1050,96 +1092,97 @@ impl Engine {
         let qualified = !call.namespace.is_empty();
         #[cfg(feature = "no_module")]
         let qualified = false;
-
-        let arg_values = &mut FnArgsVec::with_capacity(call.args.len());
-        let lent = &mut FnArgsVec::new();
-        let lend = *distinct && cached.as_ref().is_some_and(|c| c.borrows);
         let skip = usize::from(first_var.is_some());
 
+        // A function that only reads its arguments is given literals and variables in
+        // place; a first argument given by value only if it leaves that alone too.
+        let refs = match cached {
+            Some(c) if c.borrows && (skip == 1 || c.entry.func.is_pure()) => *refs,
+            Some(c) if c.borrows => *refs & !1,
+            _ => 0,
+        };
+        let values = &mut FnArgsVec::with_capacity(call.args.len());
         if let Some((_, first_pos)) = *first_var {
             self.track_operation(global, first_pos)?;
             // A placeholder for the first argument, should it be copied.
-            arg_values.push(Dynamic::UNIT);
+            values.push(Dynamic::UNIT);
         }
-        for (index, expr) in arg_exprs.iter_mut().enumerate() {
-            let at = index + skip;
-            let this_ptr = this_ptr.as_deref_mut();
-            let value = if lend {
-                self.fast_arg(global, caches, vars, this_ptr, (expr, index), at, lent)
-            } else {
-                self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat)
-            };
-            match value {
-                Ok(value) => arg_values.push(value),
-                Err(err) => {
-                    Self::give_back(vars, arg_exprs, lent, arg_values, Vec::new());
-                    return Err(err);
-                }
-            }
-        }
+        let refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
 
         let name = call.name.as_str();
         let imports = global.num_imports();
+        // Copies of the arguments passed in place, should the call go elsewhere.
         let mut copies = Vec::new();
 
-        let result = 'call: {
-            let args = &mut FnArgsVec::with_capacity(arg_values.len());
-            let mut is_ref_mut = false;
-            let mut first_arg = None;
-            if let Some((first, _)) = *first_var {
-                let mut target = match self.fast_target(global, caches, vars, this_ptr, first) {
-                    Ok(target) => target,
-                    Err(err) => break 'call Err(err),
-                };
-                if !qualified && target.as_ref().is_read_only() {
-                    target = target.into_owned();
-                }
-                if target.is_shared() || target.is_temp_value() {
-                    arg_values[0] = target.take_or_clone().flatten();
-                    args.extend(arg_values.iter_mut());
-                } else {
-                    let (first, rest) = arg_values.split_first_mut().unwrap();
-                    first_arg = Some(first);
-                    is_ref_mut = true;
-                    args.push(target.take_ref().unwrap());
-                    args.extend(rest.iter_mut());
-                }
-            } else {
-                args.extend(arg_values.iter_mut());
-            }
-
-            if let Some(c) = cached {
-                if c.matches(imports, args.iter().map(|a| a.type_id())) {
-                    if qualified {
-                        let source = c.entry.source.as_deref();
-                        break 'call self.call_qualified_native(global, source, name, &c.entry.func, first_arg, args, pos);
-                    }
-                    #[cfg(not(feature = "no_closure"))]
-                    #[cfg(not(feature = "unchecked"))]
-                    if let Err(err) = crate::func::ensure_no_data_race(name, args, is_ref_mut) {
-                        break 'call Err(err);
-                    }
-                    if let Err(err) = self.track_operation(global, pos) {
-                        break 'call Err(err);
-                    }
-                    defer! { let orig_level = global.level; global.level += 1 }
-                    break 'call self
-                        .call_native_entry(global, name, &c.entry, args, is_ref_mut, false, pos)
-                        .map(|(v, ..)| v);
-                }
-                *cached = None;
-            }
-
-            // The evaluator's own call (which may take the arguments: lent ones are given
-            // back as copies), then whatever native function it resolved to.
-            copies = lent.iter().map(|&(at, _)| args[at as usize].clone()).collect();
-            let (result, remembered) =
-                self.eval_fast_call_slow(global, caches, call, first_arg, args, is_ref_mut, qualified, imports, pos);
-            *cached = remembered;
-            result
+        let args = &mut FnArgsVec::with_capacity(call.args.len());
+        let mut is_ref_mut = false;
+        let mut first_arg = None;
+        let (frame, scope) = vars.ptrs();
+        let (first_value, mut rest) = match skip {
+            1 => values.split_first_mut().map_or((None, [].iter_mut()), |(f, r)| (Some(f), r.iter_mut())),
+            _ => (None, values.iter_mut()),
         };
+        if let Some((first, _)) = *first_var {
+            // SAFETY: see `Vars::ptrs`; the first variable is not among those in place.
+            let target = match first {
+                Var::Local(slot) => unsafe { &mut *frame.add(slot) }.try_into(),
+                Var::Outer(index) => unsafe { &mut *scope.add(index) }.try_into(),
+                Var::Search(..) => self.fast_target(global, caches, vars, this_ptr, first),
+            };
+            let mut target = target?;
+            if !qualified && target.as_ref().is_read_only() {
+                target = target.into_owned();
+            }
+            let first_value = first_value.unwrap();
+            if target.is_shared() || target.is_temp_value() {
+                *first_value = target.take_or_clone().flatten();
+                args.push(first_value);
+            } else {
+                first_arg = Some(first_value);
+                is_ref_mut = true;
+                args.push(target.take_ref().unwrap());
+            }
+        }
+        for (k, expr) in arg_exprs.iter_mut().enumerate() {
+            if refs & (1 << k) == 0 {
+                args.push(rest.next().unwrap());
+                continue;
+            }
+            // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
+            args.push(match expr {
+                FastExpr::Const(value, _) => value,
+                FastExpr::Var(Var::Local(slot), _) => unsafe { &mut *frame.add(*slot) },
+                FastExpr::Var(Var::Outer(index), _) => unsafe { &mut *scope.add(*index) },
+                _ => unreachable!("only literals and variables are passed in place"),
+            });
+        }
 
-        Self::give_back(vars, arg_exprs, lent, arg_values, copies);
+        if let Some(c) = cached {
+            if c.matches(imports, args.iter().map(|a| arg_type(a))) {
+                if qualified {
+                    let source = c.entry.source.as_deref();
+                    return self.call_qualified_native(global, source, name, &c.entry.func, first_arg, args, pos);
+                }
+                #[cfg(not(feature = "no_closure"))]
+                #[cfg(not(feature = "unchecked"))]
+                if may_be_locked(args) {
+                    crate::func::ensure_no_data_race(name, args, is_ref_mut)?;
+                }
+                self.track_operation(global, pos)?;
+                defer! { let orig_level = global.level; global.level += 1 }
+                return self
+                    .call_native_entry(global, name, &c.entry, args, is_ref_mut, false, pos)
+                    .map(|(v, ..)| v);
+            }
+            *cached = None;
+        }
+
+        // The evaluator's own call (which may take the arguments), then whatever native
+        // function it resolved to.
+        copy_in_place(args, refs, skip, &mut copies);
+        let (result, remembered) =
+            self.eval_fast_call_slow(global, caches, call, first_arg, args, is_ref_mut, qualified, imports, pos);
+        *cached = remembered;
         result
     }
 
@@ -1211,90 +1254,86 @@ impl Engine {
             var_pos,
             args: arg_exprs,
             pos,
-            distinct,
+            refs,
             cached,
         } = site;
         let (call, pos) = (*call, *pos);
-        let mut call_args = FnArgsVec::with_capacity(arg_exprs.len());
-        let lent = &mut FnArgsVec::new();
-        let lend = *distinct && cached.as_ref().is_some_and(|c| c.borrows);
+        let values = &mut FnArgsVec::with_capacity(arg_exprs.len());
+        let mut refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
         if !arg_exprs.is_empty() {
             self.track_operation(global, pos)?;
-            for (index, expr) in arg_exprs.iter_mut().enumerate() {
-                let this_ptr = this_ptr.as_deref_mut();
-                let value = if lend {
-                    self.fast_arg(global, caches, vars, this_ptr, (expr, index), index, lent)
-                } else {
-                    self.eval_fast_expr(global, caches, vars, this_ptr, expr).map(flat)
-                };
-                match value {
-                    Ok(value) => call_args.push(value),
-                    Err(err) => {
-                        Self::give_back(vars, arg_exprs, lent, &mut call_args, Vec::new());
-                        return Err(err);
-                    }
-                }
-            }
+            refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
         }
         let name = call.name.as_str();
         let imports = global.num_imports();
+        // Copies of the arguments passed in place, should the call go elsewhere.
         let mut copies = Vec::new();
 
-        let result = 'call: {
-            if let Err(err) = self.track_operation(global, *var_pos) {
-                break 'call Err(err);
-            }
-            let target = &mut match self.fast_target(global, caches, vars, this_ptr, *var) {
-                Ok(target) => target,
-                Err(err) => break 'call Err(err),
-            };
-
-            // Maps (which may hold a function pointer of that name) and function pointers
-            // (`call`, `curry`) take the general path, as in the evaluator.
-            let obj = target.as_ref();
-            if self.missing_function.is_none() && !obj.is_map() && !obj.is_fnptr() {
-                let types = || std::iter::once(obj.type_id()).chain(call_args.iter().map(Dynamic::type_id));
-                if !cached.as_ref().is_some_and(|c| c.matches(imports, types())) {
-                    *cached = Self::remembered_method(caches, call, types().collect(), imports);
-                }
-                if let Some(c) = cached.as_ref() {
-                    let is_ref_mut = target.is_ref();
-                    let (result, updated) = {
-                        let mut args = FnArgsVec::<&mut Dynamic>::with_capacity(call_args.len() + 1);
-                        args.push(target.as_mut());
-                        args.extend(call_args.iter_mut());
-                        #[cfg(not(feature = "no_closure"))]
-                        #[cfg(not(feature = "unchecked"))]
-                        if let Err(err) = crate::func::ensure_no_data_race(name, &args, is_ref_mut) {
-                            break 'call Err(err);
-                        }
-                        if let Err(err) = self.track_operation(global, pos) {
-                            break 'call Err(err);
-                        }
-                        defer! { let orig_level = global.level; global.level += 1 }
-                        if !c.borrows {
-                            copies = lent.iter().map(|&(at, _)| args[at as usize + 1].clone()).collect();
-                        }
-                        match self.call_native_entry(global, name, &c.entry, &mut args, is_ref_mut, false, pos) {
-                            Ok(done) => done,
-                            Err(err) => break 'call Err(err),
-                        }
-                    };
-                    if updated {
-                        if let Err(err) = target.propagate_changed_value(pos) {
-                            break 'call Err(err);
-                        }
-                    }
-                    break 'call Ok(result);
-                }
-            }
-
-            copies = lent.iter().map(|&(at, _)| call_args[at as usize].clone()).collect();
-            self.eval_fast_method_slow(global, caches, call, target, &mut call_args, pos)
+        self.track_operation(global, *var_pos)?;
+        let (frame, scope) = vars.ptrs();
+        // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
+        let target = match *var {
+            Var::Local(slot) => unsafe { &mut *frame.add(slot) }.try_into(),
+            Var::Outer(index) => unsafe { &mut *scope.add(index) }.try_into(),
+            Var::Search(..) => self.fast_target(global, caches, vars, this_ptr, *var),
         };
+        let target = &mut target?;
+        // Maps (which may hold a function pointer of that name) and function pointers
+        // (`call`, `curry`) take the general path, as in the evaluator.
+        let obj = target.as_ref();
+        let general = self.missing_function.is_some() || obj.is_map() || obj.is_fnptr();
+        let is_ref_mut = target.is_ref();
+        let mut args = FnArgsVec::<&mut Dynamic>::with_capacity(arg_exprs.len() + 1);
+        args.push(target.as_mut());
+        let mut rest = values.iter_mut();
+        for (k, expr) in arg_exprs.iter_mut().enumerate() {
+            if refs & (1 << k) == 0 {
+                args.push(rest.next().unwrap());
+                continue;
+            }
+            // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
+            args.push(match expr {
+                FastExpr::Const(value, _) => value,
+                FastExpr::Var(Var::Local(slot), _) => unsafe { &mut *frame.add(*slot) },
+                FastExpr::Var(Var::Outer(index), _) => unsafe { &mut *scope.add(*index) },
+                _ => unreachable!("only literals and variables are passed in place"),
+            });
+        }
 
-        Self::give_back(vars, arg_exprs, lent, &mut call_args, copies);
-        result
+        if !general {
+            if !cached.as_ref().is_some_and(|c| c.matches(imports, args.iter().map(|a| arg_type(a)))) {
+                *cached = Self::remembered_method(caches, call, args.iter().map(|a| arg_type(a)).collect(), imports);
+            }
+            if let Some(c) = cached.as_ref() {
+                if !c.borrows {
+                    copy_in_place(&mut args, refs, 1, &mut copies);
+                }
+                #[cfg(not(feature = "no_closure"))]
+                #[cfg(not(feature = "unchecked"))]
+                if may_be_locked(&args) {
+                    crate::func::ensure_no_data_race(name, &args, is_ref_mut)?;
+                }
+                self.track_operation(global, pos)?;
+                let done = {
+                    defer! { let orig_level = global.level; global.level += 1 }
+                    self.call_native_entry(global, name, &c.entry, &mut args, is_ref_mut, false, pos)
+                };
+                drop(args);
+                let (result, updated) = done?;
+                if updated {
+                    target.propagate_changed_value(pos)?;
+                }
+                return Ok(result);
+            }
+        }
+
+        let mut call_args: FnArgsVec<Dynamic> = args
+            .drain(1..)
+            .enumerate()
+            .map(|(k, a)| if refs & (1 << k) == 0 { std::mem::take(a) } else { a.clone() })
+            .collect();
+        drop(args);
+        self.eval_fast_method_slow(global, caches, call, target, &mut call_args, pos)
     }
 
     /// The uncached call of [`eval_fast_method`][Engine::eval_fast_method], out of line.

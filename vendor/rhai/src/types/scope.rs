@@ -819,6 +819,12 @@ impl Scope<'_> {
     pub(crate) fn get_mut_by_index(&mut self, index: usize) -> &mut Dynamic {
         &mut self.values[index]
     }
+    /// (Patched) A pointer to the entries' values, for handing out references to several
+    /// distinct entries at once (`eval/fast.rs`).
+    #[inline(always)]
+    pub(crate) fn values_mut_ptr(&mut self) -> *mut Dynamic {
+        self.values.as_mut_ptr()
+    }
     /// Add an alias to an entry in the [`Scope`].
     ///
     /// # Panics
