@@ -308,10 +308,7 @@ fn arguments_that_read_or_change_another_argument_see_the_evaluator_order() {
            out"#,
     )
     .unwrap();
-    assert_eq!(
-        v.to_string(),
-        "[2, 2, 2, 3, 2, 1, 1, 5, 6, [3, 3], [3, 3], [3, 3], 1799, 2, 1799, 2, 1799, 2]"
-    );
+    assert_eq!(v.to_string(), "[2, 2, 2, 3, 2, 1, 1, 5, 6, [3, 3], [3, 3], [3, 3], 1799, 2, 1799, 2, 1799, 2]");
 }
 
 #[test]
