@@ -212,6 +212,8 @@ struct Cached {
     /// The function only reads its arguments after the first
     /// ([`RhaiFunc::borrows_args`][crate::func::RhaiFunc::borrows_args]).
     borrows: bool,
+    /// The function leaves its first argument alone too.
+    pure: bool,
 }
 
 /// The arguments (a bit each, up to 32) that a native which only reads its arguments may
@@ -1068,6 +1070,76 @@ impl Engine {
         Ok(left)
     }
 
+    /// Whether the arguments `arg_exprs`, all literals and variables passed in place, are
+    /// none of them shared and of the types `types` a call site was resolved for.
+    #[inline(always)]
+    fn fit_in_place((frame, scope): (*mut Dynamic, *mut Dynamic), arg_exprs: &[FastExpr], types: &[TypeId]) -> bool {
+        types.len() == arg_exprs.len()
+            && arg_exprs.iter().zip(types).all(|(expr, typ)| {
+                // SAFETY: see `Vars::ptrs`.
+                let arg = match expr {
+                    FastExpr::Const(value, _) => value,
+                    FastExpr::Var(Var::Local(slot), _) => unsafe { &*frame.add(*slot) },
+                    FastExpr::Var(Var::Outer(index), _) => unsafe { &*scope.add(*index) },
+                    _ => return false,
+                };
+                !arg.is_shared() && arg_type(arg) == *typ
+            })
+    }
+
+    /// Push the arguments `arg_exprs` that [`fit_in_place`][Engine::fit_in_place] onto
+    /// `args`, counted as the evaluator counts them.
+    #[inline(always)]
+    fn push_in_place<'x>(
+        &self,
+        global: &mut GlobalRuntimeState,
+        (frame, scope): (*mut Dynamic, *mut Dynamic),
+        arg_exprs: &'x mut [FastExpr],
+        args: &mut FnArgsVec<&'x mut Dynamic>,
+    ) -> RhaiResultOf<()> {
+        for expr in arg_exprs {
+            // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
+            let (arg, pos) = match expr {
+                FastExpr::Const(value, pos) => (value, *pos),
+                FastExpr::Var(Var::Local(slot), pos) => (unsafe { &mut *frame.add(*slot) }, *pos),
+                FastExpr::Var(Var::Outer(index), pos) => (unsafe { &mut *scope.add(*index) }, *pos),
+                _ => unreachable!("checked by fit_in_place"),
+            };
+            self.track_operation(global, pos)?;
+            args.push(arg);
+        }
+        Ok(())
+    }
+
+    /// Call the native function a call site resolved to, as the evaluator calls it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn call_cached<'a>(
+        &self,
+        global: &mut GlobalRuntimeState,
+        c: &Cached,
+        name: &str,
+        qualified: bool,
+        first_arg: Option<&'a mut Dynamic>,
+        args: &mut [&'a mut Dynamic],
+        is_ref_mut: bool,
+        pos: Position,
+    ) -> RhaiResult {
+        if qualified {
+            let source = c.entry.source.as_deref();
+            return self.call_qualified_native(global, source, name, &c.entry.func, first_arg, args, pos);
+        }
+        #[cfg(not(feature = "no_closure"))]
+        #[cfg(not(feature = "unchecked"))]
+        if may_be_locked(args) {
+            crate::func::ensure_no_data_race(name, args, is_ref_mut)?;
+        }
+        self.track_operation(global, pos)?;
+        defer! { let orig_level = global.level; global.level += 1 }
+        self.call_native_entry(global, name, &c.entry, args, is_ref_mut, false, pos)
+            .map(|(v, ..)| v)
+    }
+
     /// Call a function as [`make_function_call`][Engine::make_function_call] and
     /// [`make_qualified_function_call`][Engine::make_qualified_function_call] do.
     #[inline(never)]
@@ -1093,11 +1165,28 @@ impl Engine {
         #[cfg(feature = "no_module")]
         let qualified = false;
         let skip = usize::from(first_var.is_some());
+        let name = call.name.as_str();
+        let imports = global.num_imports();
+
+        // Every argument in place: none is evaluated, copied or dropped.
+        if let Some(c) = cached {
+            if c.borrows
+                && c.pure
+                && first_var.is_none()
+                && refs.count_ones() as usize == arg_exprs.len()
+                && c.imports == imports
+                && Self::fit_in_place(vars.ptrs(), arg_exprs, &c.types)
+            {
+                let args = &mut FnArgsVec::new();
+                self.push_in_place(global, vars.ptrs(), arg_exprs, args)?;
+                return self.call_cached(global, c, name, qualified, None, args, false, pos);
+            }
+        }
 
         // A function that only reads its arguments is given literals and variables in
         // place; a first argument given by value only if it leaves that alone too.
         let refs = match cached {
-            Some(c) if c.borrows && (skip == 1 || c.entry.func.is_pure()) => *refs,
+            Some(c) if c.borrows && (skip == 1 || c.pure) => *refs,
             Some(c) if c.borrows => *refs & !1,
             _ => 0,
         };
@@ -1109,8 +1198,6 @@ impl Engine {
         }
         let refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
 
-        let name = call.name.as_str();
-        let imports = global.num_imports();
         // Copies of the arguments passed in place, should the call go elsewhere.
         let mut copies = Vec::new();
 
@@ -1159,20 +1246,7 @@ impl Engine {
 
         if let Some(c) = cached {
             if c.matches(imports, args.iter().map(|a| arg_type(a))) {
-                if qualified {
-                    let source = c.entry.source.as_deref();
-                    return self.call_qualified_native(global, source, name, &c.entry.func, first_arg, args, pos);
-                }
-                #[cfg(not(feature = "no_closure"))]
-                #[cfg(not(feature = "unchecked"))]
-                if may_be_locked(args) {
-                    crate::func::ensure_no_data_race(name, args, is_ref_mut)?;
-                }
-                self.track_operation(global, pos)?;
-                defer! { let orig_level = global.level; global.level += 1 }
-                return self
-                    .call_native_entry(global, name, &c.entry, args, is_ref_mut, false, pos)
-                    .map(|(v, ..)| v);
+                return self.call_cached(global, c, name, qualified, first_arg, args, is_ref_mut, pos);
             }
             *cached = None;
         }
@@ -1258,14 +1332,54 @@ impl Engine {
             cached,
         } = site;
         let (call, pos) = (*call, *pos);
+        let name = call.name.as_str();
+        let imports = global.num_imports();
+
+        // A variable's method with every argument in place: none is evaluated, copied or
+        // dropped.
+        if let (Some(c), Var::Local(..) | Var::Outer(..)) = (cached.as_ref(), *var) {
+            let ptrs @ (frame, scope) = vars.ptrs();
+            let obj = match *var {
+                Var::Local(slot) => frame.wrapping_add(slot),
+                Var::Outer(index) => scope.wrapping_add(index),
+                Var::Search(..) => unreachable!("matched above"),
+            };
+            // SAFETY: see `Vars::ptrs`.
+            let obj_type = unsafe { (!(*obj).is_shared()).then(|| arg_type(&*obj)) };
+            if c.borrows
+                && refs.count_ones() as usize == arg_exprs.len()
+                && c.imports == imports
+                && obj_type.is_some()
+                && c.types.first() == obj_type.as_ref()
+                && Self::fit_in_place(ptrs, arg_exprs, &c.types[1..])
+            {
+                if !arg_exprs.is_empty() {
+                    self.track_operation(global, pos)?;
+                }
+                // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
+                let mut args = FnArgsVec::new();
+                args.push(unsafe { &mut *obj });
+                self.push_in_place(global, ptrs, arg_exprs, &mut args)?;
+                self.track_operation(global, *var_pos)?;
+                #[cfg(not(feature = "no_closure"))]
+                #[cfg(not(feature = "unchecked"))]
+                if may_be_locked(&args) {
+                    crate::func::ensure_no_data_race(name, &args, true)?;
+                }
+                self.track_operation(global, pos)?;
+                defer! { let orig_level = global.level; global.level += 1 }
+                return self
+                    .call_native_entry(global, name, &c.entry, &mut args, true, false, pos)
+                    .map(|(v, ..)| v);
+            }
+        }
+
         let values = &mut FnArgsVec::with_capacity(arg_exprs.len());
         let mut refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
         if !arg_exprs.is_empty() {
             self.track_operation(global, pos)?;
             refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
         }
-        let name = call.name.as_str();
-        let imports = global.num_imports();
         // Copies of the arguments passed in place, should the call go elsewhere.
         let mut copies = Vec::new();
 
@@ -1385,6 +1499,7 @@ impl Engine {
             types,
             imports,
             borrows: entry.func.borrows_args(),
+            pure: entry.func.is_pure(),
             entry: entry.clone(),
         })
     }

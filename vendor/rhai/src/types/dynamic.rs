@@ -1110,6 +1110,15 @@ impl Dynamic {
     /// Set the [`AccessMode`] for this [`Dynamic`].
     #[inline] // (Patched)
     pub(crate) fn set_access_mode(&mut self, typ: AccessMode) -> &mut Self {
+        if !self.set_own_access_mode(typ) {
+            self.set_items_access_mode(typ);
+        }
+        self
+    }
+    /// (Patched) Set the [`AccessMode`] of a value that holds no others, inline; `false`
+    /// for an array or a map.
+    #[inline(always)]
+    fn set_own_access_mode(&mut self, typ: AccessMode) -> bool {
         match self.0 {
             Union::Unit(.., ref mut access)
             | Union::Bool(.., ref mut access)
@@ -1124,27 +1133,45 @@ impl Dynamic {
             #[cfg(feature = "decimal")]
             Union::Decimal(.., ref mut access) => *access = typ,
             #[cfg(not(feature = "no_index"))]
-            Union::Array(ref mut a, _, ref mut access) => {
-                *access = typ;
-                for v in a.as_mut() {
-                    v.set_access_mode(typ);
-                }
-            }
+            Union::Array(..) => return false,
             #[cfg(not(feature = "no_index"))]
             Union::Blob(.., ref mut access) => *access = typ,
             #[cfg(not(feature = "no_object"))]
-            Union::Map(ref mut m, _, ref mut access) => {
-                *access = typ;
-                for v in m.values_mut() {
-                    v.set_access_mode(typ);
-                }
-            }
+            Union::Map(..) => return false,
             #[cfg(not(feature = "no_time"))]
             Union::TimeStamp(.., ref mut access) => *access = typ,
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(.., ref mut access) => *access = typ,
         }
-        self
+        true
+    }
+    /// (Patched) Set the [`AccessMode`] of an array or a map and of the values in it, those
+    /// that hold no others inline.
+    #[inline(never)]
+    fn set_items_access_mode(&mut self, typ: AccessMode) {
+        match self.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref mut a, _, ref mut access) => {
+                *access = typ;
+                for v in a.as_mut() {
+                    if !v.set_own_access_mode(typ) {
+                        v.set_items_access_mode(typ);
+                    }
+                }
+            }
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref mut m, _, ref mut access) => {
+                *access = typ;
+                for v in m.values_mut() {
+                    if !v.set_own_access_mode(typ) {
+                        v.set_items_access_mode(typ);
+                    }
+                }
+            }
+            _ => {
+                self.set_own_access_mode(typ);
+            }
+        }
     }
     /// Make this [`Dynamic`] read-only (i.e. a constant).
     #[inline(always)]
@@ -2954,6 +2981,8 @@ impl FromStr for Dynamic {
 impl<T: Variant + Clone> From<Vec<T>> for Dynamic {
     #[inline]
     fn from(value: Vec<T>) -> Self {
+        // (Patched) An array of `Dynamic`s is kept as it is, not rebuilt item by item.
+        reify! { value => |v: Array| return Self::from_array(v), || () }
         Self(Union::Array(
             Box::new(value.into_iter().map(Self::from).collect()),
             DEFAULT_TAG_VALUE,
