@@ -532,6 +532,14 @@ fn put_uint(slot: &mut [u8], v: u64, order: Order) {
 /// Read an unsigned integer of `slot.len()` (1, 2, 4 or 8) bytes in `order`.
 fn get_uint(slot: &[u8], order: Order) -> u64 {
     let le = order == Order::Little;
+    // Each common size reads its bytes at once: bytes stored one by one into a
+    // buffer and read back as a word would stall the read.
+    if let [b] = slot {
+        return (*b).into();
+    }
+    if let Ok(b) = <[u8; 8]>::try_from(slot) {
+        return if le { u64::from_le_bytes(b) } else { u64::from_be_bytes(b) };
+    }
     if let Ok(b) = <[u8; 2]>::try_from(slot) {
         return (if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }).into();
     }
@@ -702,6 +710,14 @@ const PACK_POSITIONAL_DOC: &str = "\
 /// ```rhai
 /// let b = struct::pack(\"!IHb\", 1, 2, -3);   // 00 00 00 01 00 02 fd
 /// ```";
+const STRUCT_PACK_POSITIONAL_DOC: &str = "\
+/// Pack the values given as separate arguments with this compiled format,
+/// as Python's `Struct.pack(v1, v2, …)` does (up to 10 values; more go in
+/// an array).
+///
+/// ```rhai
+/// let b = struct::compile(\"<hh\").pack(1, -1);   // 01 00 ff ff
+/// ```";
 
 /// The doc comments of the hand-registered `unpack` functions.
 const UNPACK_DOC: &str = "\
@@ -755,13 +771,25 @@ pub fn module() -> rhai::Module {
     let mut m = exported_module!(api);
     // One function serves every count of values, which Rhai's plugin macros
     // cannot express.
-    for count in 1..=MAX_POSITIONAL {
-        let mut types = vec![TypeId::of::<ImmutableString>()];
-        types.resize(count + 1, TypeId::of::<Dynamic>());
-        let mut params = vec!["format: &str".to_string()];
-        params.extend((1..=count).map(|k| format!("v{k}: Dynamic")));
-        params.push("Blob".into());
-        Borrowing::register(&mut m, "pack", FnNamespace::Internal, params, types, PACK_POSITIONAL_DOC, pack_positional);
+    let positional: [(FnNamespace, &str, TypeId, &str, BorrowingFn); 2] = [
+        (FnNamespace::Internal, "format: &str", TypeId::of::<ImmutableString>(), PACK_POSITIONAL_DOC, pack_positional),
+        (
+            FnNamespace::Global,
+            "s: &mut Struct",
+            TypeId::of::<Struct>(),
+            STRUCT_PACK_POSITIONAL_DOC,
+            struct_pack_positional,
+        ),
+    ];
+    for (namespace, first, first_type, doc, f) in positional {
+        for count in 1..=MAX_POSITIONAL {
+            let mut types = vec![first_type];
+            types.resize(count + 1, TypeId::of::<Dynamic>());
+            let mut params = vec![first.to_string()];
+            params.extend((1..=count).map(|k| format!("v{k}: Dynamic")));
+            params.push("Blob".into());
+            Borrowing::register(&mut m, "pack", namespace, params, types, doc, f);
+        }
     }
     let (string, dynamic, int) = (TypeId::of::<ImmutableString>(), TypeId::of::<Dynamic>(), TypeId::of::<INT>());
     let (blob, compiled) = (TypeId::of::<Blob>(), TypeId::of::<Struct>());
@@ -810,7 +838,7 @@ pub fn module() -> rhai::Module {
             |a| {
                 const OP: &str = "struct::unpack";
                 let s = a[0].read_lock::<Struct>().ok_or_else(|| pack_error(OP, "not a compiled format"))?;
-                Ok(with_data(a[1], OP, |bytes| s.0.unpack(bytes, OP))?.into())
+                Ok(Dynamic::from_array(with_data(a[1], OP, |bytes| s.0.unpack(bytes, OP))?))
             },
         ),
     ];
@@ -841,7 +869,15 @@ fn unpack_at(format: &Dynamic, data: &Dynamic, offset: Option<INT>, op: &str) ->
             Some(offset) => s.0.unpack_from(bytes, offset, op),
         })
     })?;
-    Ok(array.into())
+    Ok(Dynamic::from_array(array))
+}
+
+/// `s.pack(v1, v2, …)`: `args` is the compiled format, then the values.
+fn struct_pack_positional(args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
+    const OP: &str = "struct::pack";
+    let (s, values) = args.split_first_mut().ok_or_else(|| pack_error(OP, "no format"))?;
+    let s = s.read_lock::<Struct>().ok_or_else(|| pack_error(OP, "not a compiled format"))?;
+    Ok(Dynamic::from_blob(s.0.pack(values, OP)?))
 }
 
 /// `struct::pack(format, v1, v2, …)`: `args` is the format, then the values.

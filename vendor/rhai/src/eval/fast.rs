@@ -780,13 +780,19 @@ impl Engine {
                         return Err(ERR::ErrorTooManyVariables(*pos).into());
                     }
                     let value = self.eval_fast_expr(global, caches, vars, this_ptr, value)?;
-                    let mut value = self.intern_string(flat(value));
                     match slot {
                         Some(slot) => {
-                            value.set_access_mode(*access);
-                            vars.frame[*slot] = value;
+                            // Finished in place: moving the value again right after its
+                            // access mode or sharing changed would stall on the store.
+                            let place = &mut vars.frame[*slot];
+                            *place = value;
+                            if place.is_shared() || place.is_string() {
+                                *place = self.intern_string(flat(std::mem::take(place)));
+                            }
+                            place.set_access_mode(*access);
                         }
                         None => {
+                            let value = self.intern_string(flat(value));
                             vars.scope.push_entry(name.name.clone(), *access, value);
                         }
                     }

@@ -773,10 +773,16 @@ impl Engine {
 
                         // Set loop value
                         let value = iter_value
-                            .map_err(|err| err.fill_position(expr.position()))?
-                            .flatten();
+                            .map_err(|err| err.fill_position(expr.position()))?;
 
-                        *scope.get_mut_by_index(index).write_lock().unwrap() = value;
+                        // (Patched) Plain values are stored directly, with no lock or
+                        // out-of-line flattening to go through.
+                        let slot = scope.get_mut_by_index(index);
+                        if value.is_shared() || slot.is_shared() {
+                            *slot.write_lock().unwrap() = value.flatten();
+                        } else {
+                            *slot = value;
+                        }
 
                         // Run block
                         let this_ptr = this_ptr.as_deref_mut();

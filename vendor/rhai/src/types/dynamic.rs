@@ -1119,6 +1119,14 @@ impl Dynamic {
     /// for an array or a map.
     #[inline(always)]
     fn set_own_access_mode(&mut self, typ: AccessMode) -> bool {
+        // Stored only when it changes: a byte stored just before the whole value is
+        // moved would stall that move (the load cannot be forwarded from the store).
+        #[inline(always)]
+        fn set(access: &mut AccessMode, typ: AccessMode) {
+            if *access != typ {
+                *access = typ;
+            }
+        }
         match self.0 {
             Union::Unit(.., ref mut access)
             | Union::Bool(.., ref mut access)
@@ -1126,22 +1134,22 @@ impl Dynamic {
             | Union::Char(.., ref mut access)
             | Union::Int(.., ref mut access)
             | Union::FnPtr(.., ref mut access)
-            | Union::Variant(.., ref mut access) => *access = typ,
+            | Union::Variant(.., ref mut access) => set(access, typ),
 
             #[cfg(not(feature = "no_float"))]
-            Union::Float(.., ref mut access) => *access = typ,
+            Union::Float(.., ref mut access) => set(access, typ),
             #[cfg(feature = "decimal")]
-            Union::Decimal(.., ref mut access) => *access = typ,
+            Union::Decimal(.., ref mut access) => set(access, typ),
             #[cfg(not(feature = "no_index"))]
             Union::Array(..) => return false,
             #[cfg(not(feature = "no_index"))]
-            Union::Blob(.., ref mut access) => *access = typ,
+            Union::Blob(.., ref mut access) => set(access, typ),
             #[cfg(not(feature = "no_object"))]
             Union::Map(..) => return false,
             #[cfg(not(feature = "no_time"))]
-            Union::TimeStamp(.., ref mut access) => *access = typ,
+            Union::TimeStamp(.., ref mut access) => set(access, typ),
             #[cfg(not(feature = "no_closure"))]
-            Union::Shared(.., ref mut access) => *access = typ,
+            Union::Shared(.., ref mut access) => set(access, typ),
         }
         true
     }
