@@ -151,7 +151,7 @@ const CACHE_SLOTS: usize = 16;
 
 thread_local! {
     /// Most recently used first.
-    static CACHE: RefCell<Vec<Struct>> = const { RefCell::new(Vec::new()) };
+    static CACHE: RefCell<Vec<(ImmutableString, Struct)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A `pack` error raised by `op`.
@@ -425,18 +425,43 @@ enum Access {
 
 /// Run `f` on the parsed layout of `format`, from the per-thread cache.
 fn with_layout<R>(format: &str, op: &str, f: impl FnOnce(&Struct) -> Result<R, Error>) -> Result<R, Error> {
+    with_cached_layout(format, None, op, f)
+}
+
+/// [`with_layout`] for a format string value: the cache keeps that value, so
+/// the same string next time (a literal a loop body passes in place) is found
+/// by its address, without comparing its text.
+fn with_layout_of<R>(
+    format: &ImmutableString,
+    op: &str,
+    f: impl FnOnce(&Struct) -> Result<R, Error>,
+) -> Result<R, Error> {
+    with_cached_layout(format, Some(format), op, f)
+}
+
+fn with_cached_layout<R>(
+    format: &str,
+    key: Option<&ImmutableString>,
+    op: &str,
+    f: impl FnOnce(&Struct) -> Result<R, Error>,
+) -> Result<R, Error> {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if cache.first().is_some_and(|s| s.0.format.as_str() == format) {
+        let same = |k: &ImmutableString| key.is_some_and(|key| key.ptr_eq(k)) || k.as_str() == format;
+        match cache.iter().position(|(k, _)| same(k)) {
             // The usual case: the same format as last time.
-        } else if let Some(i) = cache.iter().position(|s| s.0.format.as_str() == format) {
-            cache[..=i].rotate_right(1);
-        } else {
-            let parsed = Struct(Arc::new(Layout::parse(format).map_err(|d| pack_error(op, d))?));
-            cache.truncate(CACHE_SLOTS - 1);
-            cache.insert(0, parsed);
+            Some(0) => {}
+            Some(i) => cache[..=i].rotate_right(1),
+            None => {
+                let parsed = Struct(Arc::new(Layout::parse(format).map_err(|d| pack_error(op, d))?));
+                cache.truncate(CACHE_SLOTS - 1);
+                cache.insert(0, (key.cloned().unwrap_or_else(|| format.into()), parsed));
+            }
         }
-        f(&cache[0])
+        if let Some(key) = key.filter(|key| !key.ptr_eq(&cache[0].0)) {
+            cache[0].0 = key.clone();
+        }
+        f(&cache[0].1)
     })
 }
 
@@ -864,7 +889,7 @@ fn int_arg(value: &Dynamic) -> INT {
 fn unpack_at(format: &Dynamic, data: &Dynamic, offset: Option<INT>, op: &str) -> NativeResult<Dynamic> {
     let format = format.read_lock::<ImmutableString>().ok_or_else(|| pack_error(op, "the format is not a string"))?;
     let array = with_data(data, op, |bytes| {
-        with_layout(&format, op, |s| match offset {
+        with_layout_of(&format, op, |s| match offset {
             None => s.0.unpack(bytes, op),
             Some(offset) => s.0.unpack_from(bytes, offset, op),
         })
@@ -885,7 +910,7 @@ fn pack_positional(args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
     const OP: &str = "struct::pack";
     let (format, values) = args.split_first_mut().ok_or_else(|| pack_error(OP, "no format"))?;
     let format = format.read_lock::<ImmutableString>().ok_or_else(|| pack_error(OP, "the format is not a string"))?;
-    Ok(Dynamic::from_blob(with_layout(&format, OP, |s| s.0.pack(values, OP))?))
+    Ok(Dynamic::from_blob(with_layout_of(&format, OP, |s| s.0.pack(values, OP))?))
 }
 
 #[export_module]

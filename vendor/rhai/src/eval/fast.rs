@@ -621,6 +621,46 @@ fn flat(value: Dynamic) -> Dynamic {
     }
 }
 
+/// Whether dropping `value` does nothing.
+#[inline(always)]
+const fn is_plain(value: &Dynamic) -> bool {
+    match value.0 {
+        Union::Unit(..) | Union::Bool(..) | Union::Char(..) | Union::Int(..) => true,
+        #[cfg(not(feature = "no_float"))]
+        Union::Float(..) => true,
+        _ => false,
+    }
+}
+
+/// `*place = value`, without a call to drop a plain old value.
+#[inline(always)]
+pub(crate) fn store(place: &mut Dynamic, value: Dynamic) {
+    if is_plain(place) {
+        // SAFETY: the old value has nothing to drop.
+        unsafe { std::ptr::write(place, value) };
+    } else {
+        *place = value;
+    }
+}
+
+/// Clear a slot of the frame at the end of its block: a plain value is left (the slot is
+/// written before it is read again), an array of plain values is dropped without a call
+/// per item.
+#[inline(always)]
+fn clear(slot: &mut Dynamic) {
+    if is_plain(slot) {
+        return;
+    }
+    #[cfg(not(feature = "no_index"))]
+    if let Union::Array(ref mut items, ..) = slot.0 {
+        if items.iter().all(is_plain) {
+            // SAFETY: the items have nothing to drop.
+            unsafe { items.set_len(0) };
+        }
+    }
+    *slot = Dynamic::UNIT;
+}
+
 /// Where a fast block's variables are: the scope, and the frame of slot mode.
 struct Vars<'f, 's> {
     scope: &'f mut Scope<'s>,
@@ -708,7 +748,7 @@ impl Engine {
             // The frame is cleared on every exit, as the scope would be rewound.
             let vars = &mut Vars { scope, frame };
             let result = self.eval_fast_stmts(global, caches, vars, this_ptr, stmts);
-            vars.frame.iter_mut().for_each(|v| *v = Dynamic::UNIT);
+            vars.frame.iter_mut().for_each(clear);
             return result;
         }
         self.eval_fast_block_in_scope(global, caches, scope, this_ptr, stmts)
@@ -785,7 +825,7 @@ impl Engine {
                             // Finished in place: moving the value again right after its
                             // access mode or sharing changed would stall on the store.
                             let place = &mut vars.frame[*slot];
-                            *place = value;
+                            store(place, value);
                             if place.is_shared() || place.is_string() {
                                 *place = self.intern_string(flat(std::mem::take(place)));
                             }
@@ -836,7 +876,7 @@ impl Engine {
                     let (stmts, slots) = if guard { then } else { other };
                     if !stmts.is_empty() {
                         let result = self.eval_fast_stmts(global, caches, vars, this_ptr, stmts);
-                        vars.frame[slots.clone()].iter_mut().for_each(|v| *v = Dynamic::UNIT);
+                        vars.frame[slots.clone()].iter_mut().for_each(clear);
                         let _ = result?;
                     }
                 }

@@ -781,7 +781,7 @@ impl Engine {
                         if value.is_shared() || slot.is_shared() {
                             *slot.write_lock().unwrap() = value.flatten();
                         } else {
-                            *slot = value;
+                            super::fast::store(slot, value);
                         }
 
                         // Run block
