@@ -105,8 +105,9 @@ pub type BorrowingFn = fn(&mut [&mut Dynamic]) -> NativeResult<Dynamic>;
 
 /// A native function registered by hand so that it reads its arguments in
 /// place (`PluginFunc::borrows_args` in the vendored Rhai): a loop body then
-/// lends it its variables and literals, where a generated function would take
-/// copies of them (a whole buffer for each `struct::unpack` or `conn.send`).
+/// passes it its variables and literals in place, where a generated function
+/// would take copies of them (a whole buffer for each `struct::unpack` or
+/// `conn.send`).
 pub struct Borrowing(BorrowingFn);
 
 impl Borrowing {

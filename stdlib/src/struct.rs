@@ -771,7 +771,7 @@ const BLOB_UNPACK_FROM_DOC: &str = "\
 /// first. Use this form over a large buffer: a call gets its first
 /// argument by reference, but outside a loop body copies of the others, so
 /// `struct::unpack_from(format, buf, offset)` copies all of `buf` on
-/// every call outside a loop (a loop body lends it `buf` instead).
+/// every call outside a loop (a loop body passes it `buf` in place).
 ///
 /// ```rhai
 /// let buf = blob(8, 1);

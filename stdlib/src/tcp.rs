@@ -702,8 +702,8 @@ const SEND_DOC: &str = "\
 #[must_use]
 pub fn module() -> rhai::Module {
     let mut m = exported_module!(api);
-    // `send` only reads its data, so a loop body lends it the buffer instead of
-    // copying it for each call.
+    // `send` only reads its data, so a loop body passes it the buffer in place
+    // instead of copying it for each call.
     let params = ["c: &mut Conn", "data: Dynamic", "INT"].map(String::from).to_vec();
     let types = vec![TypeId::of::<TcpConn>(), TypeId::of::<Dynamic>()];
     Borrowing::register(&mut m, "send", FnNamespace::Global, params, types, SEND_DOC, send);
