@@ -672,8 +672,63 @@ impl Vars<'_, '_> {
     /// references to several distinct variables through them at once; nothing else
     /// reaches the variables while those references live (in scope mode, where variables
     /// are searched for by name, none is handed out this way).
-    fn ptrs(&mut self) -> (*mut Dynamic, *mut Dynamic) {
-        (self.frame.as_mut_ptr(), self.scope.values_mut_ptr())
+    fn ptrs(&mut self) -> VarPtrs {
+        VarPtrs {
+            frame: self.frame.as_mut_ptr(),
+            scope: self.scope.values_mut_ptr(),
+        }
+    }
+}
+
+/// See [`Vars::ptrs`].
+#[derive(Clone, Copy)]
+struct VarPtrs {
+    frame: *mut Dynamic,
+    scope: *mut Dynamic,
+}
+
+impl VarPtrs {
+    /// The variable `var` (of slot mode).
+    #[inline(always)]
+    fn var(self, var: Var) -> *mut Dynamic {
+        match var {
+            Var::Local(slot) => self.frame.wrapping_add(slot),
+            Var::Outer(index) => self.scope.wrapping_add(index),
+            Var::Search(..) => unreachable!("only variables of slot mode are reached in place"),
+        }
+    }
+
+    /// What an argument passed in place stands for: its literal, or its variable.
+    #[inline(always)]
+    fn arg(self, expr: &mut FastExpr) -> *mut Dynamic {
+        match expr {
+            FastExpr::Const(value, _) => value,
+            FastExpr::Var(Var::Local(slot), _) => self.frame.wrapping_add(*slot),
+            FastExpr::Var(Var::Outer(index), _) => self.scope.wrapping_add(*index),
+            _ => unreachable!("only literals and variables of slot mode are passed in place"),
+        }
+    }
+
+    /// Push the arguments `arg_exprs` of a call onto `args`: those in `refs` in place,
+    /// the others from `values`, in turn.
+    ///
+    /// # Safety
+    ///
+    /// As [`Vars::ptrs`] says, with no variable passed in place twice ([`in_place`]).
+    unsafe fn push_args<'x>(
+        self,
+        arg_exprs: &'x mut [FastExpr],
+        refs: u32,
+        mut values: impl Iterator<Item = &'x mut Dynamic>,
+        args: &mut FnArgsVec<&'x mut Dynamic>,
+    ) {
+        for (k, expr) in arg_exprs.iter_mut().enumerate() {
+            if refs & (1 << k) == 0 {
+                args.extend(values.next());
+            } else {
+                args.push(unsafe { &mut *self.arg(expr) });
+            }
+        }
     }
 }
 
@@ -1119,16 +1174,11 @@ impl Engine {
     /// Whether the arguments `arg_exprs`, all literals and variables passed in place, are
     /// none of them shared and of the types `types` a call site was resolved for.
     #[inline(always)]
-    fn fit_in_place((frame, scope): (*mut Dynamic, *mut Dynamic), arg_exprs: &[FastExpr], types: &[TypeId]) -> bool {
+    fn fit_in_place(ptrs: VarPtrs, arg_exprs: &mut [FastExpr], types: &[TypeId]) -> bool {
         types.len() == arg_exprs.len()
-            && arg_exprs.iter().zip(types).all(|(expr, typ)| {
+            && arg_exprs.iter_mut().zip(types).all(|(expr, typ)| {
                 // SAFETY: see `Vars::ptrs`.
-                let arg = match expr {
-                    FastExpr::Const(value, _) => value,
-                    FastExpr::Var(Var::Local(slot), _) => unsafe { &*frame.add(*slot) },
-                    FastExpr::Var(Var::Outer(index), _) => unsafe { &*scope.add(*index) },
-                    _ => return false,
-                };
+                let arg = unsafe { &*ptrs.arg(expr) };
                 !arg.is_shared() && arg_type(arg) == *typ
             })
     }
@@ -1139,20 +1189,17 @@ impl Engine {
     fn push_in_place<'x>(
         &self,
         global: &mut GlobalRuntimeState,
-        (frame, scope): (*mut Dynamic, *mut Dynamic),
+        ptrs: VarPtrs,
         arg_exprs: &'x mut [FastExpr],
         args: &mut FnArgsVec<&'x mut Dynamic>,
     ) -> RhaiResultOf<()> {
         for expr in arg_exprs {
-            // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
-            let (arg, pos) = match expr {
-                FastExpr::Const(value, pos) => (value, *pos),
-                FastExpr::Var(Var::Local(slot), pos) => (unsafe { &mut *frame.add(*slot) }, *pos),
-                FastExpr::Var(Var::Outer(index), pos) => (unsafe { &mut *scope.add(*index) }, *pos),
-                _ => unreachable!("checked by fit_in_place"),
+            let (FastExpr::Const(_, pos) | FastExpr::Var(_, pos)) = expr else {
+                unreachable!("only literals and variables are passed in place")
             };
-            self.track_operation(global, pos)?;
-            args.push(arg);
+            self.track_operation(global, *pos)?;
+            // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
+            args.push(unsafe { &mut *ptrs.arg(expr) });
         }
         Ok(())
     }
@@ -1250,17 +1297,16 @@ impl Engine {
         let args = &mut FnArgsVec::with_capacity(call.args.len());
         let mut is_ref_mut = false;
         let mut first_arg = None;
-        let (frame, scope) = vars.ptrs();
-        let (first_value, mut rest) = match skip {
+        let ptrs = vars.ptrs();
+        let (first_value, rest) = match skip {
             1 => values.split_first_mut().map_or((None, [].iter_mut()), |(f, r)| (Some(f), r.iter_mut())),
             _ => (None, values.iter_mut()),
         };
         if let Some((first, _)) = *first_var {
             // SAFETY: see `Vars::ptrs`; the first variable is not among those in place.
             let target = match first {
-                Var::Local(slot) => unsafe { &mut *frame.add(slot) }.try_into(),
-                Var::Outer(index) => unsafe { &mut *scope.add(index) }.try_into(),
                 Var::Search(..) => self.fast_target(global, caches, vars, this_ptr, first),
+                _ => unsafe { &mut *ptrs.var(first) }.try_into(),
             };
             let mut target = target?;
             if !qualified && target.as_ref().is_read_only() {
@@ -1276,19 +1322,8 @@ impl Engine {
                 args.push(target.take_ref().unwrap());
             }
         }
-        for (k, expr) in arg_exprs.iter_mut().enumerate() {
-            if refs & (1 << k) == 0 {
-                args.push(rest.next().unwrap());
-                continue;
-            }
-            // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
-            args.push(match expr {
-                FastExpr::Const(value, _) => value,
-                FastExpr::Var(Var::Local(slot), _) => unsafe { &mut *frame.add(*slot) },
-                FastExpr::Var(Var::Outer(index), _) => unsafe { &mut *scope.add(*index) },
-                _ => unreachable!("only literals and variables are passed in place"),
-            });
-        }
+        // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
+        unsafe { ptrs.push_args(arg_exprs, refs, rest, args) };
 
         if let Some(c) = cached {
             if c.matches(imports, args.iter().map(|a| arg_type(a))) {
@@ -1384,12 +1419,8 @@ impl Engine {
         // A variable's method with every argument in place: none is evaluated, copied or
         // dropped.
         if let (Some(c), Var::Local(..) | Var::Outer(..)) = (cached.as_ref(), *var) {
-            let ptrs @ (frame, scope) = vars.ptrs();
-            let obj = match *var {
-                Var::Local(slot) => frame.wrapping_add(slot),
-                Var::Outer(index) => scope.wrapping_add(index),
-                Var::Search(..) => unreachable!("matched above"),
-            };
+            let ptrs = vars.ptrs();
+            let obj = ptrs.var(*var);
             // SAFETY: see `Vars::ptrs`.
             let obj_type = unsafe { (!(*obj).is_shared()).then(|| arg_type(&*obj)) };
             if c.borrows
@@ -1430,12 +1461,11 @@ impl Engine {
         let mut copies = Vec::new();
 
         self.track_operation(global, *var_pos)?;
-        let (frame, scope) = vars.ptrs();
+        let ptrs = vars.ptrs();
         // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
         let target = match *var {
-            Var::Local(slot) => unsafe { &mut *frame.add(slot) }.try_into(),
-            Var::Outer(index) => unsafe { &mut *scope.add(index) }.try_into(),
             Var::Search(..) => self.fast_target(global, caches, vars, this_ptr, *var),
+            _ => unsafe { &mut *ptrs.var(*var) }.try_into(),
         };
         let target = &mut target?;
         // Maps (which may hold a function pointer of that name) and function pointers
@@ -1445,20 +1475,8 @@ impl Engine {
         let is_ref_mut = target.is_ref();
         let mut args = FnArgsVec::<&mut Dynamic>::with_capacity(arg_exprs.len() + 1);
         args.push(target.as_mut());
-        let mut rest = values.iter_mut();
-        for (k, expr) in arg_exprs.iter_mut().enumerate() {
-            if refs & (1 << k) == 0 {
-                args.push(rest.next().unwrap());
-                continue;
-            }
-            // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
-            args.push(match expr {
-                FastExpr::Const(value, _) => value,
-                FastExpr::Var(Var::Local(slot), _) => unsafe { &mut *frame.add(*slot) },
-                FastExpr::Var(Var::Outer(index), _) => unsafe { &mut *scope.add(*index) },
-                _ => unreachable!("only literals and variables are passed in place"),
-            });
-        }
+        // SAFETY: see `Vars::ptrs`; no variable is passed in place twice (`in_place`).
+        unsafe { ptrs.push_args(arg_exprs, refs, values.iter_mut(), &mut args) };
 
         if !general {
             if !cached.as_ref().is_some_and(|c| c.matches(imports, args.iter().map(|a| arg_type(a)))) {
