@@ -29,7 +29,7 @@ use rhai::{Array, Blob, Dynamic, INT, Map};
 use crate::args::Opts;
 use crate::bytes::data_arg;
 use crate::error::{Error, Kind, NativeResult};
-use crate::tcp::TcpConn;
+use crate::tcp::{Deadline, TcpConn};
 
 /// Default largest frame (length-prefixed, netstring, chunked body): 16 MiB.
 pub const DEFAULT_MAX: usize = 16 << 20;
@@ -458,12 +458,14 @@ fn chunked_opts(op: &str, opts: Map) -> Result<(Option<usize>, bool), Error> {
 }
 
 /// Receive one frame from `c`; `()` at a clean EOF before its first byte.
+/// The connection's timeout bounds the whole frame, not each read.
 fn recv_framed(c: &TcpConn, framer: Framer, op: &str) -> NativeResult<Dynamic> {
+    let mut deadline = Deadline::default();
     loop {
         if let Some(frame) = c.with_buffer(|b| framer.decode(b, op)).map_err(|e| e.with_peer(c.peer()))? {
             return Ok(Dynamic::from_blob(frame));
         }
-        if c.fill(op)? == 0 {
+        if c.fill(op, &mut deadline)? == 0 {
             return c.with_buffer(|b| {
                 if b.is_empty() { Ok(Dynamic::UNIT) } else { Err(framer.eof_error(b, op).with_peer(c.peer()).into()) }
             });

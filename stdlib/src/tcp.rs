@@ -3,7 +3,10 @@
 //! A connection keeps one read buffer, so `recv_line`, `recv_exact` and
 //! `recv` can be mixed freely without losing bytes, and an error such as EOF
 //! in the middle of `recv_exact` leaves what arrived in the buffer for the
-//! next read. Every wait has a timeout (`conn.timeout`, 30 s by default).
+//! next read. The connection's timeout (`conn.timeout`, 30 s by default)
+//! bounds each call as a whole: `recv_exact(100)` against a peer that sends
+//! a byte now and then fails with `timeout` once the time is up, however
+//! many bytes trickled in meanwhile (they stay buffered).
 //!
 //! ```rhai
 //! let srv = tcp::listen("127.0.0.1", 0).serve(|c| c.send(c.recv_line() + "\n"));
@@ -28,6 +31,7 @@ use rhai::plugin::*;
 use rhai::{Blob, Dynamic, FnNamespace, FnPtr, INT, Map, NativeCallContext};
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{self, Borrowing, Opts};
@@ -171,6 +175,27 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// The time budget of one call on a connection (`recv_exact`, `recv_line`,
+/// `send`, a frame read…): the connection's timeout, counted from the call's
+/// first wait, bounds all of that call's waits together, so a peer that
+/// sends a byte at a time cannot hold the call open. Start one per call
+/// ([`Deadline::default`]) and pass it to each [`TcpConn::fill`]; a call that
+/// never waits never reads the clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deadline(Option<(Instant, Duration)>);
+
+impl Deadline {
+    /// When the call's waits must end, and the budget it was set from:
+    /// fixed on the first wait, from that wait's `timeout`. `None` for a
+    /// budget too large to represent (as good as no timeout).
+    fn at(&mut self, timeout: Duration) -> Option<(Instant, Duration)> {
+        if self.0.is_none() {
+            self.0 = Instant::now().checked_add(timeout).map(|at| (at, timeout));
+        }
+        self.0
+    }
+}
+
 impl TcpConn {
     /// Wrap a connected stream.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
@@ -272,9 +297,9 @@ impl TcpConn {
         }
     }
 
-    /// Wait (up to the timeout) until `stream` is readable or, with
-    /// `write`, writable.
-    fn wait_ready(&self, stream: Arc<TcpStream>, write: bool, op: &str) -> NativeResult<()> {
+    /// Wait until `stream` is readable or, with `write`, writable, until
+    /// the call's `deadline` at the latest.
+    fn wait_ready(&self, stream: Arc<TcpStream>, write: bool, op: &str, deadline: &mut Deadline) -> NativeResult<()> {
         let waiting = &self.0.waiting[usize::from(write)];
         let _waiting = Waiting::enter(waiting);
         let (timeout, sole) = (self.timeout(), waiting.load(Ordering::Relaxed) == 1);
@@ -284,44 +309,68 @@ impl TcpConn {
             // waiting task's stack are small.
             runtime::block_on(SlotReady { stream, write })?
         } else {
-            self.wait_general(stream, write, sole, timeout, op)?
+            self.wait_general(stream, write, sole, timeout.and_then(|t| deadline.at(t)), op)?
         };
         ready.map_err(|e| Error::io(op, &e).with_peer(self.0.peer).into())
     }
 
-    /// [`wait_ready`](Self::wait_ready) with a timeout, or for a second task
-    /// waiting on the same direction (the socket's waker slot is taken, so
-    /// it queues).
+    /// [`wait_ready`](Self::wait_ready) until a deadline, or for a second
+    /// task waiting on the same direction (the socket's waker slot is
+    /// taken, so it queues).
     #[inline(never)]
     fn wait_general(
         &self,
         stream: Arc<TcpStream>,
         write: bool,
         sole: bool,
-        timeout: Option<Duration>,
+        deadline: Option<(Instant, Duration)>,
         op: &str,
     ) -> NativeResult<std::io::Result<()>> {
         // The future reports a bare `io::Error`; naming it in `wait_ready`
         // saves an owned copy of `op` per wait.
-        let peer = &self.0.peer;
-        if sole {
-            runtime::block_on_timeout_at(op, Some(peer), timeout, async move { Ok(SlotReady { stream, write }.await) })
-        } else {
-            runtime::block_on_timeout_at(op, Some(peer), timeout, async move {
-                Ok(if write { stream.writable().await } else { stream.readable().await })
-            })
+        let ready = async move {
+            if sole {
+                SlotReady { stream, write }.await
+            } else if write {
+                stream.writable().await
+            } else {
+                stream.readable().await
+            }
+        };
+        let Some((at, budget)) = deadline else { return runtime::block_on(ready) };
+        // `timeout_at` polls the wait first, so a socket that is ready again
+        // at each wait (a peer that reads or sends a little at a time) would
+        // never see a deadline that has passed: look at the clock first.
+        if Instant::now() >= at {
+            return Err(self.timed_out(op, write, budget).into());
         }
+        runtime::block_on(tokio::time::timeout_at(at, ready))?.map_err(|_| self.timed_out(op, write, budget).into())
     }
 
-    /// Read once from the socket into the buffer, waiting up to the timeout.
-    /// Returns how many bytes arrived; 0 means the peer closed its side.
-    pub fn fill(&self, op: &str) -> NativeResult<usize> {
+    /// The `timeout` error of a call whose `budget` ran out.
+    #[cold]
+    fn timed_out(&self, op: &str, write: bool, budget: Duration) -> Error {
+        let have = self.buffered();
+        let kept = if write || have == 0 {
+            String::new()
+        } else {
+            format!(" ({have} bytes received meanwhile stay buffered)")
+        };
+        Error::new(Kind::Timeout, op, format!("timed out after {}{kept}", runtime::seconds(budget)))
+            .with_peer(self.0.peer)
+    }
+
+    /// Read once from the socket into the buffer, waiting if nothing has
+    /// arrived, until the call's `deadline` at the latest (a `timeout`
+    /// error). Returns how many bytes arrived; 0 means the peer closed its
+    /// side.
+    pub fn fill(&self, op: &str, deadline: &mut Deadline) -> NativeResult<usize> {
         loop {
             let filled = self.try_fill(&mut lock(&self.0.state), op)?;
             match filled {
                 Filled::Data(n) => return Ok(n),
                 Filled::Eof => return Ok(0),
-                Filled::Wait(stream) => self.wait_ready(stream, false, op)?,
+                Filled::Wait(stream) => self.wait_ready(stream, false, op, deadline)?,
             }
         }
     }
@@ -341,6 +390,7 @@ impl TcpConn {
         if max == 0 {
             return Ok(Blob::new());
         }
+        let mut deadline = Deadline::default();
         loop {
             // Check, read and take under one lock; unlocked only to wait.
             let stream = {
@@ -354,15 +404,16 @@ impl TcpConn {
                     Filled::Wait(stream) => stream,
                 }
             };
-            self.wait_ready(stream, false, op)?;
+            self.wait_ready(stream, false, op, &mut deadline)?;
         }
     }
 
     /// Exactly `n` bytes; a `closed` error if the peer closes first (what
     /// arrived stays buffered for the next read).
     pub fn recv_exact(&self, n: usize, op: &str) -> NativeResult<Blob> {
+        let mut deadline = Deadline::default();
         while self.buffered() < n {
-            if self.fill(op)? == 0 {
+            if self.fill(op, &mut deadline)? == 0 {
                 let have = self.buffered();
                 return Err(Error::new(
                     Kind::Closed,
@@ -383,6 +434,7 @@ impl TcpConn {
             return Err(Error::value(op, "the delimiter is empty").into());
         }
         let mut scanned: usize = 0;
+        let mut deadline = Deadline::default();
         loop {
             {
                 let buf = &mut lock(&self.0.state).buf;
@@ -406,7 +458,7 @@ impl TcpConn {
                     .into());
                 }
             }
-            if self.fill(op)? == 0 {
+            if self.fill(op, &mut deadline)? == 0 {
                 return Ok(None);
             }
         }
@@ -414,7 +466,8 @@ impl TcpConn {
 
     /// Everything until the peer closes, at most `max` bytes.
     pub fn recv_all(&self, max: usize, op: &str) -> NativeResult<Blob> {
-        while self.fill(op)? > 0 {
+        let mut deadline = Deadline::default();
+        while self.fill(op, &mut deadline)? > 0 {
             if self.buffered() > max {
                 return Err(Error::new(
                     Kind::Limit,
@@ -432,6 +485,7 @@ impl TcpConn {
     pub fn send(&self, data: &[u8], op: &str) -> NativeResult<usize> {
         let mut sent = 0;
         let mut first = true;
+        let mut deadline = Deadline::default();
         loop {
             // Write under the lock; clone the stream only to wait.
             let stream = {
@@ -452,7 +506,7 @@ impl TcpConn {
                     }
                 }
             };
-            self.wait_ready(stream, true, op)?;
+            self.wait_ready(stream, true, op, &mut deadline)?;
         }
     }
 
@@ -504,12 +558,16 @@ impl fmt::Display for TcpConn {
     }
 }
 
-/// Connect to `host:port`, trying each resolved address in turn.
+/// Connect to `host:port`, trying each resolved address in turn. As in
+/// Python's `create_connection(addr, timeout)`, `timeout` bounds the
+/// connect and becomes the connection's timeout; `connect_timeout`, if
+/// given, bounds the connect alone.
 pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
     const OP: &str = "tcp::connect";
     let peer = net::host_port(host, port);
     runtime::check_connect(OP, host, port)?;
-    let timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
+    let conn_timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
+    let timeout = opts.duration("connect_timeout", conn_timeout)?;
     let family = Family::from_opts(OP, opts)?;
     let source = opts.string("source")?;
     let source_port =
@@ -547,7 +605,9 @@ pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
                         .set_tcp_keepalive(&ka)
                         .map_err(|e| Error::io(OP, &e).with_peer(&peer))?;
                 }
-                return TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(&peer).into());
+                let conn = TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(&peer))?;
+                conn.set_timeout(conn_timeout);
+                return Ok(conn);
             }
             Err(e) if runtime::innermost_terminated(&e) => return Err(e),
             Err(e) => last = Some(e),
@@ -642,7 +702,10 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
     let local = listener.0.local;
     let stop = token.clone();
     let owner = listener.clone();
+    let handler_log = FailureLog::new(format!("serve {local}"), "handler errors");
+    let accept_log = FailureLog::new(format!("serve {local}"), "accept failures");
     tokio::task::spawn_local(async move {
+        let mut backoff = Duration::ZERO;
         loop {
             let accepted = tokio::select! {
                 () = stop.cancelled() => break,
@@ -650,15 +713,23 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
             };
             let conn = match accepted.and_then(|(s, _)| TcpConn::new(s)) {
                 Ok(conn) => conn,
+                // The peer reset or aborted this one connection before we
+                // got it: nothing to report, take the next one at once.
+                Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
-                    // Out of descriptors or a connection reset before accept:
-                    // report, back off briefly, keep serving.
-                    eprintln!("serve {local}: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
+                    // Out of descriptors or memory: report, back off (5 ms,
+                    // doubling up to 1 s) so closing connections can free
+                    // some, keep serving.
+                    backoff = (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX);
+                    accept_log.report(format!("accept failed: {e} (retrying in {})", runtime::seconds(backoff)));
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => continue,
+                    }
                 }
             };
-            let handler = handler.clone();
+            backoff = Duration::ZERO;
+            let (handler, log) = (handler.clone(), handler_log.clone());
             drop(runtime::spawn(stop.child_token(), move || {
                 let peer = conn.peer();
                 let result = handler.call((conn.clone(),));
@@ -666,11 +737,13 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
                 if let Err(err) = &result
                     && !runtime::innermost_terminated(err)
                 {
-                    eprintln!("serve {local}: handler for {peer} failed: {}", crate::error::describe(err));
+                    log.report(format!("handler for {peer} failed: {}", crate::error::describe(err)));
                 }
                 result
             }));
         }
+        handler_log.flush();
+        accept_log.flush();
         owner.close();
     });
     Ok(Server { token, local })
@@ -682,11 +755,136 @@ impl Listener {
     }
 }
 
+/// First and longest pause of `serve` after an accept failure that is not
+/// one connection's own (out of descriptors or memory).
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Whether a failed accept (or reading the new socket's addresses) is the
+/// fault of that one connection — reset or aborted by its peer before we
+/// took it, or a network error Linux passes on through `accept` — so the
+/// next one can be taken at once. Resource exhaustion (`EMFILE`, `ENFILE`,
+/// `ENOBUFS`, `ENOMEM`) and anything unexpected are not.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNABORTED
+                | libc::ENOTCONN
+                | libc::ECONNRESET
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::ETIMEDOUT
+                | libc::ENETDOWN
+                | libc::ENETUNREACH
+                | libc::EHOSTDOWN
+                | libc::EHOSTUNREACH
+                | libc::ENONET
+                | libc::ENOPROTOOPT
+                | libc::EOPNOTSUPP
+        )
+    )
+}
+
+/// How long a [`FailureLog`] window lasts, and how many failures it prints.
+const LOG_WINDOW: Duration = Duration::from_secs(10);
+const LOG_SHOWN: u32 = 5;
+
+/// Failures a server reports on standard error. In each 10-second window
+/// the first few are printed; the rest are counted and summarised in one
+/// line when the window ends (or the server stops), so a flood of failing
+/// connections does not become a flood of output.
+struct FailureLog {
+    /// `serve 127.0.0.1:9000`
+    prefix: String,
+    /// `handler errors`
+    what: &'static str,
+    window: std::cell::RefCell<LogWindow>,
+}
+
+#[derive(Default)]
+struct LogWindow {
+    /// When the current window started; `None` between windows.
+    start: Option<Instant>,
+    /// Counts windows, so a summary timer knows whether its window still runs.
+    generation: u64,
+    shown: u32,
+    hidden: u64,
+}
+
+impl FailureLog {
+    fn new(prefix: String, what: &'static str) -> std::rc::Rc<Self> {
+        std::rc::Rc::new(Self { prefix, what, window: std::cell::RefCell::default() })
+    }
+
+    /// Print `line`, or count it if this window has printed its share.
+    fn report(self: &std::rc::Rc<Self>, line: String) {
+        let now = Instant::now();
+        let mut w = self.window.borrow_mut();
+        let start = match w.start {
+            Some(start) if now < start + LOG_WINDOW => start,
+            _ => {
+                // The window ended, its summary timer not run yet.
+                self.summarise(&w);
+                *w = LogWindow { start: Some(now), generation: w.generation + 1, shown: 0, hidden: 0 };
+                now
+            }
+        };
+        if w.shown < LOG_SHOWN {
+            w.shown += 1;
+            eprintln!("{}: {line}", self.prefix);
+            return;
+        }
+        w.hidden += 1;
+        if w.hidden == 1 {
+            let (log, generation) = (self.clone(), w.generation);
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep_until(start + LOG_WINDOW).await;
+                if log.window.borrow().generation == generation {
+                    log.flush();
+                }
+            });
+        }
+    }
+
+    /// Print the summary of the failures not shown, and end the window.
+    fn flush(&self) {
+        let mut w = self.window.borrow_mut();
+        self.summarise(&w);
+        w.start = None;
+        w.hidden = 0;
+    }
+
+    /// The summary line of window `w`, if it hid failures.
+    fn summarise(&self, w: &LogWindow) {
+        if let Some(start) = w.start
+            && w.hidden > 0
+        {
+            let secs = start.elapsed().min(LOG_WINDOW).as_secs_f64().ceil().max(1.0);
+            eprintln!("{}: … {} more {} in the last {secs} s (not shown)", self.prefix, thousands(w.hidden), self.what);
+        }
+    }
+}
+
+/// `3412` as `3,412`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 fn port_arg(op: &str, port: INT) -> Result<u16, Error> {
     u16::try_from(port).map_err(|_| Error::value(op, format!("port must be 0..65535, got {port}")))
 }
 
-const CONNECT_OPTS: &[&str] = &["timeout", "family", "source", "source_port", "nodelay", "keepalive"];
+const CONNECT_OPTS: &[&str] =
+    &["timeout", "connect_timeout", "family", "source", "source_port", "nodelay", "keepalive"];
 const LISTEN_OPTS: &[&str] = &["family", "backlog", "reuseaddr"];
 const UNTIL_OPTS: &[&str] = &["keep", "max"];
 
@@ -743,12 +941,17 @@ mod api {
         super::connect(host, port_arg("tcp::connect", port)?, &Opts::empty("tcp::connect"))
     }
 
-    /// Connect with options: `timeout` (seconds, `()` = none), `family`
+    /// Connect with options: `timeout` (seconds, `()` = none: bounds the
+    /// connect and becomes `c.timeout`, as Python's
+    /// `create_connection(addr, timeout)`), `connect_timeout` (seconds for
+    /// the connect alone; `c.timeout` stays `timeout` or 30), `family`
     /// (`"inet"`/`"inet6"`), `source` (local address), `source_port`,
     /// `nodelay` (bool), `keepalive` (idle seconds).
     ///
     /// ```rhai
     /// let c = tcp::connect("localhost", 8080, #{timeout: 2, family: "inet6", nodelay: true});
+    /// print(c.timeout);   // 2.0
+    /// let d = tcp::connect("localhost", 8080, #{connect_timeout: 1, timeout: ()});
     /// ```
     #[rhai_fn(name = "connect", return_raw)]
     pub fn connect_opts(host: &str, port: INT, opts: Map) -> NativeResult<Conn> {
