@@ -457,3 +457,201 @@ fn reads_after_a_short_read_wait_for_more_data_without_missing_it() {
     // A missed wake-up would end in a `timeout` error instead.
     assert_eq!(v.to_string(), "4102");
 }
+
+/// Run one of the Python peers of `tests/peers/` with `args`.
+fn py_peer(file: &str, args: &[&str]) -> Peer {
+    let path = crate::util::repo_root().join("tests/peers").join(file);
+    let argv: Vec<String> =
+        std::iter::once(path.display().to_string()).chain(args.iter().map(|a| a.to_string())).collect();
+    Peer::start(&format!("import runpy, sys\nsys.argv = {argv:?}\nrunpy.run_path(sys.argv[0], run_name='__main__')"))
+}
+
+/// Run `tests/peers/abuse.py` with `args` to completion; its standard output.
+fn abuse(args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(crate::util::repo_root().join("tests/peers/abuse.py"))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "abuse.py {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the slow-drip peers send, one byte every 0.2 s (about 21 s in all):
+/// a length prefix announcing a 100-byte frame, then letters, no newline.
+const DRIP: &str =
+    "\0\0\0dabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuv";
+
+#[test]
+fn a_slow_drip_peer_cannot_hold_a_call_past_its_timeout() {
+    // Each call gets a byte every 0.2 s but not what it waits for: the 1 s
+    // timeout bounds the call as a whole, and the bytes that trickled in
+    // stay buffered, in order, for the next read.
+    let hex: String = DRIP.bytes().map(|b| format!("{b:02x}")).collect();
+    let peer = py_peer("slow_peer.py", &["drip", "0.2", &hex]);
+    let netstrings = py_peer("slow_peer.py", &["drip", "0.2", &hex.replacen("00000064", "3130303a", 1)]);
+    let calls = [
+        ("recv_exact", "c.recv_exact(200)"),
+        ("recv_line", "c.recv_line()"),
+        ("recv_until", r#"c.recv_until("\r\n\r\n")"#),
+        ("recv_all", "c.recv_all()"),
+        ("recv_frame", "c.recv_frame()"),
+        ("recv_netstring", "c.recv_netstring()"),
+    ];
+    let tasks: String = calls
+        .iter()
+        .map(|(name, call)| {
+            let port = if *name == "recv_netstring" { netstrings.port } else { peer.port };
+            format!(
+                r#"tasks.push(task::start(|| {{
+                       let c = tcp::connect("127.0.0.1", {port});
+                       c.timeout = 1;
+                       let r = "returned";
+                       try {{ {call}; }} catch (e) {{ r = `${{e.kind}} ${{e.op}} ${{e.message}}`; }}
+                       [r, c.recv(1000)]
+                   }}));"#
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let v = eval(&format!("let tasks = []; {tasks} tasks.map(|t| t.join())")).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    let results = v.into_array().unwrap();
+    for ((name, _), result) in calls.iter().zip(results) {
+        let result = result.into_array().unwrap();
+        let error = result[0].to_string();
+        assert!(error.starts_with(&format!("timeout {name} {name} 127.0.0.1:")), "{name}: {error}");
+        assert!(error.contains("timed out after 1s ("), "{name}: {error}");
+        let kept = result[1].clone().into_blob().unwrap();
+        let sent: Vec<u8> =
+            if *name == "recv_netstring" { [b"100:", &DRIP.as_bytes()[4..]].concat() } else { DRIP.into() };
+        assert!(kept.len() >= 2 && sent.starts_with(&kept), "{name}: kept {kept:?}");
+    }
+}
+
+#[test]
+fn send_to_a_slow_reader_times_out_as_a_whole() {
+    // The reader takes 2 MB every half second: each wait of `send` ends
+    // within the timeout, the whole 64 MB would take far longer.
+    let peer = py_peer("slow_peer.py", &["sink", "0.5", "2000000"]);
+    let started = std::time::Instant::now();
+    let v = eval(&format!(
+        r#"let c = tcp::connect("127.0.0.1", {}, #{{timeout: 1}});
+           let r = "sent";
+           try {{ c.send(blob(64000000)); }} catch (e) {{ r = `${{e.kind}} ${{e.op}} ${{e.message}}`; }}
+           r"#,
+        peer.port
+    ))
+    .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    let r = v.to_string();
+    assert!(r.starts_with("timeout send send 127.0.0.1:") && r.ends_with(": timed out after 1s"), "{r}");
+}
+
+#[test]
+fn connect_timeout_option_sets_the_connection_timeout() {
+    // As Python's create_connection(addr, timeout): `timeout` also bounds
+    // every later call; `connect_timeout` bounds the connect alone.
+    let hex: String = DRIP.bytes().map(|b| format!("{b:02x}")).collect();
+    let peer = py_peer("slow_peer.py", &["drip", "0.2", &hex]);
+    let started = std::time::Instant::now();
+    let v = eval(&format!(
+        r#"let p = {};
+           let c = tcp::connect("127.0.0.1", p, #{{timeout: 1}});
+           let r = "returned";
+           try {{ c.recv_exact(200); }} catch (e) {{ r = e.kind; }}
+           [c.timeout, r,
+            tcp::connect("127.0.0.1", p).timeout,
+            tcp::connect("127.0.0.1", p, #{{connect_timeout: 1}}).timeout,
+            tcp::connect("127.0.0.1", p, #{{connect_timeout: 1, timeout: 2.5}}).timeout,
+            tcp::connect("127.0.0.1", p, #{{timeout: ()}}).timeout]"#,
+        peer.port
+    ))
+    .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(v.to_string(), r#"[1.0, "timeout", 30.0, 30.0, 2.5, ()]"#);
+}
+
+/// An echo server that listens at once but serves only after reading a
+/// line from its first connection (so connections can queue unaccepted).
+const SERVE_ON_SIGNAL: &str = r#"let l = tcp::listen("127.0.0.1", 0);
+print(l.port);
+let ctl = l.accept();
+ctl.recv_line();
+let srv = l.serve(|c| { loop { let d = c.recv(4096); if d.len() == 0 { break } c.send(d); } });
+ctl.send_line("serving");
+srv.wait();"#;
+
+#[test]
+fn connections_reset_before_accept_do_not_stall_the_accept_loop() {
+    // 500 connections reset while queued: each fails as it is accepted
+    // ("Transport endpoint is not connected"). They are skipped at once (a
+    // pause per failure would hold the probe's connection for seconds past
+    // its 5 s timeout), and none is reported.
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["run", "-e", SERVE_ON_SIGNAL])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let out = abuse(&["queued", line.trim(), "500"]);
+    let _ = server.kill();
+    let output = server.wait_with_output().unwrap();
+    assert!(out.starts_with("ok "), "{out}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("accept failed"), "{stderr}");
+}
+
+#[test]
+fn a_flood_of_failing_handlers_is_summarised_on_stderr() {
+    // 300 handlers fail; stderr shows the first few failures and a count of
+    // the rest, which together account for every one of them.
+    let script = r#"let n = 0;
+        let srv = tcp::listen("127.0.0.1", 0).serve(|c| { n += 1; throw "boom"; });
+        for i in 0..300 { tcp::connect("127.0.0.1", srv.port).close(); }
+        while n < 300 { task::sleep(0.01); }
+        task::sleep(0.1);
+        srv.stop();
+        task::sleep(0.1);"#;
+    let (code, _, err) = cli(&["run", "-e", script]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(lines.len() <= 12, "{} lines:\n{err}", lines.len());
+    let mut accounted = 0;
+    for line in &lines {
+        if line.contains(": handler for 127.0.0.1:") && line.ends_with("failed: boom") {
+            accounted += 1;
+        } else if let Some(rest) = line.split(": … ").nth(1) {
+            let count: String = rest.split(' ').next().unwrap().replace(',', "");
+            assert!(rest.contains(" more handler errors in the last "), "{line}");
+            accounted += count.parse::<usize>().unwrap_or_else(|_| panic!("{line}"));
+        } else {
+            panic!("unexpected line {line:?}");
+        }
+    }
+    assert_eq!(accounted, 300, "{err}");
+}
+
+#[test]
+fn soak_resets_and_garbage_leave_the_echo_server_as_it_was() {
+    // Three rounds of 2,000 connections reset at once or after garbage,
+    // while a well-behaved client probes with a new connection every 5 ms.
+    let server = Peer::netscript(&["run", "scripts/echo_server.rhai", "0"]);
+    let out = abuse(&["soak", &server.port.to_string(), &server.pid().to_string(), "3", "2000"]);
+    println!("soak figures: {out}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["failures"], serde_json::json!([]), "{out}");
+    let (fd_base, rss_base) = (r["fd_base"].as_u64().unwrap(), r["rss_base_mb"].as_f64().unwrap());
+    let rounds = r["rounds"].as_array().unwrap();
+    for round in rounds {
+        assert!(round["probes"].as_u64().unwrap() > 0, "{out}");
+        assert_eq!(round["connected"], 2000, "{out}");
+        assert!(round["fd_after"].as_u64().unwrap() <= fd_base, "descriptors leaked: {out}");
+        assert!(round["rss_after_mb"].as_f64().unwrap() < rss_base + 16.0, "memory grew: {out}");
+    }
+    let rss = |i: usize| rounds[i]["rss_after_mb"].as_f64().unwrap();
+    assert!(rss(2) < rss(0) + 4.0, "memory grows round after round: {out}");
+    assert!(r["p99_ms"].as_f64().unwrap() < 50.0, "the probe's p99 is 50 ms or more: {out}");
+}

@@ -101,6 +101,13 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// The peer's process id (to read its `/proc/PID` figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -3,7 +3,8 @@ accept-loop tests and the soak test (tests/it/tcp.rs, bench/soak).
 
     python3 abuse.py reset PORT N      N connections closed with RST (SO_LINGER
                                        0): even ones right after connecting,
-                                       odd ones after sending garbage
+                                       odd ones after sending garbage; prints
+                                       how many connected
     python3 abuse.py queued PORT N     hold the first connection, open N more
                                        and reset them while the server has not
                                        accepted them yet (a script that serves
@@ -35,16 +36,20 @@ PROBE_TIMEOUT = 5.0
 
 
 def reset(port, n):
+    """Prints how many of the connections were established."""
+    made = 0
     for i in range(n):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
         try:
             s.connect(("127.0.0.1", port))
+            made += 1
             if i % 2:
                 s.send(os.urandom(64))
         except OSError:
             pass
         s.close()
+    print(made, flush=True)
 
 
 def probe(port):
@@ -104,7 +109,7 @@ def soak(port, pid, rounds, n):
     result = {"fd_base": fds(pid), "rss_base_mb": rss_mb(pid), "rounds": []}
     latencies, failures = [], []
     for _ in range(rounds):
-        attack = subprocess.Popen([sys.executable, __file__, "reset", str(port), str(n)])
+        attack = subprocess.Popen([sys.executable, __file__, "reset", str(port), str(n)], stdout=subprocess.PIPE)
         t0, peak, lat = time.monotonic(), 0, []
         while attack.poll() is None:
             peak = max(peak, fds(pid))
@@ -114,6 +119,7 @@ def soak(port, pid, rounds, n):
                 failures.append(f"{type(e).__name__}: {e}")
             time.sleep(0.005)
         attack_s = time.monotonic() - t0
+        connected = int(attack.stdout.read())
         # The server may still be closing what the attack left.
         settle = time.monotonic()
         while fds(pid) > result["fd_base"] and time.monotonic() - settle < 20:
@@ -121,6 +127,7 @@ def soak(port, pid, rounds, n):
         latencies += lat
         result["rounds"].append({
             "attack_s": round(attack_s, 3),
+            "connected": connected,
             "fd_peak": peak,
             "fd_after": fds(pid),
             "settle_s": round(time.monotonic() - settle, 3),
