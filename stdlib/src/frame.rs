@@ -715,7 +715,8 @@ mod api {
     /// Receive one length-prefixed frame (`"!I"` prefix, at most 16 MiB) as
     /// a blob; `()` if the peer closed before sending any byte of it.
     /// Raises `frame` if the length exceeds the maximum or the peer closes
-    /// mid-frame (the bytes stay buffered), `timeout` as usual.
+    /// mid-frame (the bytes stay buffered), `timeout` if the whole frame
+    /// takes longer than `c.timeout` (the bytes stay buffered too).
     ///
     /// ```rhai
     /// while true { let f = c.recv_frame(); if f == () { break } print(f.len()); }

@@ -890,7 +890,8 @@ const UNTIL_OPTS: &[&str] = &["keep", "max"];
 
 /// The doc comment of `conn.send`, registered by hand (see [`module`]).
 const SEND_DOC: &str = "\
-/// Send all of `data` (blob or string); returns the byte count.
+/// Send all of `data` (blob or string); returns the byte count, or a
+/// `timeout` error if the peer does not take it all within `c.timeout`.
 ///
 /// ```rhai
 /// c.send(\"GET / HTTP/1.0\\r\\n\\r\\n\");
@@ -1006,7 +1007,9 @@ mod api {
 
     /// Serve in the background: `handler(conn)` runs in its own task for
     /// each connection, which is closed when the handler returns. A handler
-    /// error is logged and closes only that connection.
+    /// error closes only that connection and is printed to standard error
+    /// (the first 5 in each 10 s, then one line counting the rest).
+    /// Connections reset before they are accepted are skipped silently.
     ///
     /// ```rhai
     /// let srv = tcp::listen("127.0.0.1", 0).serve(|c| {
@@ -1099,7 +1102,8 @@ mod api {
         c.recv(max, "recv")
     }
 
-    /// Receive exactly `n` bytes; `closed` error if the peer closes first.
+    /// Receive exactly `n` bytes; `closed` error if the peer closes first,
+    /// `timeout` if they take longer than `c.timeout` in all.
     ///
     /// ```rhai
     /// let header = c.recv_exact(4);
@@ -1242,7 +1246,12 @@ mod api {
         c.is_closed()
     }
 
-    /// Seconds each wait may take (FLOAT), or `()` for no limit. Default 30.
+    /// Seconds each call may take (FLOAT), or `()` for no limit. Default 30,
+    /// or the `timeout` option of `tcp::connect`. It bounds a call as a
+    /// whole, not each read: `recv_exact(100)` fails with `timeout` after 2 s
+    /// even if a byte arrives every 0.5 s (what arrived stays buffered for
+    /// the next read). The same holds for `recv`, `recv_line`, `recv_until`,
+    /// `recv_all`, `send` and the frame reads.
     ///
     /// ```rhai
     /// c.timeout = 2.5;
