@@ -182,15 +182,15 @@ impl Drop for Waiting<'_> {
 /// ([`Deadline::default`]) and pass it to each [`TcpConn::fill`]; a call that
 /// never waits never reads the clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Deadline(Option<(Instant, Duration)>);
+pub struct Deadline(Option<Instant>);
 
 impl Deadline {
-    /// When the call's waits must end, and the budget it was set from:
-    /// fixed on the first wait, from that wait's `timeout`. `None` for a
-    /// budget too large to represent (as good as no timeout).
-    fn at(&mut self, timeout: Duration) -> Option<(Instant, Duration)> {
+    /// When the call's waits must end: fixed on the first wait, from that
+    /// wait's `timeout`. `None` for a budget too large to represent (as good
+    /// as no timeout).
+    fn at(&mut self, timeout: Duration) -> Option<Instant> {
         if self.0.is_none() {
-            self.0 = Instant::now().checked_add(timeout).map(|at| (at, timeout));
+            self.0 = Instant::now().checked_add(timeout);
         }
         self.0
     }
@@ -323,7 +323,7 @@ impl TcpConn {
         stream: Arc<TcpStream>,
         write: bool,
         sole: bool,
-        deadline: Option<(Instant, Duration)>,
+        deadline: Option<Instant>,
         op: &str,
     ) -> NativeResult<std::io::Result<()>> {
         // The future reports a bare `io::Error`; naming it in `wait_ready`
@@ -337,27 +337,23 @@ impl TcpConn {
                 stream.readable().await
             }
         };
-        let Some((at, budget)) = deadline else { return runtime::block_on(ready) };
+        let Some(at) = deadline else { return runtime::block_on(ready) };
         // `timeout_at` polls the wait first, so a socket that is ready again
         // at each wait (a peer that reads or sends a little at a time) would
         // never see a deadline that has passed: look at the clock first.
         if Instant::now() >= at {
-            return Err(self.timed_out(op, write, budget).into());
+            return Err(self.timed_out(op, write).into());
         }
-        runtime::block_on(tokio::time::timeout_at(at, ready))?.map_err(|_| self.timed_out(op, write, budget).into())
+        runtime::block_on(tokio::time::timeout_at(at, ready))?.map_err(|_| self.timed_out(op, write).into())
     }
 
-    /// The `timeout` error of a call whose `budget` ran out.
+    /// The `timeout` error of a call whose time ran out.
     #[cold]
-    fn timed_out(&self, op: &str, write: bool, budget: Duration) -> Error {
+    fn timed_out(&self, op: &str, write: bool) -> Error {
+        let budget = self.timeout().map_or_else(|| "its timeout".into(), runtime::seconds);
         let have = self.buffered();
-        let kept = if write || have == 0 {
-            String::new()
-        } else {
-            format!(" ({have} bytes received meanwhile stay buffered)")
-        };
-        Error::new(Kind::Timeout, op, format!("timed out after {}{kept}", runtime::seconds(budget)))
-            .with_peer(self.0.peer)
+        let kept = if write || have == 0 { String::new() } else { format!(" ({have} bytes stay buffered)") };
+        Error::new(Kind::Timeout, op, format!("timed out after {budget}{kept}")).with_peer(self.0.peer)
     }
 
     /// Read once from the socket into the buffer, waiting if nothing has
