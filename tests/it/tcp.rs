@@ -655,3 +655,29 @@ fn soak_resets_and_garbage_leave_the_echo_server_as_it_was() {
     assert!(rss(2) < rss(0) + 4.0, "memory grows round after round: {out}");
     assert!(r["p99_ms"].as_f64().unwrap() < 50.0, "the probe's p99 is 50 ms or more: {out}");
 }
+
+#[test]
+fn running_out_of_descriptors_backs_off_and_recovers() {
+    // With 64 descriptors, 100 held connections exhaust them: accept fails
+    // with EMFILE, which pauses accepting (and is reported a few times, not
+    // once per retry) until the clients let go; then the server serves again.
+    let mut server = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_netscript")])
+        .args(["run", "scripts/echo_server.rhai", "0"])
+        .current_dir(crate::util::repo_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let port = line.trim().rsplit(':').next().unwrap().to_string();
+    let out = abuse(&["hold", &port, "100", "2"]);
+    let _ = server.kill();
+    let output = server.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(out.starts_with("ok "), "{out}\n{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.iter().any(|l| l.contains("accept failed: Too many open files")), "{stderr}");
+    assert!(lines.len() <= 6, "{stderr}");
+}

@@ -11,6 +11,10 @@ accept-loop tests and the soak test (tests/it/tcp.rs, bench/soak).
                                        after reading a line from the first
                                        one), send that line, then probe once:
                                        prints "ok SECONDS" or "failed ERROR"
+    python3 abuse.py hold PORT N SECONDS
+                                       open N connections, hold them SECONDS,
+                                       close them, then probe once (prints as
+                                       `queued` does)
     python3 abuse.py soak PORT PID ROUNDS N
                                        ROUNDS rounds of `reset PORT N` (in a
                                        child process) while this process
@@ -86,6 +90,17 @@ def queued(port, n):
         print(f"failed {type(e).__name__}: {e}")
 
 
+def hold(port, n, seconds):
+    held = [socket.create_connection(("127.0.0.1", port), timeout=PROBE_TIMEOUT) for _ in range(n)]
+    time.sleep(seconds)
+    for s in held:
+        s.close()
+    try:
+        print(f"ok {probe(port):.4f}")
+    except Exception as e:  # noqa: BLE001 - the test prints whatever failed
+        print(f"failed {type(e).__name__}: {e}")
+
+
 def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -152,6 +167,8 @@ def main():
         reset(port, int(sys.argv[3]))
     elif mode == "queued":
         queued(port, int(sys.argv[3]))
+    elif mode == "hold":
+        hold(port, int(sys.argv[3]), float(sys.argv[4]))
     elif mode == "soak":
         soak(port, int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
