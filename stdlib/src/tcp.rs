@@ -184,18 +184,6 @@ impl Drop for Waiting<'_> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Deadline(Option<Instant>);
 
-impl Deadline {
-    /// When the call's waits must end: fixed on the first wait, from that
-    /// wait's `timeout`. `None` for a budget too large to represent (as good
-    /// as no timeout).
-    fn at(&mut self, timeout: Duration) -> Option<Instant> {
-        if self.0.is_none() {
-            self.0 = Instant::now().checked_add(timeout);
-        }
-        self.0
-    }
-}
-
 impl TcpConn {
     /// Wrap a connected stream.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
@@ -309,21 +297,22 @@ impl TcpConn {
             // waiting task's stack are small.
             runtime::block_on(SlotReady { stream, write })?
         } else {
-            self.wait_general(stream, write, sole, timeout.and_then(|t| deadline.at(t)), op)?
+            self.wait_general(stream, write, sole, timeout, deadline, op)?
         };
         ready.map_err(|e| Error::io(op, &e).with_peer(self.0.peer).into())
     }
 
-    /// [`wait_ready`](Self::wait_ready) until a deadline, or for a second
-    /// task waiting on the same direction (the socket's waker slot is
-    /// taken, so it queues).
+    /// [`wait_ready`](Self::wait_ready) with a `timeout` (fixing the call's
+    /// `deadline` on its first wait), or for a second task waiting on the
+    /// same direction (the socket's waker slot is taken, so it queues).
     #[inline(never)]
     fn wait_general(
         &self,
         stream: Arc<TcpStream>,
         write: bool,
         sole: bool,
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
+        deadline: &mut Deadline,
         op: &str,
     ) -> NativeResult<std::io::Result<()>> {
         // The future reports a bare `io::Error`; naming it in `wait_ready`
@@ -337,13 +326,20 @@ impl TcpConn {
                 stream.readable().await
             }
         };
-        let Some(at) = deadline else { return runtime::block_on(ready) };
-        // `timeout_at` polls the wait first, so a socket that is ready again
-        // at each wait (a peer that reads or sends a little at a time) would
-        // never see a deadline that has passed: look at the clock first.
-        if Instant::now() >= at {
-            return Err(self.timed_out(op, write).into());
-        }
+        // One clock read per wait, as a plain timeout costs.
+        let at = match (timeout, deadline.0) {
+            (None, _) => return runtime::block_on(ready),
+            // `timeout_at` polls the wait first, so a socket that is ready
+            // again at each wait (a peer that reads or sends a little at a
+            // time) would never see a deadline that has passed: look first.
+            (Some(_), Some(at)) if Instant::now() >= at => return Err(self.timed_out(op, write).into()),
+            (Some(_), Some(at)) => at,
+            (Some(t), None) => match Instant::now().checked_add(t) {
+                Some(at) => *deadline.0.insert(at),
+                // Too far away to represent: as good as no timeout.
+                None => return runtime::block_on(ready),
+            },
+        };
         runtime::block_on(tokio::time::timeout_at(at, ready))?.map_err(|_| self.timed_out(op, write).into())
     }
 

@@ -637,7 +637,7 @@ fn a_flood_of_failing_handlers_is_summarised_on_stderr() {
 #[test]
 fn soak_resets_and_garbage_leave_the_echo_server_as_it_was() {
     // Three rounds of 2,000 connections reset at once or after garbage,
-    // while a well-behaved client probes with a new connection every 5 ms.
+    // while a well-behaved client probes with a new connection every 1 ms.
     let server = Peer::netscript(&["run", "scripts/echo_server.rhai", "0"]);
     let out = abuse(&["soak", &server.port.to_string(), &server.pid().to_string(), "3", "2000"]);
     println!("soak figures: {out}");

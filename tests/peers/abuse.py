@@ -18,7 +18,7 @@ accept-loop tests and the soak test (tests/it/tcp.rs, bench/soak).
     python3 abuse.py soak PORT PID ROUNDS N
                                        ROUNDS rounds of `reset PORT N` (in a
                                        child process) while this process
-                                       probes the server every 5 ms with a new
+                                       probes the server every 1 ms with a new
                                        connection and one echoed line; after
                                        each round waits for the server's fd
                                        count (/proc/PID/fd) to come back.
@@ -132,7 +132,7 @@ def soak(port, pid, rounds, n):
                 lat.append(probe(port))
             except Exception as e:  # noqa: BLE001 - counted and reported
                 failures.append(f"{type(e).__name__}: {e}")
-            time.sleep(0.005)
+            time.sleep(0.001)
         attack_s = time.monotonic() - t0
         connected = int(attack.stdout.read())
         # The server may still be closing what the attack left.
