@@ -1297,3 +1297,26 @@ mod api {
         s.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits_by_three() {
+        let got: Vec<String> = [0, 999, 1000, 3412, 999_999, 1_234_567].map(thousands).to_vec();
+        assert_eq!(got, ["0", "999", "1,000", "3,412", "999,999", "1,234,567"]);
+    }
+
+    #[test]
+    fn only_one_connection_s_own_failures_skip_the_accept_pause() {
+        let os = std::io::Error::from_raw_os_error;
+        for e in [libc::ECONNABORTED, libc::ENOTCONN, libc::ECONNRESET, libc::EPROTO] {
+            assert!(is_connection_error(&os(e)), "{e}");
+        }
+        for e in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::EBADF] {
+            assert!(!is_connection_error(&os(e)), "{e}");
+        }
+        assert!(!is_connection_error(&std::io::Error::other("no errno")));
+    }
+}
