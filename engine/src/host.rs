@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::resolver::Resolver;
-pub use netscript_stdlib::runtime::Permissions;
+pub use netscript_stdlib::permissions::Permissions;
 
 type Job = Box<dyn FnOnce(Arc<Shared>) -> LocalBoxFuture<'static, ()> + Send>;
 

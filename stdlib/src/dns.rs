@@ -31,6 +31,7 @@ use rhai::{Array, Dynamic, Map};
 
 use crate::args::Opts;
 use crate::error::{Error, Kind, NativeResult};
+use crate::permissions;
 use crate::runtime::{self, Context};
 
 const OPTS: &[&str] = &["nameserver", "timeout", "tcp", "attempts"];
@@ -190,7 +191,7 @@ fn query(op: &str, name: &str, rtype: RecordType, key: &Key) -> NativeResult<Vec
     let qname = Name::from_str(name).map_err(|e| Error::value(op, format!("bad domain name {name:?}: {e}")))?;
     let cached = resolver(op, key)?;
     for server in &cached.servers {
-        runtime::check_connect(op, &server.ip().to_string(), server.port())?;
+        permissions::check_connect(op, &server.ip().to_string(), server.port())?;
     }
     let (op_owned, name_owned) = (op.to_string(), name.to_string());
     runtime::block_on(async move {
