@@ -220,6 +220,9 @@ impl FromStr for NetEntry {
             Ok(0) | Err(_) => Err(fail(format!("the port must be 1 to 65535, got {p:?}"))),
             Ok(p) => Ok(p),
         };
+        if entry.contains('/') {
+            return Err(fail("expected a host name or address with an optional :port, not a URL or path".into()));
+        }
         if let Some(rest) = entry.strip_prefix('[') {
             let (inside, after) =
                 rest.split_once(']').ok_or_else(|| fail("a '[' without its ']' (write [::1] or [::1]:7500)".into()))?;
@@ -249,7 +252,11 @@ impl FromStr for NetEntry {
             return Ok(Self { host: HostPattern::Ip(ip.to_canonical()), port });
         }
         let valid_label = |l: &str| {
-            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         let name = host.strip_suffix('.').unwrap_or(host);
         if name.is_empty() || name.len() > 253 || !name.split('.').all(valid_label) {
