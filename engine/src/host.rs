@@ -71,7 +71,8 @@ impl HostBuilder {
         self
     }
 
-    /// What scripts may do with the network.
+    /// What scripts may do with the network (see [`Permissions`]: hosts
+    /// allowed to connect to and to look up, and whether to listen).
     #[must_use]
     pub fn permissions(mut self, permissions: Permissions) -> Self {
         self.permissions = permissions;

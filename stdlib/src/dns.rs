@@ -357,6 +357,7 @@ mod api {
     /// Query `name` for records of `type` (A, AAAA, CNAME, MX, NS, PTR,
     /// SOA, SRV, TXT, CAA) with the system's name servers; an array of
     /// record maps with `name`, `type`, `ttl`, `data` and typed fields.
+    /// With an allow-list, the name servers must be allowed.
     ///
     /// ```rhai
     /// for mx in dns::resolve("example.com", "MX") { print(`${mx.preference} ${mx.exchange}`) }

@@ -404,6 +404,7 @@ mod api {
     /// Resolve `host` and `service` like Python's `socket.getaddrinfo`:
     /// an array of `#{family, socktype, proto, canonname, host, port}`.
     /// `host` or `service` may be `()`; `service` is a name or a port.
+    /// With an allow-list, a `host` name must be listed (`permission` error).
     ///
     /// ```rhai
     /// for ai in net::getaddrinfo("localhost", 80) { print(`${ai.family} ${ai.host}:${ai.port}`) }
@@ -498,6 +499,7 @@ mod api {
     }
 
     /// The fully qualified name of `name`, as `socket.getfqdn(name)`.
+    /// With an allow-list, `name` (a name or an address) must be listed.
     ///
     /// ```rhai
     /// print(net::getfqdn("localhost"));
