@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::resolver::Resolver;
-pub use netscript_stdlib::runtime::Permissions;
+pub use netscript_stdlib::permissions::Permissions;
 
 type Job = Box<dyn FnOnce(Arc<Shared>) -> LocalBoxFuture<'static, ()> + Send>;
 
@@ -71,7 +71,8 @@ impl HostBuilder {
         self
     }
 
-    /// What scripts may do with the network.
+    /// What scripts may do with the network (see [`Permissions`]: hosts
+    /// allowed to connect to and to look up, and whether to listen).
     #[must_use]
     pub fn permissions(mut self, permissions: Permissions) -> Self {
         self.permissions = permissions;

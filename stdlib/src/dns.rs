@@ -31,6 +31,7 @@ use rhai::{Array, Dynamic, Map};
 
 use crate::args::Opts;
 use crate::error::{Error, Kind, NativeResult};
+use crate::permissions;
 use crate::runtime::{self, Context};
 
 const OPTS: &[&str] = &["nameserver", "timeout", "tcp", "attempts"];
@@ -190,7 +191,7 @@ fn query(op: &str, name: &str, rtype: RecordType, key: &Key) -> NativeResult<Vec
     let qname = Name::from_str(name).map_err(|e| Error::value(op, format!("bad domain name {name:?}: {e}")))?;
     let cached = resolver(op, key)?;
     for server in &cached.servers {
-        runtime::check_connect(op, &server.ip().to_string(), server.port())?;
+        permissions::check_connect(op, &server.ip().to_string(), server.port())?;
     }
     let (op_owned, name_owned) = (op.to_string(), name.to_string());
     runtime::block_on(async move {
@@ -356,6 +357,7 @@ mod api {
     /// Query `name` for records of `type` (A, AAAA, CNAME, MX, NS, PTR,
     /// SOA, SRV, TXT, CAA) with the system's name servers; an array of
     /// record maps with `name`, `type`, `ttl`, `data` and typed fields.
+    /// With an allow-list, the name servers must be allowed.
     ///
     /// ```rhai
     /// for mx in dns::resolve("example.com", "MX") { print(`${mx.preference} ${mx.exchange}`) }

@@ -23,6 +23,7 @@ pub mod compress;
 pub mod dns;
 pub mod frame;
 pub mod net;
+pub mod permissions;
 #[path = "struct.rs"]
 pub mod structs;
 pub mod task;

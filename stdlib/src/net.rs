@@ -11,7 +11,7 @@ use rhai::{Array, Dynamic, INT};
 
 use crate::args::{self, Opts};
 use crate::error::{Error, Kind, NativeResult};
-use crate::runtime;
+use crate::{permissions, runtime};
 
 /// Address family filter (`family` option).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +52,7 @@ pub fn host_port(host: &str, port: u16) -> String {
 
 /// Resolve `host` (a name or an IP literal; `""` means any address) to
 /// socket addresses of `family`, via the system resolver off the event loop.
+/// Looking up a name needs the permissions' leave (see [`permissions`]).
 pub fn resolve(
     op: &str,
     host: &str,
@@ -66,6 +67,7 @@ pub fn resolve(
     let addrs: Vec<SocketAddr> = match literal {
         Some(ip) => vec![SocketAddr::new(ip, port)],
         None => {
+            permissions::check_lookup(op, host)?;
             let name = host.to_string();
             let op_owned = op.to_string();
             let peer = host_port(host, port);
@@ -236,6 +238,9 @@ fn getaddrinfo_with(host: &Dynamic, service: &Dynamic, opts: rhai::Map) -> Nativ
     if host.is_none() && service.is_none() {
         return Err(Error::value(OP, "host and service cannot both be ()").into());
     }
+    if let Some(h) = &host {
+        permissions::check_lookup(OP, h)?;
+    }
     let what = format!("{}:{}", host.as_deref().unwrap_or("*"), service.as_deref().unwrap_or("*"));
     let found = off_loop(OP, move || {
         dns_lookup::getaddrinfo(host.as_deref(), service.as_deref(), Some(hints))
@@ -324,7 +329,8 @@ mod netdb {
 
 /// Python's `socket.getfqdn`: the first name containing a dot among the
 /// host name of `name`'s address (found by getnameinfo) and `name`; else
-/// that host name; `name` itself if the lookups fail.
+/// that host name; `name` itself if the lookups fail. With an allow-list,
+/// an address is looked up only if listed, a name only if listed.
 fn getfqdn_of(name: &str) -> NativeResult<String> {
     const OP: &str = "net::getfqdn";
     let name = name.trim();
@@ -333,6 +339,10 @@ fn getfqdn_of(name: &str) -> NativeResult<String> {
     } else {
         name.to_string()
     };
+    match name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) => permissions::check_reverse(OP, ip)?,
+        Err(_) => permissions::check_lookup(OP, &name)?,
+    }
     let owned = name.clone();
     let found = off_loop(OP, move || {
         let addr = dns_lookup::getaddrinfo(Some(&owned), None, None).ok()?.filter_map(Result::ok).next()?.sockaddr;
@@ -394,6 +404,7 @@ mod api {
     /// Resolve `host` and `service` like Python's `socket.getaddrinfo`:
     /// an array of `#{family, socktype, proto, canonname, host, port}`.
     /// `host` or `service` may be `()`; `service` is a name or a port.
+    /// With an allow-list, a `host` name must be listed (`permission` error).
     ///
     /// ```rhai
     /// for ai in net::getaddrinfo("localhost", 80) { print(`${ai.family} ${ai.host}:${ai.port}`) }
@@ -488,6 +499,7 @@ mod api {
     }
 
     /// The fully qualified name of `name`, as `socket.getfqdn(name)`.
+    /// With an allow-list, `name` (a name or an address) must be listed.
     ///
     /// ```rhai
     /// print(net::getfqdn("localhost"));

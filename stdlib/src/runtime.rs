@@ -29,6 +29,7 @@ use rhai::{Dynamic, Engine, EvalAltResult, Position};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Kind, NativeResult};
+pub use crate::permissions::Permissions;
 
 /// What a suspended task waits for: a future run by the task's driver. It
 /// lives pinned on the suspended task's own stack (no allocation per wait);
@@ -91,24 +92,6 @@ pub struct Context {
     pub root: CancellationToken,
 }
 
-/// What scripts may do with the network. The default allows everything;
-/// an embedding host narrows it.
-#[derive(Debug, Clone, Default)]
-pub struct Permissions {
-    /// Hosts scripts may connect or send to; `None` allows all.
-    pub connect: Option<Vec<String>>,
-    /// Whether scripts may open listening sockets.
-    pub deny_listen: bool,
-}
-
-impl Permissions {
-    /// Allow nothing: no outgoing connections, no listening sockets.
-    #[must_use]
-    pub fn none() -> Self {
-        Self { connect: Some(Vec::new()), deny_listen: true }
-    }
-}
-
 /// Install the host context for this thread (done once by the host).
 pub fn set_context(ctx: Context) {
     CONTEXT.with(|c| *c.borrow_mut() = Some(Rc::new(ctx)));
@@ -132,28 +115,11 @@ pub fn trace(dir: &str, peer: &str, data: &[u8]) {
     eprintln!("[{dir} {peer}, {} bytes]\n{}", data.len(), crate::bytes::render(data));
 }
 
-/// Check that scripts may connect or send to `host`.
-pub fn check_connect(op: &str, host: &str, port: u16) -> Result<(), Error> {
-    let allowed = CONTEXT.with(|c| match c.borrow().as_ref().map(|c| &c.permissions.connect) {
-        Some(Some(list)) => list.iter().any(|h| h == host || *h == format!("{host}:{port}")),
-        _ => true,
-    });
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::new(Kind::Permission, op, "network access to this host is not allowed")
-            .with_peer(format!("{host}:{port}")))
-    }
-}
-
-/// Check that scripts may listen.
-pub fn check_listen(op: &str, host: &str, port: u16) -> Result<(), Error> {
-    let denied = CONTEXT.with(|c| c.borrow().as_ref().is_some_and(|c| c.permissions.deny_listen));
-    if denied {
-        Err(Error::new(Kind::Permission, op, "listening sockets are not allowed").with_peer(format!("{host}:{port}")))
-    } else {
-        Ok(())
-    }
+/// Apply `f` to the permissions of this thread's host (everything is
+/// allowed off a host thread, e.g. in a plain `Engine::eval`).
+pub fn with_permissions<R>(f: impl FnOnce(&Permissions) -> R) -> R {
+    static ALL: Permissions = Permissions::ALL;
+    CONTEXT.with(|c| f(c.borrow().as_ref().map_or(&ALL, |c| &c.permissions)))
 }
 
 /// The task was cancelled (`task.cancel()`, Ctrl-C, a run's deadline).

@@ -557,7 +557,7 @@ impl fmt::Display for TcpConn {
 pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
     const OP: &str = "tcp::connect";
     let peer = net::host_port(host, port);
-    runtime::check_connect(OP, host, port)?;
+    crate::permissions::check_connect(OP, host, port)?;
     let conn_timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
     let timeout = opts.duration("connect_timeout", conn_timeout)?;
     let family = Family::from_opts(OP, opts)?;
@@ -656,7 +656,7 @@ impl fmt::Display for Listener {
 /// Bind and listen on `host:port` (port 0 picks a free port).
 pub fn listen(host: &str, port: u16, opts: &Opts) -> NativeResult<Listener> {
     const OP: &str = "tcp::listen";
-    runtime::check_listen(OP, host, port)?;
+    crate::permissions::check_listen(OP, host, port)?;
     let family = Family::from_opts(OP, opts)?;
     let backlog = u32::try_from(opts.int("backlog", 1024)?).map_err(|_| Error::value(OP, "backlog must be 0..2^32"))?;
     let reuseaddr = opts.bool("reuseaddr", true)?;

@@ -35,6 +35,8 @@ struct UdpInner {
     socket: std::sync::Mutex<Option<Arc<UdpSocket>>>,
     local: SocketAddr,
     timeout: std::sync::Mutex<Option<Duration>>,
+    /// Under `deny_listen`, the addresses datagrams may come from.
+    peers: Option<crate::permissions::UdpPeers>,
 }
 
 impl UdpSock {
@@ -52,12 +54,18 @@ impl UdpSock {
         *self.0.timeout.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Record that the socket talks to `addr` (see [`crate::permissions::UdpPeers`]).
+    fn note_peer(&self, op: &str, addr: SocketAddr) -> Result<(), Error> {
+        self.0.peers.as_ref().map_or(Ok(()), |p| p.note(op, addr))
+    }
+
     fn send_to(&self, data: &[u8], host: &str, port: u16) -> NativeResult<INT> {
         const OP: &str = "send_to";
-        runtime::check_connect(OP, host, port)?;
+        crate::permissions::check_connect(OP, host, port)?;
         let sock = self.socket_for(OP)?;
         let want = if self.0.local.is_ipv4() { Family::V4 } else { Family::V6 };
         let addr = net::resolve(OP, host, port, want, self.timeout())?[0];
+        self.note_peer(OP, addr)?;
         if runtime::tracing() {
             runtime::trace("send_to", &addr.to_string(), data);
         }
@@ -71,9 +79,16 @@ impl UdpSock {
         const OP: &str = "recv_from";
         let sock = self.socket_for(OP)?;
         let local = self.0.local;
+        let inner = self.0.clone();
         let (data, from) = runtime::block_on_timeout(OP, timeout, async move {
             let mut buf = vec![0u8; MAX_DATAGRAM];
-            let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| Error::io(OP, &e).with_peer(local))?;
+            let (n, from) = loop {
+                let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| Error::io(OP, &e).with_peer(local))?;
+                // Under deny_listen, datagrams from strangers are dropped.
+                if inner.peers.as_ref().is_none_or(|p| p.accepts(from)) {
+                    break (n, from);
+                }
+            };
             buf.truncate(n);
             Ok((buf, from))
         })?;
@@ -104,6 +119,7 @@ fn bind(host: &str, port: u16, opts: &Opts) -> NativeResult<UdpSock> {
     let family = Family::from_opts(OP, opts)?;
     let broadcast = opts.bool("broadcast", false)?;
     let timeout = opts.duration("timeout", Some(crate::tcp::DEFAULT_TIMEOUT))?;
+    let peers = crate::permissions::check_udp_bind(OP, host, port)?;
     let addr = net::resolve(OP, host, port, family, timeout)?[0];
     let std_sock = std::net::UdpSocket::bind(addr).map_err(|e| Error::io(OP, &e).with_peer(addr))?;
     std_sock.set_nonblocking(true).map_err(|e| Error::io(OP, &e))?;
@@ -114,6 +130,7 @@ fn bind(host: &str, port: u16, opts: &Opts) -> NativeResult<UdpSock> {
         socket: std::sync::Mutex::new(Some(Arc::new(socket))),
         local,
         timeout: std::sync::Mutex::new(timeout),
+        peers,
     })))
 }
 
@@ -197,10 +214,11 @@ mod api {
     pub fn connect(u: &mut Udp, host: &str, port: INT) -> NativeResult<()> {
         const OP: &str = "udp.connect";
         let port = port_arg(OP, port)?;
-        runtime::check_connect(OP, host, port)?;
+        crate::permissions::check_connect(OP, host, port)?;
         let sock = u.socket_for(OP)?;
         let want = if u.0.local.is_ipv4() { Family::V4 } else { Family::V6 };
         let addr = net::resolve(OP, host, port, want, u.timeout())?[0];
+        u.note_peer(OP, addr)?;
         runtime::block_on_timeout(OP, u.timeout(), async move {
             sock.connect(addr).await.map_err(|e| Error::io(OP, &e).with_peer(addr))
         })

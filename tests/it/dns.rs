@@ -53,6 +53,7 @@ impl Drop for Peer {
 /// dnsmasq serving example.test, with servfail.test forwarded to a server
 /// that answers SERVFAIL.
 pub struct DnsServer {
+    pub ip: String,
     pub port: u16,
     _dnsmasq: Peer,
     _servfail: Peer,
@@ -60,6 +61,11 @@ pub struct DnsServer {
 
 impl DnsServer {
     pub fn start() -> Self {
+        Self::start_at("127.0.0.1", free_port(), &[])
+    }
+
+    /// dnsmasq on `ip:port`, with `extra` arguments (e.g. a query log).
+    pub fn start_at(ip: &str, port: u16, extra: &[String]) -> Self {
         let dnsmasq = require("dnsmasq", "dnsmasq-base");
         require("dig", "dnsutils (bind9-dnsutils)");
         let peers = repo_root().join("tests/peers/dns");
@@ -72,17 +78,17 @@ impl DnsServer {
         );
         // The peer prints its port once it is bound.
         let sf_port = first_line(&mut servfail.0).trim().parse::<u16>().expect("servfail.py prints its port");
-        let port = free_port();
         let child = Command::new(dnsmasq)
             .arg(format!("--conf-file={}", peers.join("zone.conf").display()))
             .arg(format!("--port={port}"))
-            .arg("--listen-address=127.0.0.1")
+            .arg(format!("--listen-address={ip}"))
+            .args(extra)
             .arg(format!("--server=/servfail.test/127.0.0.1#{sf_port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("dnsmasq starts");
-        let server = Self { port, _dnsmasq: Peer(child), _servfail: servfail };
+        let server = Self { ip: ip.to_string(), port, _dnsmasq: Peer(child), _servfail: servfail };
         let deadline = Instant::now() + Duration::from_secs(15);
         while server.dig(&["example.test", "SOA", "+short"]).trim().is_empty() {
             assert!(Instant::now() < deadline, "dnsmasq did not answer on port {port}");
@@ -91,15 +97,15 @@ impl DnsServer {
         server
     }
 
-    /// `"127.0.0.1:PORT"`.
+    /// `"IP:PORT"`.
     pub fn ns(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// dig's output for `args` against this server.
     pub fn dig(&self, args: &[&str]) -> String {
         let out = Command::new("dig")
-            .args(["@127.0.0.1", "-p", &self.port.to_string(), "+tries=1", "+time=2"])
+            .args([&format!("@{}", self.ip), "-p", &self.port.to_string(), "+tries=1", "+time=2"])
             .args(args)
             .output()
             .expect("dig runs");

@@ -10,6 +10,7 @@ mod dns;
 mod docs;
 mod frame;
 mod mail;
+mod permissions;
 mod repl;
 mod runner;
 mod structs;

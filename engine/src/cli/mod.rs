@@ -52,10 +52,16 @@ pub struct HostArgs {
     /// Maximum array or blob length.
     #[arg(long, value_name = "N")]
     max_array_size: Option<usize>,
-    /// Only allow connections to these hosts (comma-separated `host` or `host:port`).
+    /// Only allow network access to these hosts (comma-separated). `host`
+    /// allows every port of it, `host:port` that port only; write IPv6
+    /// addresses in brackets (`[::1]`, `[::1]:7500`). A name allows the
+    /// addresses it resolves to; resolving any other name, or a reverse
+    /// lookup of an address not listed, is refused. `--allow-net ""`
+    /// allows nothing.
     #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
     allow_net: Option<Vec<String>>,
-    /// Forbid listening sockets.
+    /// Forbid listening: no `tcp::listen`, and UDP sockets only on port 0,
+    /// receiving only from addresses they have sent to.
     #[arg(long)]
     deny_listen: bool,
     /// Directory searched by `import` (repeatable).
@@ -88,7 +94,11 @@ impl HostArgs {
             max_map_size: defaults.max_map_size,
             deadline,
         };
-        let permissions = Permissions { connect: self.allow_net.clone(), deny_listen: self.deny_listen };
+        let permissions = match &self.allow_net {
+            Some(list) => Permissions::allow_net(list).map_err(|e| e.to_string())?,
+            None => Permissions::default(),
+        }
+        .deny_listen(self.deny_listen);
         let mut builder = Host::builder().limits(limits).permissions(permissions).trace(self.trace);
         for dir in &self.module_paths {
             builder = builder.module_path(dir);
