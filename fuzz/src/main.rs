@@ -102,12 +102,13 @@ impl Harness {
                 }
             }
             // The engine's own limits stop a script; that is not a bug.
-            Err(e) if matches!(
-                *e,
-                EvalAltResult::ErrorDataTooLarge(..)
-                    | EvalAltResult::ErrorTooManyOperations(..)
-                    | EvalAltResult::ErrorStackOverflow(..)
-            ) => {}
+            Err(e)
+                if matches!(
+                    *e,
+                    EvalAltResult::ErrorDataTooLarge(..)
+                        | EvalAltResult::ErrorTooManyOperations(..)
+                        | EvalAltResult::ErrorStackOverflow(..)
+                ) => {}
             Err(e) => panic!("target {}: uncaught error: {e}", self.target.name),
         }
     }

@@ -240,7 +240,8 @@ fn frame_scope(input: &[u8]) -> Scope<'static> {
 /// Decompression options from the first bytes, then the data.
 fn compress_scope(input: &[u8]) -> Scope<'static> {
     // Every window size of each header kind, and a few bad ones.
-    const WBITS: [INT; 24] = [-15, -12, -9, -8, 8, 9, 12, 15, 16, 24, 25, 31, 32, 40, 47, 48, 0, -16, 15, 31, 47, 15, 31, 47];
+    const WBITS: [INT; 24] =
+        [-15, -12, -9, -8, 8, 9, 12, 15, 16, 24, 25, 31, 32, 40, 47, 48, 0, -16, 15, 31, 47, 15, 31, 47];
     let mut u = Unstructured::new(input);
     let wbits = *u.choose(&WBITS).unwrap_or(&15);
     let max = INT::from(u.arbitrary::<u16>().unwrap_or(u16::MAX)) * 16;

@@ -4,6 +4,7 @@
 //! encodes data also accepts a string, taken as UTF-8 ([`data_arg`]).
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use std::fmt::Write as _;
 
@@ -32,8 +33,23 @@ pub fn data_arg<'a>(value: &'a Dynamic, op: &str) -> Result<Cow<'a, [u8]>, Error
 /// reserved fallibly, so a huge size is a `limit` error instead of an abort.
 const SMALL_BLOB: usize = 1 << 16;
 
-/// Refuse a blob of `len` bytes beyond the engine's `max_array_size` with a
-/// `limit` error naming `op`, before anything is allocated.
+/// The machine's physical memory in bytes: no blob can usefully be larger,
+/// whatever the limits say.
+fn physical_memory() -> usize {
+    static BYTES: OnceLock<usize> = OnceLock::new();
+    *BYTES.get_or_init(|| {
+        // SAFETY: sysconf only reads its argument.
+        let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+        match (usize::try_from(pages), usize::try_from(page)) {
+            (Ok(pages), Ok(page)) if pages > 0 && page > 0 => pages.saturating_mul(page),
+            _ => usize::MAX,
+        }
+    })
+}
+
+/// Refuse a blob of `len` bytes beyond the engine's `max_array_size` (or,
+/// without one, beyond the machine's memory) with a `limit` error naming
+/// `op`, before anything is allocated.
 ///
 /// Every native that builds a blob whose size a script or a peer chose
 /// checks it here first.
@@ -43,6 +59,11 @@ pub fn check_blob_len(len: usize, op: &str) -> Result<(), Error> {
             Kind::Limit,
             op,
             format!("a blob of {len} bytes exceeds the limit of {max} bytes (max_array_size)"),
+        )),
+        _ if len > physical_memory() => Err(Error::new(
+            Kind::Limit,
+            op,
+            format!("a blob of {len} bytes exceeds this machine's memory ({} bytes)", physical_memory()),
         )),
         _ => Ok(()),
     }

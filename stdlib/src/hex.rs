@@ -98,3 +98,25 @@ mod api {
         Ok(super::decode(&data_arg(&text, OP)?, OP)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    fn error(text: &[u8]) -> String {
+        decode(text, "hex::decode").expect_err("bad hex").to_string()
+    }
+
+    #[test]
+    fn errors_name_the_character_and_its_position() {
+        // Python: non-hexadecimal number found in fromhex() arg at position 2.
+        assert!(error("abé".as_bytes()).contains("at position 2 ('é')"), "{}", error("abé".as_bytes()));
+        // Positions count characters, as Python's do in a str.
+        assert!(error("éé00".as_bytes()).contains("at position 0 ('é')"));
+        assert!(error("00 ☃".as_bytes()).contains("at position 3 ('☃')"));
+        assert!(error(b"a").contains("at position 1 (end of text)"));
+        // Not UTF-8: the byte itself.
+        assert!(error(b"00\xff").contains("at position 2 (byte 0xff)"), "{}", error(b"00\xff"));
+        assert_eq!(decode(b"de ad\tBE\nEF", "hex::decode").expect("good hex"), [0xde, 0xad, 0xbe, 0xef]);
+    }
+}

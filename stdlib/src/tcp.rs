@@ -907,6 +907,7 @@ mod api {
             .ok()
             .filter(|n| *n <= 1 << 30)
             .ok_or_else(|| Error::value("recv_exact", format!("n must be 0..2^30, got {n}")))?;
+        crate::bytes::check_blob_len(n, "recv_exact")?;
         c.recv_exact(n, "recv_exact")
     }
 
