@@ -897,6 +897,7 @@ mod api {
     }
 
     /// Receive exactly `n` bytes; `closed` error if the peer closes first.
+    /// An `n` beyond the host's blob limit is a `limit` error at once.
     ///
     /// ```rhai
     /// let header = c.recv_exact(4);
