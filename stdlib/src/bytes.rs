@@ -4,6 +4,7 @@
 //! encodes data also accepts a string, taken as UTF-8 ([`data_arg`]).
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use std::fmt::Write as _;
 
@@ -26,6 +27,70 @@ pub fn data_arg<'a>(value: &'a Dynamic, op: &str) -> Result<Cow<'a, [u8]>, Error
         return Ok(Cow::Owned(s.as_bytes().to_vec()));
     }
     Err(Error::value(op, format!("expected a blob or a string, got {}", value.type_name())))
+}
+
+/// Blobs up to this many bytes are allocated directly; larger ones are
+/// reserved fallibly, so a huge size is a `limit` error instead of an abort.
+const SMALL_BLOB: usize = 1 << 16;
+
+/// The machine's physical memory in bytes: no blob can usefully be larger,
+/// whatever the limits say.
+fn physical_memory() -> usize {
+    static BYTES: OnceLock<usize> = OnceLock::new();
+    *BYTES.get_or_init(|| {
+        // SAFETY: sysconf only reads its argument.
+        let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+        match (usize::try_from(pages), usize::try_from(page)) {
+            (Ok(pages), Ok(page)) if pages > 0 && page > 0 => pages.saturating_mul(page),
+            _ => usize::MAX,
+        }
+    })
+}
+
+/// Refuse a blob of `len` bytes beyond the engine's `max_array_size` (or,
+/// without one, beyond the machine's memory) with a `limit` error naming
+/// `op`, before anything is allocated.
+///
+/// Every native that builds a blob whose size a script or a peer chose
+/// checks it here first.
+pub fn check_blob_len(len: usize, op: &str) -> Result<(), Error> {
+    match crate::runtime::max_array_size() {
+        max if max > 0 && len > max => Err(Error::new(
+            Kind::Limit,
+            op,
+            format!("a blob of {len} bytes exceeds the limit of {max} bytes (max_array_size)"),
+        )),
+        _ if len > physical_memory() => Err(Error::new(
+            Kind::Limit,
+            op,
+            format!("a blob of {len} bytes exceeds this machine's memory ({} bytes)", physical_memory()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Room for `len` more bytes in `out`, after [`check_blob_len`] of the total:
+/// a `limit` error when it is too large or the memory cannot be had.
+pub fn reserve_blob(out: &mut Blob, len: usize, op: &str) -> Result<(), Error> {
+    let total = out.len().checked_add(len).ok_or_else(|| Error::new(Kind::Limit, op, "size overflows"))?;
+    check_blob_len(total, op)?;
+    if len <= SMALL_BLOB {
+        out.reserve(len);
+        return Ok(());
+    }
+    out.try_reserve_exact(len).map_err(|_| Error::new(Kind::Limit, op, format!("cannot allocate {total} bytes")))
+}
+
+/// A blob of `len` zero bytes for `op` (see [`reserve_blob`]).
+pub fn zeroed_blob(len: usize, op: &str) -> Result<Blob, Error> {
+    if len <= SMALL_BLOB {
+        check_blob_len(len, op)?;
+        return Ok(vec![0; len]);
+    }
+    let mut out = Blob::new();
+    reserve_blob(&mut out, len, op)?;
+    out.resize(len, 0);
+    Ok(out)
 }
 
 /// The `bytes::` module.
@@ -86,36 +151,19 @@ fn clamp_index(i: INT, len: usize) -> usize {
     if i < 0 { len.saturating_sub(i.unsigned_abs() as usize) } else { (i as usize).min(len) }
 }
 
-/// Decode hex text (whitespace allowed between bytes, like `bytes.fromhex`).
-pub fn from_hex(text: &str, op: &str) -> Result<Blob, Error> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 == 1 {
-        return Err(Error::new(Kind::Decode, op, format!("odd number of hex digits ({})", digits.len())));
-    }
-    digits
-        .chunks(2)
-        .enumerate()
-        .map(|(i, pair)| {
-            let s = std::str::from_utf8(pair).ok();
-            s.and_then(|s| u8::from_str_radix(s, 16).ok()).ok_or_else(|| {
-                Error::new(Kind::Decode, op, format!("non-hex digit in byte {i}: {:?}", String::from_utf8_lossy(pair)))
-            })
-        })
-        .collect()
-}
-
 #[export_module]
 mod api {
     use super::*;
 
-    /// Hex text to a blob; whitespace between bytes is ignored.
+    /// Hex text to a blob; whitespace between bytes is ignored (as
+    /// `hex::decode`).
     ///
     /// ```rhai
     /// let b = bytes::from_hex("de ad be ef");
     /// ```
     #[rhai_fn(return_raw)]
     pub fn from_hex(text: &str) -> NativeResult<Blob> {
-        super::from_hex(text, "bytes::from_hex").map_err(Into::into)
+        crate::codec::hex::decode(text.as_bytes(), "bytes::from_hex").map_err(Into::into)
     }
 
     /// A blob (or string) as lowercase hex.

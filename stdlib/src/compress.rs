@@ -36,7 +36,8 @@ pub const DEFAULT_MAX_SIZE: usize = 256 << 20;
 /// How much output room to add at a time while (de)compressing.
 const CHUNK: usize = 32 << 10;
 
-/// Read the options map of a decompression: only `max_size` is known.
+/// Read the options map of a decompression: only `max_size` is known. The
+/// result never exceeds the engine's `max_array_size` when one is set.
 pub(crate) fn max_size_option(opts: &Map, op: &str) -> Result<usize, Error> {
     let mut max = DEFAULT_MAX_SIZE;
     for (key, value) in opts {
@@ -50,7 +51,11 @@ pub(crate) fn max_size_option(opts: &Map, op: &str) -> Result<usize, Error> {
             other => return Err(Error::value(op, format!("unknown option '{other}' (known: max_size)"))),
         }
     }
-    Ok(max)
+    // Output past the blob limit could not be returned anyway: stop there.
+    Ok(match crate::runtime::max_array_size() {
+        0 => max,
+        limit => max.min(limit),
+    })
 }
 
 /// Make room in `out` for more output while keeping what this call adds

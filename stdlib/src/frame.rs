@@ -27,7 +27,7 @@ use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, INT, Map};
 
 use crate::args::Opts;
-use crate::bytes::data_arg;
+use crate::bytes::{check_blob_len, data_arg};
 use crate::error::{Error, Kind, NativeResult};
 use crate::tcp::{Deadline, TcpConn};
 
@@ -280,7 +280,9 @@ fn scan_length(buf: &[u8], prefix: Prefix, max: usize, op: &str) -> Result<Scan,
         return Err(oversize(op, "frame", n, max));
     }
     // n <= max, so it fits in usize.
-    let total = prefix.size + n as usize;
+    let n = n as usize;
+    check_blob_len(n, op)?;
+    let total = prefix.size + n;
     Ok(if buf.len() < total { Scan::Partial(Some(total)) } else { Scan::span(prefix.size..total, total) })
 }
 
@@ -328,6 +330,7 @@ fn scan_netstring(buf: &[u8], max: usize, op: &str) -> Result<Scan, Error> {
         Some(n) => return Err(oversize(op, "netstring", n, max)),
         None => return Err(malformed("the length overflows")),
     };
+    check_blob_len(n, op)?;
     let start = digits + 1;
     let total = start + n + 1;
     match buf.get(total - 1) {
@@ -365,6 +368,7 @@ fn scan_chunked(buf: &[u8], max: usize, op: &str) -> Result<Scan, Error> {
             return Err(oversize(op, "chunked body", body as u64 + size, max));
         }
         let size = size as usize;
+        check_blob_len(body + size, op)?;
         let end = pos + size;
         match buf.get(end..end + 2) {
             None => return Ok(Scan::Partial(None)),

@@ -28,13 +28,32 @@ pub fn encode(data: &[u8]) -> String {
     text
 }
 
-/// Parse hex text as `bytes.fromhex` does; errors name `op` and the position.
+/// What stands at byte `i` of `text`, for an error message: the character
+/// there (a whole UTF-8 sequence) or, in bytes that are not UTF-8, the byte.
+fn shown_at(text: &[u8], i: usize) -> String {
+    let Some(rest) = text.get(i..).filter(|r| !r.is_empty()) else { return "end of text".to_owned() };
+    let chunk = rest.utf8_chunks().next();
+    match chunk.and_then(|c| c.valid().chars().next()) {
+        Some(c) => format!("{c:?}"),
+        None => format!("byte 0x{:02x}", rest[0]),
+    }
+}
+
+/// The character position of byte `i` in UTF-8 `text` (its byte position
+/// when `text` is not UTF-8 before it), as Python counts positions in a str.
+fn char_position(text: &[u8], i: usize) -> usize {
+    let head = &text[..i.min(text.len())];
+    if std::str::from_utf8(head).is_ok() { head.iter().filter(|&&b| b & 0xc0 != 0x80).count() } else { i }
+}
+
+/// Parse hex text as `bytes.fromhex` does; errors name `op`, the position
+/// (in characters) and the character found there.
 pub fn decode(text: &[u8], op: &str) -> Result<Vec<u8>, Error> {
     let digit = |i: usize| -> Result<u8, Error> {
         let c = text.get(i).copied();
         c.and_then(|c| char::from(c).to_digit(16)).and_then(|d| u8::try_from(d).ok()).ok_or_else(|| {
-            let what = c.map_or_else(|| "end of text".to_owned(), |c| format!("{:?}", char::from(c)));
-            Error::new(Kind::Decode, op, format!("non-hexadecimal number found at position {i} ({what})"))
+            let (at, what) = (char_position(text, i), shown_at(text, i));
+            Error::new(Kind::Decode, op, format!("non-hexadecimal number found at position {at} ({what})"))
         })
     };
     let mut out = Vec::with_capacity(text.len() / 2);
@@ -77,5 +96,27 @@ mod api {
     pub fn decode(text: Dynamic) -> NativeResult<Blob> {
         const OP: &str = "hex::decode";
         Ok(super::decode(&data_arg(&text, OP)?, OP)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    fn error(text: &[u8]) -> String {
+        decode(text, "hex::decode").expect_err("bad hex").to_string()
+    }
+
+    #[test]
+    fn errors_name_the_character_and_its_position() {
+        // Python: non-hexadecimal number found in fromhex() arg at position 2.
+        assert!(error("abé".as_bytes()).contains("at position 2 ('é')"), "{}", error("abé".as_bytes()));
+        // Positions count characters, as Python's do in a str.
+        assert!(error("éé00".as_bytes()).contains("at position 0 ('é')"));
+        assert!(error("00 ☃".as_bytes()).contains("at position 3 ('☃')"));
+        assert!(error(b"a").contains("at position 1 (end of text)"));
+        // Not UTF-8: the byte itself.
+        assert!(error(b"00\xff").contains("at position 2 (byte 0xff)"), "{}", error(b"00\xff"));
+        assert_eq!(decode(b"de ad\tBE\nEF", "hex::decode").expect("good hex"), [0xde, 0xad, 0xbe, 0xef]);
     }
 }

@@ -105,6 +105,12 @@ pub fn context() -> Rc<Context> {
     CONTEXT.with(|c| c.borrow().clone()).expect("netscript runtime context is installed by the host")
 }
 
+/// The engine's `max_array_size` (the longest array or blob; 0 = no limit),
+/// or 0 when no host context is installed (a plain `Engine::eval`).
+pub fn max_array_size() -> usize {
+    CONTEXT.with(|c| c.borrow().as_ref().map_or(0, |c| c.engine.max_array_size()))
+}
+
 /// Whether `--trace` style logging of traffic is on.
 pub fn tracing() -> bool {
     CONTEXT.with(|c| c.borrow().as_ref().is_some_and(|c| c.trace.load(Ordering::Relaxed)))

@@ -44,7 +44,7 @@ use rhai::{Array, Blob, Dynamic, FnNamespace, INT, ImmutableString, Map};
 use rust_decimal::Decimal;
 
 use crate::args::{Borrowing, BorrowingFn};
-use crate::bytes::data_arg;
+use crate::bytes::{data_arg, zeroed_blob};
 use crate::error::{Error, Kind, NativeResult};
 
 /// Byte order of multi-byte items.
@@ -116,9 +116,15 @@ struct IntSlot {
 
 impl IntSlot {
     /// The slots of `items`, if they are all integer codes whose ranges fit an INT
-    /// (every one but `Q`/`N`/`P`, whose top half only Decimals reach).
-    fn plan(items: &[Item]) -> Option<Box<[IntSlot]>> {
-        let mut slots = Vec::new();
+    /// (every one but `Q`/`N`/`P`, whose top half only Decimals reach) and
+    /// there are at most [`MAX_SLOTS`] values: a repeat count is a count, so
+    /// a long run (`"999999999I"`) takes the general path, which costs
+    /// nothing per value until values are packed.
+    fn plan(items: &[Item], values: usize) -> Option<Box<[IntSlot]>> {
+        if values > MAX_SLOTS {
+            return None;
+        }
+        let mut slots = Vec::with_capacity(values);
         for item in items {
             let Conv::Int { signed } = item.conv else { return None };
             let (lo, hi) = int_range(item.size, signed);
@@ -142,9 +148,11 @@ pub struct Struct(Arc<Layout>);
 /// CPython's limit on a format's total size (`PY_SSIZE_T_MAX`).
 const MAX_SIZE: usize = isize::MAX as usize;
 
-/// Packed sizes up to this are allocated directly; larger ones are reserved
-/// fallibly, so a huge format raises a `limit` error instead of aborting.
-const SMALL_PACK: usize = 1 << 16;
+/// Most values a format may have to get the integer short path.
+const MAX_SLOTS: usize = 256;
+
+/// Largest packed size the integer short path allocates unchecked.
+const SMALL_INTS: usize = 4096;
 
 /// How many parsed formats each thread keeps for the function forms.
 const CACHE_SLOTS: usize = 16;
@@ -253,7 +261,7 @@ impl Layout {
                 }
             }
         }
-        let ints = IntSlot::plan(&items);
+        let ints = IntSlot::plan(&items, values);
         Ok(Self { format: format.into(), order, size, values, items: items.into(), ints })
     }
 
@@ -286,15 +294,7 @@ impl Layout {
         if let Some(out) = self.pack_ints(values) {
             return Ok(out);
         }
-        let mut out = if self.size <= SMALL_PACK {
-            vec![0; self.size]
-        } else {
-            let mut out = Blob::new();
-            out.try_reserve_exact(self.size)
-                .map_err(|_| Error::new(Kind::Limit, op, format!("cannot allocate {} bytes", self.size)))?;
-            out.resize(self.size, 0);
-            out
-        };
+        let mut out = zeroed_blob(self.size, op)?;
         self.write(values, &mut out, op)?;
         Ok(out)
     }
@@ -304,6 +304,11 @@ impl Layout {
     /// raises) down the general path.
     fn pack_ints<D: Borrow<Dynamic>>(&self, values: &[D]) -> Option<Blob> {
         let slots = self.ints.as_deref()?;
+        // Only pads make a short-path format large (`"999999999x"`): the
+        // general path checks and reserves that size.
+        if self.size > SMALL_INTS {
+            return None;
+        }
         let mut out = vec![0; self.size];
         for (slot, value) in slots.iter().zip(values) {
             let v = value.borrow().as_int().ok().filter(|v| (slot.lo..=slot.hi).contains(v))?;

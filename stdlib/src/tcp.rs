@@ -1095,7 +1095,8 @@ mod api {
     }
 
     /// Receive exactly `n` bytes; `closed` error if the peer closes first,
-    /// `timeout` if they take longer than `c.timeout` in all.
+    /// `timeout` if they take longer than `c.timeout` in all. An `n` beyond
+    /// the host's blob limit is a `limit` error at once.
     ///
     /// ```rhai
     /// let header = c.recv_exact(4);
@@ -1106,6 +1107,7 @@ mod api {
             .ok()
             .filter(|n| *n <= 1 << 30)
             .ok_or_else(|| Error::value("recv_exact", format!("n must be 0..2^30, got {n}")))?;
+        crate::bytes::check_blob_len(n, "recv_exact")?;
         c.recv_exact(n, "recv_exact")
     }
 

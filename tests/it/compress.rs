@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::util::eval;
+use crate::util::{eval, eval_limited};
 
 /// Deterministic test data of `len` bytes: text-like runs mixed with
 /// pseudo-random bytes, so it compresses some but not trivially.
@@ -412,6 +412,24 @@ fn decompression_bomb_hits_the_limit() {
     }
     assert!(fails(r#"zlib::decompress(blob(), #{max_size: -1})"#).starts_with("value:"));
     assert!(fails(r#"zlib::decompress(blob(), #{maxsize: 1})"#).starts_with("value:"));
+}
+
+#[test]
+fn decompression_stops_at_the_blob_limit_whatever_max_size_says() {
+    // 1 MiB of zeros, compressed by the peers; the host's blobs are limited to 64 KiB.
+    let zeros = vec![0u8; 1 << 20];
+    let made = py("out.append(zlib.compress(inp[0], 9))\nout.append(gzip.compress(inp[0]))", &[&zeros]);
+    let zst = zstd_cli(&["-19"], &zeros).unwrap();
+    for (call, data) in [("zlib::decompress", &made[0]), ("gzip::decompress", &made[1]), ("zstd::decompress", &zst)] {
+        for opts in ["", ", #{max_size: 1 << 30}"] {
+            let e = eval_limited(&format!("{call}({}{opts})", lit(data)), 64 << 10).expect_err("a limit error");
+            assert!(e.starts_with(&format!("limit: {call}")) && e.contains("65536"), "{call}{opts}: {e}");
+        }
+        let d = call.replace("decompress", "decompressor");
+        let e = eval_limited(&format!("let d = {d}(#{{max_size: 1 << 30}}); d.feed({})", lit(data)), 64 << 10)
+            .expect_err("a limit error");
+        assert!(e.starts_with("limit:") && e.contains("decompressor.feed"), "{d}: {e}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use crate::util::{cli, eval, python};
+use crate::util::{cli, eval, eval_limited, python};
 
 /// A process (CPython or netscript) that printed a port on its first line.
 struct Peer {
@@ -545,4 +545,57 @@ for rid, temp, flags, name in struct.iter_unpack('!IhB8s', data[2:2 + count * 15
     print(f'record {{rid}}: temp={{temp / 10}} flags={{flags:#04x}} name={{name.rstrip(bytes(1)).decode()}}')"
     ));
     assert_eq!(rest.join("\n"), want.trim_end(), "{out}");
+}
+
+/// A declared length beyond the blob limit (but within `max`) is refused
+/// when the prefix arrives, before any of the body is buffered.
+#[test]
+fn declared_frame_lengths_beyond_the_blob_limit_are_limit_errors() {
+    let py = py_server(
+        "conn.sendall(struct.pack('!I', 1 << 20) + b'a' * 100)\n\
+         conn.sendall(b'1048576:' + b'a' * 100)\n\
+         recv_all()\nprint('ok')",
+    );
+    let code = format!(
+        r#"{HELPERS}
+        let c = tcp::connect("127.0.0.1", {});
+        let framed = attempt(|| c.recv_frame(#{{max: 1 << 30}}));
+        let kept = hex::encode(c.recv_exact(4));
+        c.close();
+        let d = frame::decoder("netstring", #{{max: 1 << 30}});
+        let netstring = attempt(|| d.feed("1048576:abc"));
+        let d = frame::decoder("chunked", #{{max: 1 << 30}});
+        let chunked = attempt(|| d.feed("100000\r\nabc"));
+        [framed, kept, netstring, chunked]"#,
+        py.port
+    );
+    let got = eval_limited(&code, 4096).unwrap_or_else(|e| panic!("script failed: {e}"));
+    let got: Vec<String> = got.into_array().expect("array").into_iter().map(|v| v.to_string()).collect();
+    assert_eq!(py.finish().trim(), "ok");
+    assert!(got[0].starts_with("limit: recv_frame"), "{got:?}");
+    assert!(got[0].contains("1048576 bytes exceeds the limit of 4096"), "{got:?}");
+    // Nothing was consumed: the prefix is still there to read.
+    assert_eq!(got[1], "00100000", "{got:?}");
+    assert!(got[2].starts_with("limit: ") && got[2].contains("1048576 bytes"), "{got:?}");
+    assert!(got[3].starts_with("limit: ") && got[3].contains("1048576 bytes"), "{got:?}");
+}
+
+/// `recv_exact(n)` beyond the blob limit fails at once, without waiting
+/// for (or buffering) the peer's bytes.
+#[test]
+fn recv_exact_beyond_the_blob_limit_is_a_limit_error() {
+    let py = py_server("conn.sendall(b'abc')\nrecv_all()\nprint('ok')");
+    let code = format!(
+        r#"{HELPERS}
+        let c = tcp::connect("127.0.0.1", {});
+        let big = attempt(|| c.recv_exact(100000));
+        let small = c.recv_exact(3).as_string();
+        c.close();
+        big + " | " + small"#,
+        py.port
+    );
+    let got = eval_limited(&code, 4096).unwrap_or_else(|e| panic!("script failed: {e}")).to_string();
+    assert_eq!(py.finish().trim(), "ok");
+    assert!(got.starts_with("limit: recv_exact"), "{got}");
+    assert!(got.ends_with(" | abc"), "{got}");
 }

@@ -313,6 +313,21 @@ def main():
         case_iter_unpack(fmt)
     for _ in range(600):
         case_calcsize(bad_format())
+    # Huge repeat counts: a count is a count, never a list of items, so these
+    # cost O(len(format)) (CPython raises MemoryError only when packing a
+    # huge pad-only format, which is checked separately).
+    for fmt in ["999999999I", "<1000000000000000H", "999999999999999x", "9223372036854775807x",
+                "9223372036854775808x", "4611686018427387903H", "4611686018427387904H", "@c9223372036854775806i",
+                "2305843009213693951Q", "99999999999999999999999I", "999999999999999999s", "9223372036854775807p",
+                "1x9223372036854775807x", "9223372036854775807xc", "!999999999d 3b", "0I0I0I", "1000000I"]:
+        case_calcsize(fmt)
+        emit({"op": "unpack", "fmt": fmt, "data": "00" * 5}, lambda: unpacked(struct.unpack(fmt, b"\0" * 5)))
+        emit({"op": "unpack_from", "fmt": fmt, "data": "00" * 5, "offset": 1},
+             lambda: unpacked(struct.unpack_from(fmt, b"\0" * 5, 1)))
+        emit({"op": "iter_unpack", "fmt": fmt, "data": "00" * 4},
+             lambda: [unpacked(r) for r in struct.iter_unpack(fmt, b"\0" * 4)])
+        if not fmt.endswith("x"):
+            emit({"op": "pack", "fmt": fmt, "values": [enc(1)]}, lambda: struct.pack(fmt, 1).hex())
     # Native sizes, alignment and the byte orders on fixed formats.
     for fmt in ["@ci", "@cq", "@ce", "@c?P", "@hbi", "@bq0i", "c0i", "=ci", "!IHb", "@3s i", "@ 2p d",
                 "@lLnN", "<lL", ">qQ", "iii ", "ii\tx", "0s", "0c", "255p", "256p", "0x"]:

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use rhai::{Array, Blob, Dynamic, Engine, Map, Scope};
 use serde_json::Value;
 
-use crate::util::{describe, eval, python};
+use crate::util::{describe, eval, eval_limited, python};
 
 const GENERATOR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/it/struct_cases.py");
 
@@ -172,7 +172,12 @@ fn check(case: &Value, run: &Map) -> Result<(), String> {
     if let Some(err) = run.get("error") {
         let err = err.read_lock::<Map>().ok_or("error is not a map")?;
         let kind = err.get("kind").map(ToString::to_string).unwrap_or_default();
-        if ok || kind != "pack" {
+        // CPython failing to allocate a huge format's bytes (MemoryError, or
+        // OverflowError near PY_SSIZE_T_MAX) is our `limit` error.
+        let memory = case["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("MemoryError") || e.ends_with("byte string is too large"));
+        if ok || kind != if memory { "limit" } else { "pack" } {
             return Err(format!("raised {kind}: {}", err.get("message").map(ToString::to_string).unwrap_or_default()));
         }
     } else if !ok {
@@ -376,4 +381,59 @@ fn booleans_and_truthiness_pack_like_python() {
         hex_of("struct::pack(\"<bH?????\", [true, false, 0, \"x\", [], #{}, ()])"),
         py("struct.pack('<bH?????', True, False, 0, 'x', [], {}, None).hex()")
     );
+}
+
+/// A repeat count is a count: huge ones cost nothing until values are
+/// packed (`calcsize("999999999I")` once tried to allocate 40 GB), and a
+/// packed size beyond what can be allocated is a `limit` error, not an abort.
+#[test]
+fn huge_repeat_counts_are_counts_not_items() {
+    let got = eval(
+        r#"[struct::calcsize("999999999I"), struct::calcsize("<1000000000000000H"),
+            struct::compile("999999999999999x").size, struct::compile("!999999999d 3b").size]"#,
+    )
+    .expect("sizes");
+    let got: Vec<String> = got.into_array().expect("array").iter().map(ToString::to_string).collect();
+    let want = py(
+        r#"[struct.calcsize(f) for f in ["999999999I", "<1000000000000000H", "999999999999999x", "!999999999d 3b"]]"#,
+    );
+    assert_eq!(format!("[{}]", got.join(", ")), want);
+    let e = eval(r#"struct::pack("999999999999999x", [])"#).expect_err("too big to pack");
+    assert!(e.starts_with("limit: struct::pack"), "{e}");
+    let e = eval(r#"struct::pack("<1000000000000000H", [1])"#).expect_err("wrong count");
+    assert!(e.starts_with("pack: ") && e.contains("expected 1000000000000000 items"), "{e}");
+    let e = eval(r#"struct::unpack("999999999I", blob(8))"#).expect_err("short buffer");
+    assert!(e.contains("unpack requires a buffer of 3999999996 bytes (got 8)"), "{e}");
+}
+
+/// Packing checks the total size against the host's blob limit first.
+#[test]
+fn pack_beyond_the_blob_limit_is_a_limit_error() {
+    let e = eval_limited(r#"struct::pack("5000x", [])"#, 4096).expect_err("over the limit");
+    assert!(e.starts_with("limit: struct::pack") && e.contains("4096"), "{e}");
+    let e = eval_limited(r#"let v = []; for i in 0..3000 { v.push(i) } struct::pack("!3000H", v)"#, 4096)
+        .expect_err("over the limit");
+    assert!(e.starts_with("limit: struct::pack"), "{e}");
+    let ok = eval_limited(r#"struct::pack("4096x", []).len()"#, 4096).expect("at the limit");
+    assert_eq!(ok.as_int().ok(), Some(4096));
+}
+
+/// Long runs of integer codes (past the short path's value count) pack and
+/// unpack as CPython does.
+#[test]
+fn long_runs_match_cpython() {
+    for fmt in ["<300H", "!1000b", "@257I 3x 300q"] {
+        let values = "[(i * 7919) % 100 for i in range(struct.calcsize(F) and len(struct.unpack(F, bytes(struct.calcsize(F)))))]";
+        let values = values.replace('F', &format!("{fmt:?}"));
+        let want = py(&format!("struct.pack({fmt:?}, *{values}).hex()"));
+        let got = eval(&format!(
+            r#"let f = {fmt:?}; let n = struct::unpack(f, blob(struct::calcsize(f))).len();
+            let v = []; for i in 0..n {{ v.push((i * 7919) % 100) }}
+            let b = struct::pack(f, v);
+            if struct::unpack(f, b) != v {{ throw "unpack differs" }}
+            hex::encode(b)"#
+        ))
+        .unwrap_or_else(|e| panic!("{fmt}: {e}"));
+        assert_eq!(got.to_string(), want, "{fmt}");
+    }
 }

@@ -12,6 +12,13 @@ pub fn eval(code: &str) -> Result<Dynamic, String> {
     host.run_source("<test>", code, &[]).map_err(|e| format!("{}: {}", e.kind(), e.message()))
 }
 
+/// [`eval`] on a host whose blobs and arrays are limited to `max_array_size`.
+pub fn eval_limited(code: &str, max_array_size: usize) -> Result<Dynamic, String> {
+    let limits = netscript::Limits { max_array_size, ..netscript::Limits::default() };
+    let host = netscript::Host::builder().limits(limits).build().expect("host starts");
+    host.run_source("<test>", code, &[]).map_err(|e| format!("{}: {}", e.kind(), e.message()))
+}
+
 /// Run the built `netscript` binary with `args`; returns (status, stdout, stderr).
 pub fn cli(args: &[&str]) -> (i32, String, String) {
     cli_stdin(args, "")

@@ -1,0 +1,267 @@
+//! The fuzz targets: one per parser a script or a peer feeds.
+//!
+//! Each target turns the raw input into script variables (with
+//! [`arbitrary::Unstructured`] for the few option bytes at the front) and
+//! runs a tiny script through the standard library, exactly as a script
+//! reaches it. The script catches every error and returns the `kind` of
+//! each; the harness fails when a kind is not one the target expects, when
+//! a round trip the script checks does not hold (it throws a string, which
+//! has no kind), and of course when the process panics or dies.
+
+use arbitrary::Unstructured;
+use rhai::{Array, Blob, Dynamic, INT, Scope};
+
+/// One fuzz target.
+pub struct Target {
+    /// Its name, also the folder of its corpus (`fuzz/corpus/<name>/`).
+    pub name: &'static str,
+    /// What it exercises.
+    pub about: &'static str,
+    /// The script run on every input (after [`PRELUDE`]); it returns the
+    /// kinds of the errors it caught.
+    pub script: &'static str,
+    /// Error kinds the script may meet.
+    pub kinds: &'static [&'static str],
+    /// The script's variables for an input.
+    pub scope: fn(&[u8]) -> Scope<'static>,
+}
+
+/// Shared by every script: the list of caught kinds and how to name one.
+pub const PRELUDE: &str = r#"
+fn kind_of(e) {
+    if type_of(e) == "map" && "kind" in e { e.kind } else { `not an error map: ${e}` }
+}
+let kinds = [];
+"#;
+
+/// Every target, in the order `run` takes them.
+pub const TARGETS: &[Target] = &[
+    Target {
+        name: "struct",
+        about: "struct formats (calcsize, compile) and unpack/pack of the rest of the input",
+        script: r#"
+try { struct::calcsize(fmt); } catch (e) { kinds.push(kind_of(e)); }
+try {
+    let s = struct::compile(fmt);
+    let v = s.unpack_from(data);
+    let again = struct::pack(fmt, v);
+    if again.len() != s.size { throw `pack gave ${again.len()} bytes, not ${s.size}`; }
+    struct::unpack(fmt, again);
+} catch (e) { kinds.push(kind_of(e)); }
+try { struct::iter_unpack(fmt, data); } catch (e) { kinds.push(kind_of(e)); }
+try { struct::pack(fmt, values); } catch (e) { kinds.push(kind_of(e)); }
+kinds
+"#,
+        kinds: &["pack", "limit"],
+        scope: struct_scope,
+    },
+    Target {
+        name: "frame",
+        about: "frame::decoder for each framing fed in chunks, split_lines, and encode/decode round trips",
+        script: r#"
+let opts = if kind == "length" { #{prefix: prefix, max: max} } else { #{max: max} };
+try {
+    let d = frame::decoder(kind, opts);
+    for c in chunks { d.feed(c); }
+    d.pending; d.take(); d.eof();
+} catch (e) { kinds.push(kind_of(e)); }
+try { frame::split_lines(data); } catch (e) { kinds.push(kind_of(e)); }
+try {
+    let d = frame::decoder("length", #{prefix: prefix});
+    let got = d.feed(frame::encode_length(data, #{prefix: prefix}));
+    if got != [data] { throw "length round trip"; }
+} catch (e) { kinds.push(kind_of(e)); }
+let d = frame::decoder("netstring");
+if d.feed(frame::encode_netstring(data)) != [data] { throw "netstring round trip"; }
+let d = frame::decoder("chunked");
+if d.feed(frame::encode_chunked(data, #{size: max % 97 + 1})) != [data] { throw "chunked round trip"; }
+kinds
+"#,
+        kinds: &["frame", "value"],
+        scope: frame_scope,
+    },
+    Target {
+        name: "json",
+        about: "json::decode of the input, then encode/decode/encode agreeing",
+        script: r#"
+try {
+    let v = json::decode(data);
+    let text = json::encode(v);
+    if json::encode(json::decode(text)) != text { throw "json round trip"; }
+} catch (e) { kinds.push(kind_of(e)); }
+kinds
+"#,
+        kinds: &["decode", "value", "limit"],
+        scope: data_scope,
+    },
+    Target {
+        name: "pickle",
+        about: "pickle::loads of the input, then dumps/loads of the value",
+        script: r#"
+try {
+    let v = pickle::loads(data);
+    pickle::loads(pickle::dumps(v));
+} catch (e) { kinds.push(kind_of(e)); }
+kinds
+"#,
+        kinds: &["decode", "value", "limit"],
+        scope: data_scope,
+    },
+    Target {
+        name: "zlib",
+        about: "zlib::decompress and the streaming decompressor over deflate, zlib and gzip wbits",
+        script: r#"
+try { zlib::decompress(data, wbits, #{max_size: max}); } catch (e) { kinds.push(kind_of(e)); }
+try {
+    let d = zlib::decompressor(wbits, #{max_size: max});
+    for c in chunks { d.feed(c); }
+    d.flush(); d.eof; d.unused_data;
+} catch (e) { kinds.push(kind_of(e)); }
+if zlib::decompress(zlib::compress(data)) != data { throw "zlib round trip"; }
+kinds
+"#,
+        kinds: &["decode", "value", "limit"],
+        scope: compress_scope,
+    },
+    Target {
+        name: "gzip",
+        about: "gzip::decompress and the streaming decompressor",
+        script: r#"
+try { gzip::decompress(data, #{max_size: max}); } catch (e) { kinds.push(kind_of(e)); }
+try {
+    let d = gzip::decompressor(#{max_size: max});
+    for c in chunks { d.feed(c); }
+    d.flush(); d.eof; d.unused_data;
+} catch (e) { kinds.push(kind_of(e)); }
+if gzip::decompress(gzip::compress(data)) != data { throw "gzip round trip"; }
+kinds
+"#,
+        kinds: &["decode", "value", "limit"],
+        scope: compress_scope,
+    },
+    Target {
+        name: "zstd",
+        about: "zstd::decompress and the streaming decompressor",
+        script: r#"
+try { zstd::decompress(data, #{max_size: max}); } catch (e) { kinds.push(kind_of(e)); }
+try {
+    let d = zstd::decompressor(#{max_size: max});
+    for c in chunks { d.feed(c); }
+    d.flush(); d.eof; d.unused_data;
+} catch (e) { kinds.push(kind_of(e)); }
+if zstd::decompress(zstd::compress(data)) != data { throw "zstd round trip"; }
+kinds
+"#,
+        kinds: &["decode", "value", "limit"],
+        scope: compress_scope,
+    },
+    Target {
+        name: "text",
+        about: "base64 (both alphabets) and hex decoding of the input, and their round trips",
+        script: r#"
+for f in [|t| base64::decode(t), |t| base64::urlsafe_decode(t), |t| hex::decode(t), |t| bytes::from_hex(t.as_string_lossy())] {
+    try { f.call(data); } catch (e) { kinds.push(kind_of(e)); }
+}
+if base64::decode(base64::encode(data)) != data { throw "base64 round trip"; }
+if base64::urlsafe_decode(base64::urlsafe_encode(data)) != data { throw "urlsafe base64 round trip"; }
+if hex::decode(hex::encode(data)) != data { throw "hex round trip"; }
+kinds
+"#,
+        kinds: &["decode", "value"],
+        scope: data_scope,
+    },
+    Target {
+        name: "dns_name",
+        about: "DNS names and addresses as dns:: and tcp:: take them (the host allows no network, so nothing is sent)",
+        script: r#"
+try { dns::resolve(name, rtype, #{nameserver: "127.0.0.1:9", timeout: 0.1, attempts: 1}); } catch (e) { kinds.push(kind_of(e)); }
+try { dns::reverse(name, #{nameserver: "127.0.0.1:9", timeout: 0.1, attempts: 1}); } catch (e) { kinds.push(kind_of(e)); }
+try { dns::resolve(name, rtype, #{nameserver: name}); } catch (e) { kinds.push(kind_of(e)); }
+try { tcp::connect(name, 9); } catch (e) { kinds.push(kind_of(e)); }
+kinds
+"#,
+        kinds: &["value", "permission"],
+        scope: dns_scope,
+    },
+];
+
+/// The target called `name`.
+#[must_use]
+pub fn find(name: &str) -> Option<&'static Target> {
+    TARGETS.iter().find(|t| t.name == name)
+}
+
+/// The input as the blob `data`.
+fn data_scope(input: &[u8]) -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push("data", Blob::from(input));
+    scope
+}
+
+/// `input` cut into chunks of `size` bytes (all of it at once for 0).
+fn chunks(input: &[u8], size: u8) -> Array {
+    let size = if size == 0 { input.len().max(1) } else { usize::from(size) };
+    input.chunks(size).map(|c| Dynamic::from_blob(c.to_vec())).collect()
+}
+
+/// `fmt` up to the first NUL byte, `data` after it; `values` are the
+/// data's bytes as integers, for packing.
+fn struct_scope(input: &[u8]) -> Scope<'static> {
+    let (fmt, data) = match input.iter().position(|&b| b == 0) {
+        Some(i) => (&input[..i], &input[i + 1..]),
+        None => (input, &[][..]),
+    };
+    let mut scope = Scope::new();
+    scope.push("fmt", String::from_utf8_lossy(fmt).into_owned());
+    scope.push("values", data.iter().map(|&b| Dynamic::from_int(INT::from(b))).collect::<Array>());
+    scope.push("data", Blob::from(data));
+    scope
+}
+
+/// Framing options from the first bytes, then the data.
+fn frame_scope(input: &[u8]) -> Scope<'static> {
+    const KINDS: [&str; 4] = ["length", "line", "netstring", "chunked"];
+    const PREFIXES: [&str; 8] = ["!I", "<H", "B", "!Q", "<Q", "@L", "=I", ">H"];
+    let mut u = Unstructured::new(input);
+    let kind = *u.choose(&KINDS).unwrap_or(&KINDS[0]);
+    let prefix = *u.choose(&PREFIXES).unwrap_or(&PREFIXES[0]);
+    let max = INT::from(u.arbitrary::<u16>().unwrap_or(u16::MAX));
+    let chunk = u.arbitrary::<u8>().unwrap_or(0);
+    let data = u.take_rest();
+    let mut scope = Scope::new();
+    scope.push("kind", kind);
+    scope.push("prefix", prefix);
+    scope.push("max", max);
+    scope.push("chunks", chunks(data, chunk));
+    scope.push("data", Blob::from(data));
+    scope
+}
+
+/// Decompression options from the first bytes, then the data.
+fn compress_scope(input: &[u8]) -> Scope<'static> {
+    // Every window size of each header kind, and a few bad ones.
+    const WBITS: [INT; 24] =
+        [-15, -12, -9, -8, 8, 9, 12, 15, 16, 24, 25, 31, 32, 40, 47, 48, 0, -16, 15, 31, 47, 15, 31, 47];
+    let mut u = Unstructured::new(input);
+    let wbits = *u.choose(&WBITS).unwrap_or(&15);
+    let max = INT::from(u.arbitrary::<u16>().unwrap_or(u16::MAX)) * 16;
+    let chunk = u.arbitrary::<u8>().unwrap_or(0);
+    let data = u.take_rest();
+    let mut scope = Scope::new();
+    scope.push("wbits", wbits);
+    scope.push("max", max);
+    scope.push("chunks", chunks(data, chunk));
+    scope.push("data", Blob::from(data));
+    scope
+}
+
+/// A record type from the first byte, then the name (UTF-8, lossily).
+fn dns_scope(input: &[u8]) -> Scope<'static> {
+    const TYPES: [&str; 6] = ["A", "AAAA", "MX", "PTR", "TXT", "SRV"];
+    let mut u = Unstructured::new(input);
+    let rtype = *u.choose(&TYPES).unwrap_or(&TYPES[0]);
+    let mut scope = Scope::new();
+    scope.push("rtype", rtype);
+    scope.push("name", String::from_utf8_lossy(u.take_rest()).into_owned());
+    scope
+}
