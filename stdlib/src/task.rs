@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::plugin::*;
-use rhai::{AST, Dynamic, EvalAltResult, FnPtr, FuncArgs, INT, NativeCallContext};
+use rhai::{AST, Dynamic, EvalAltResult, FnPtr, FuncArgs, INT, NativeCallContext, Position};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -57,10 +57,19 @@ impl Callable {
         Self { fnptr, lib: Arc::new(lib) }
     }
 
-    /// Call the closure with `args` on the host's engine (in the current task).
+    /// Call the closure with `args` on the host's engine, as the body of a
+    /// new task: its calls start [`runtime::MAX_CALL_LEVELS`] below the
+    /// engine's `max_call_levels` (which the main script may use in full, on
+    /// its deeper stack), so a task never recurses deeper than its stack holds.
     pub fn call(&self, args: impl FuncArgs) -> NativeResult<Dynamic> {
         let engine = runtime::context().engine.clone();
-        self.fnptr.call::<Dynamic>(&engine, &self.lib, args)
+        let mut values = rhai::StaticVec::new_const();
+        args.parse(&mut values);
+        let mut global = engine.new_global_runtime_state();
+        global.lib.push(self.lib.shared_lib().clone());
+        global.level = engine.max_call_levels().saturating_sub(runtime::MAX_CALL_LEVELS);
+        let ctx = NativeCallContext::new_with_all_fields(&engine, self.fnptr.fn_name(), None, &global, Position::NONE);
+        self.fnptr.call_raw(&ctx, None, values)
     }
 
     /// The function's name, for messages.
@@ -81,10 +90,13 @@ pub struct TaskHandle {
 
 impl TaskHandle {
     /// Start `callable(args)` as a new task under the host's root token.
-    pub fn start(callable: Callable, args: Vec<Dynamic>) -> Self {
+    ///
+    /// # Errors
+    /// A `limit` error when the task cannot be created (see [`runtime::spawn`]).
+    pub fn start(callable: Callable, args: Vec<Dynamic>) -> Result<Self, Error> {
         let token = root_token().child_token();
         let (tx, rx) = watch::channel(None);
-        let handle = runtime::spawn(token.clone(), move || {
+        let handle = runtime::spawn("task::start", runtime::StackKind::Task, token.clone(), move || {
             let result = callable.call(args);
             // Nobody holds the handle: report the failure like an uncaught
             // exception in a Python thread, instead of losing it.
@@ -99,9 +111,9 @@ impl TaskHandle {
                 Err(e) => Err(Arc::from(crate::error::copy_error(e))),
             }));
             result
-        });
+        })?;
         drop(handle);
-        Self { token, outcome: rx }
+        Ok(Self { token, outcome: rx })
     }
 
     /// Wait for the task to finish (up to `timeout`); its value or its error.
@@ -134,6 +146,11 @@ impl TaskHandle {
 pub fn root_token() -> CancellationToken {
     runtime::context().root.clone()
 }
+
+/// The largest capacity `task::channel` accepts: a bounded channel allocates
+/// all its slots (24 bytes each) when it is made, so a script-chosen count
+/// must be bounded before it reaches the allocator.
+pub const MAX_CHANNEL_CAPACITY: usize = 1 << 16;
 
 /// A multi-producer multi-consumer channel between tasks.
 #[derive(Clone)]
@@ -197,15 +214,17 @@ mod api {
     /// A channel between tasks (see `task::channel`).
     pub type Chan = Channel;
 
-    /// Run a closure concurrently; returns a task handle.
+    /// Run a closure concurrently; returns a task handle. When no more tasks
+    /// can be created (the task ceiling, `--max-tasks`, or the kernel's
+    /// memory-map limit) this is a `limit` error naming the cause.
     ///
     /// ```rhai
     /// let t = task::start(|| 6 * 7);
     /// print(t.join());   // 42
     /// ```
-    #[rhai_fn(name = "start")]
-    pub fn start(ctx: NativeCallContext, f: FnPtr) -> Task {
-        TaskHandle::start(Callable::new(&ctx, f), Vec::new())
+    #[rhai_fn(name = "start", return_raw)]
+    pub fn start(ctx: NativeCallContext, f: FnPtr) -> NativeResult<Task> {
+        Ok(TaskHandle::start(Callable::new(&ctx, f), Vec::new())?)
     }
 
     /// Run a closure concurrently with arguments: `task::start(f, [a, b])`.
@@ -214,9 +233,9 @@ mod api {
     /// let t = task::start(|a, b| a + b, [1, 2]);
     /// print(t.join());   // 3
     /// ```
-    #[rhai_fn(name = "start")]
-    pub fn start_with(ctx: NativeCallContext, f: FnPtr, args: rhai::Array) -> Task {
-        TaskHandle::start(Callable::new(&ctx, f), args)
+    #[rhai_fn(name = "start", return_raw)]
+    pub fn start_with(ctx: NativeCallContext, f: FnPtr, args: rhai::Array) -> NativeResult<Task> {
+        Ok(TaskHandle::start(Callable::new(&ctx, f), args)?)
     }
 
     /// Wait for the task and return its value; its error is raised here.
@@ -281,6 +300,8 @@ mod api {
     }
 
     /// A channel holding up to `capacity` values; `send` waits when full.
+    /// The capacity is 1 to 65,536 (its slots are allocated up front); any
+    /// other value, zero and negative numbers included, is a `value` error.
     ///
     /// ```rhai
     /// let ch = task::channel(1);
@@ -289,10 +310,12 @@ mod api {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn channel(capacity: INT) -> NativeResult<Chan> {
-        let cap = usize::try_from(capacity)
-            .ok()
-            .filter(|c| *c > 0)
-            .ok_or_else(|| Error::value("task::channel", format!("capacity must be at least 1, got {capacity}")))?;
+        let cap = usize::try_from(capacity).ok().filter(|c| (1..=MAX_CHANNEL_CAPACITY).contains(c)).ok_or_else(|| {
+            Error::value(
+                "task::channel",
+                format!("capacity must be between 1 and {MAX_CHANNEL_CAPACITY}, got {capacity}"),
+            )
+        })?;
         let (tx, rx) = async_channel::bounded(cap);
         Ok(Channel { tx, rx })
     }

@@ -659,7 +659,7 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
                 }
             };
             let handler = handler.clone();
-            drop(runtime::spawn(stop.child_token(), move || {
+            let spawned = runtime::spawn("serve", runtime::StackKind::Task, stop.child_token(), move || {
                 let peer = conn.peer();
                 let result = handler.call((conn.clone(),));
                 conn.close();
@@ -669,7 +669,11 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
                     eprintln!("serve {local}: handler for {peer} failed: {}", crate::error::describe(err));
                 }
                 result
-            }));
+            });
+            // No task for this connection: it is closed (dropped) unserved.
+            if let Err(err) = spawned {
+                eprintln!("serve {local}: {err}");
+            }
         }
         owner.close();
     });
