@@ -390,6 +390,29 @@ pub fn data_size(value: &Dynamic) -> usize {
     }
 }
 
+/// A rough size in bytes of `value` for [`offload`]: strings and blobs by
+/// length, 16 bytes for every other item, looking two levels deep and no
+/// further than [`OFFLOAD_THRESHOLD`], so it is cheap for any value however
+/// large or deeply nested (and never recurses).
+#[must_use]
+pub fn value_size(value: &Dynamic) -> usize {
+    fn shallow(v: &Dynamic) -> usize {
+        let items = v.read_lock::<rhai::Array>().map(|a| a.len()).or_else(|| v.read_lock::<rhai::Map>().map(|m| m.len()));
+        16 + data_size(v) + items.unwrap_or(0).saturating_mul(16)
+    }
+    let mut size = shallow(value);
+    let mut add = |child: &Dynamic| {
+        size = size.saturating_add(shallow(child));
+        size < OFFLOAD_THRESHOLD
+    };
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        let _ = array.iter().all(&mut add);
+    } else if let Some(map) = value.read_lock::<rhai::Map>() {
+        let _ = map.values().all(&mut add);
+    }
+    size
+}
+
 /// `1.5s` / `250ms` for messages.
 pub fn seconds(d: Duration) -> String {
     if d.as_millis() < 1000 { format!("{}ms", d.as_millis()) } else { format!("{}s", d.as_secs_f64()) }
