@@ -8,8 +8,8 @@ use rhai::{Blob, INT, Map};
 use super::zlib::{Container, Deflate, Inflate, parse_level};
 use super::{Compressor, Decompressor, decode_one, max_size_option};
 use crate::bytes::data_arg;
-use crate::runtime;
 use crate::error::{Error, Kind, NativeResult};
+use crate::runtime;
 
 /// The `gzip::` module (with the streaming handle methods).
 #[must_use]

@@ -109,7 +109,9 @@ mod api {
     /// ```
     #[rhai_fn(name = "encode", return_raw)]
     pub fn encode(value: Dynamic) -> NativeResult<String> {
-        crate::runtime::offload("json::encode", crate::runtime::value_size(&value), move || encode_with(&value, &Map::new()))
+        crate::runtime::offload("json::encode", crate::runtime::value_size(&value), move || {
+            encode_with(&value, &Map::new())
+        })
     }
 
     /// Encode with options: `pretty: true` indents by two spaces (as

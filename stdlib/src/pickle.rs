@@ -143,7 +143,9 @@ mod api {
     /// ```
     #[rhai_fn(name = "dumps", return_raw)]
     pub fn dumps(value: Dynamic) -> NativeResult<Blob> {
-        crate::runtime::offload("pickle::dumps", crate::runtime::value_size(&value), move || dumps_with(&value, DEFAULT_PROTOCOL))
+        crate::runtime::offload("pickle::dumps", crate::runtime::value_size(&value), move || {
+            dumps_with(&value, DEFAULT_PROTOCOL)
+        })
     }
 
     /// Pickle a value with `protocol` 2 or 3; any other is a `value` error.
@@ -153,7 +155,9 @@ mod api {
     /// ```
     #[rhai_fn(name = "dumps", return_raw)]
     pub fn dumps_protocol(value: Dynamic, protocol: INT) -> NativeResult<Blob> {
-        crate::runtime::offload("pickle::dumps", crate::runtime::value_size(&value), move || dumps_with(&value, protocol))
+        crate::runtime::offload("pickle::dumps", crate::runtime::value_size(&value), move || {
+            dumps_with(&value, protocol)
+        })
     }
 
     /// Unpickle plain data (protocols 0–5) from a blob. Never runs code:

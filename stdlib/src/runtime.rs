@@ -397,7 +397,8 @@ pub fn data_size(value: &Dynamic) -> usize {
 #[must_use]
 pub fn value_size(value: &Dynamic) -> usize {
     fn shallow(v: &Dynamic) -> usize {
-        let items = v.read_lock::<rhai::Array>().map(|a| a.len()).or_else(|| v.read_lock::<rhai::Map>().map(|m| m.len()));
+        let items =
+            v.read_lock::<rhai::Array>().map(|a| a.len()).or_else(|| v.read_lock::<rhai::Map>().map(|m| m.len()));
         16 + data_size(v) + items.unwrap_or(0).saturating_mul(16)
     }
     let mut size = shallow(value);
@@ -556,7 +557,8 @@ where
 
 /// Why the task ceiling is where it is, for limit errors.
 fn ceiling_cause() -> String {
-    let maps = max_map_count().map_or_else(|| "the kernel's mapping limit".to_string(), |n| format!("vm.max_map_count = {n}"));
+    let maps =
+        max_map_count().map_or_else(|| "the kernel's mapping limit".to_string(), |n| format!("vm.max_map_count = {n}"));
     format!(" (each task stack takes two memory mappings, against {maps}; see --max-tasks)")
 }
 
@@ -568,4 +570,3 @@ impl Drop for ActiveGuard {
         ACTIVE.set(ACTIVE.get().saturating_sub(1));
     }
 }
-

@@ -946,7 +946,9 @@ mod api {
     pub fn iter_unpack(format: &str, data: Dynamic) -> NativeResult<Array> {
         const OP: &str = "struct::iter_unpack";
         let s = with_layout(format, OP, |s| Ok(s.clone()))?;
-        crate::runtime::offload(OP, crate::runtime::data_size(&data), move || with_data(&data, OP, |b| s.0.iter_unpack(b, OP)))
+        crate::runtime::offload(OP, crate::runtime::data_size(&data), move || {
+            with_data(&data, OP, |b| s.0.iter_unpack(b, OP))
+        })
     }
 
     /// The number of bytes `format` packs into, like Python's `struct.calcsize`.

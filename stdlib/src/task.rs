@@ -310,12 +310,13 @@ mod api {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn channel(capacity: INT) -> NativeResult<Chan> {
-        let cap = usize::try_from(capacity).ok().filter(|c| (1..=MAX_CHANNEL_CAPACITY).contains(c)).ok_or_else(|| {
-            Error::value(
-                "task::channel",
-                format!("capacity must be between 1 and {MAX_CHANNEL_CAPACITY}, got {capacity}"),
-            )
-        })?;
+        let cap =
+            usize::try_from(capacity).ok().filter(|c| (1..=MAX_CHANNEL_CAPACITY).contains(c)).ok_or_else(|| {
+                Error::value(
+                    "task::channel",
+                    format!("capacity must be between 1 and {MAX_CHANNEL_CAPACITY}, got {capacity}"),
+                )
+            })?;
         let (tx, rx) = async_channel::bounded(cap);
         Ok(Channel { tx, rx })
     }

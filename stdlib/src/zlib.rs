@@ -15,8 +15,8 @@ use super::{
     max_size_option,
 };
 use crate::bytes::data_arg;
-use crate::runtime;
 use crate::error::{Error, NativeResult};
+use crate::runtime;
 
 /// The `zlib::` module (with the streaming handle methods).
 #[must_use]

@@ -9,8 +9,8 @@ use super::{
     Compressor, Decode, Decompressor, Encode, FlushMode, check_limit, corrupt, grow, make_room, max_size_option,
 };
 use crate::bytes::data_arg;
-use crate::runtime;
 use crate::error::{Error, Kind, NativeResult};
+use crate::runtime;
 
 /// The `zstd::` module (with the streaming handle methods).
 #[must_use]

@@ -13,5 +13,6 @@ mod mail;
 mod repl;
 mod runner;
 mod structs;
+mod tasks;
 mod tcp;
 mod watch;

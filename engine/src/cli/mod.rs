@@ -88,7 +88,9 @@ impl HostArgs {
         let levels = self.max_call_levels.unwrap_or(defaults.max_call_levels);
         let cap = netscript_stdlib::runtime::MAIN_CALL_LEVELS;
         if levels > cap {
-            return Err(format!("--max-call-levels is at most {cap} (what the main script's stack holds), got {levels}"));
+            return Err(format!(
+                "--max-call-levels is at most {cap} (what the main script's stack holds), got {levels}"
+            ));
         }
         let limits = Limits {
             max_operations: self.max_operations.unwrap_or(defaults.max_operations),
