@@ -94,7 +94,8 @@ impl HostBuilder {
     }
 
     /// Let Ctrl-C cancel the running script (the CLI's behaviour); a second
-    /// Ctrl-C within a second exits the process.
+    /// Ctrl-C, or one while nothing runs, exits the process at once, whatever
+    /// is running (the signal is watched from its own thread).
     #[must_use]
     pub fn ctrl_c(mut self, on: bool) -> Self {
         self.ctrl_c = on;
@@ -146,9 +147,7 @@ impl HostBuilder {
                     });
                     let shared =
                         Arc::new(Shared { engine, limits: self.limits, root: root.clone(), current: thread_current });
-                    if self.ctrl_c {
-                        tokio::task::spawn_local(watch_ctrl_c(shared.current.clone()));
-                    }
+                    runtime::set_task_ceiling(shared.limits.max_tasks);
                     let _ = ready_tx.send(Ok(()));
                     while let Some(job) = rx.recv().await {
                         tokio::task::spawn_local(job(shared.clone()));
@@ -160,25 +159,56 @@ impl HostBuilder {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                 });
+                drop(local);
+                // Offloaded work a cancelled task left behind finishes (or
+                // not) on its own; the host does not wait for it.
+                rt.shutdown_background();
             })
             .map_err(|e| Error::host("io", format!("cannot start the host thread: {e}")))?;
         ready_rx.recv().map_err(|_| Error::host("io", "the host thread failed to start"))??;
-        Ok(Host { jobs: Some(tx), thread: Some(thread), current, trace })
+        let ctrl_c = if self.ctrl_c { Some(CtrlC::watch(current.clone())?) } else { None };
+        Ok(Host { jobs: Some(tx), thread: Some(thread), current, trace, _ctrl_c: ctrl_c })
     }
 }
 
-/// Cancel the running job on Ctrl-C; exit on a second Ctrl-C within a second
-/// or when nothing is running.
-async fn watch_ctrl_c(current: Arc<Mutex<Option<CancellationToken>>>) {
-    let mut last: Option<std::time::Instant> = None;
-    while tokio::signal::ctrl_c().await.is_ok() {
-        let job = current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let twice = last.is_some_and(|t| t.elapsed() < Duration::from_secs(1));
-        match job {
-            Some(token) if !twice => token.cancel(),
-            _ => std::process::exit(130),
+/// Whether this process has had a Ctrl-C already: the next one exits.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Watches SIGINT on its own OS thread, so that it is seen even while a
+/// native call holds the host thread: the first Ctrl-C cancels the running
+/// job (exits if none runs), any later one exits at once.
+struct CtrlC {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CtrlC {
+    fn watch(current: Arc<Mutex<Option<CancellationToken>>>) -> Result<Self, Error> {
+        let cannot = |e: std::io::Error| Error::host("io", format!("cannot watch Ctrl-C: {e}"));
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT]).map_err(cannot)?;
+        let handle = signals.handle();
+        let thread = std::thread::Builder::new()
+            .name("netscript-sigint".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    let job = current.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                    match job {
+                        Some(token) if !INTERRUPTED.swap(true, Ordering::SeqCst) => token.cancel(),
+                        _ => std::process::exit(130),
+                    }
+                }
+            })
+            .map_err(cannot)?;
+        Ok(Self { handle, thread: Some(thread) })
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
-        last = Some(std::time::Instant::now());
     }
 }
 
@@ -210,6 +240,8 @@ pub struct Host {
     thread: Option<JoinHandle<()>>,
     current: Arc<Mutex<Option<CancellationToken>>>,
     trace: Arc<AtomicBool>,
+    /// Kept for its `Drop`: stops watching Ctrl-C with the host.
+    _ctrl_c: Option<CtrlC>,
 }
 
 impl Host {
@@ -397,7 +429,7 @@ async fn run_job(
     }
     let scope = session.scope.clone();
     let eng = engine.clone();
-    let handle = runtime::spawn(token.clone(), move || {
+    let handle = runtime::spawn("run", runtime::StackKind::Main, token.clone(), move || {
         let mut scope = scope.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let len = scope.len();
         let result = eng.eval_ast_with_scope::<Dynamic>(&mut scope, &program);
@@ -406,7 +438,10 @@ async fn run_job(
         }
         result
     });
-    let result = handle.await;
+    let result = match handle {
+        Ok(handle) => handle.await,
+        Err(err) => Ok(Err(err.into())),
+    };
     *shared.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     token.cancel();
     match result {

@@ -9,7 +9,11 @@ use rhai::Engine;
 pub struct Limits {
     /// Maximum Rhai operations per run (0 = unlimited).
     pub max_operations: u64,
-    /// Maximum script call depth; capped to what a task's stack holds.
+    /// Maximum script call depth of the main script, at most
+    /// `runtime::MAIN_CALL_LEVELS` (1,000, Python's default recursion limit;
+    /// larger values are capped to it). Tasks and connection handlers get
+    /// the smaller of this and `runtime::MAX_CALL_LEVELS` (64 in release
+    /// builds), what their smaller stacks hold.
     pub max_call_levels: usize,
     /// Maximum string length in bytes (0 = unlimited).
     pub max_string_size: usize,
@@ -19,17 +23,21 @@ pub struct Limits {
     pub max_map_size: usize,
     /// Wall-clock limit of a run (`None` = unlimited).
     pub deadline: Option<Duration>,
+    /// Maximum tasks running or waiting at once (0 = what the kernel's
+    /// memory-map limit allows, `runtime::default_task_ceiling`).
+    pub max_tasks: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_operations: 0,
-            max_call_levels: netscript_stdlib::runtime::MAX_CALL_LEVELS,
+            max_call_levels: netscript_stdlib::runtime::MAIN_CALL_LEVELS,
             max_string_size: 0,
             max_array_size: 0,
             max_map_size: 0,
             deadline: None,
+            max_tasks: 0,
         }
     }
 }
@@ -38,8 +46,9 @@ impl Limits {
     /// Configure `engine` with these limits.
     pub fn apply(&self, engine: &mut Engine) {
         engine.set_max_operations(self.max_operations);
-        // Deeper calls than the task stack holds would overflow it: Rhai has no stack probes.
-        engine.set_max_call_levels(self.max_call_levels.min(netscript_stdlib::runtime::MAX_CALL_LEVELS));
+        // Deeper calls than the main stack holds would overflow it: Rhai has
+        // no stack probes. Tasks start their calls lower (`Callable::call`).
+        engine.set_max_call_levels(self.max_call_levels.min(netscript_stdlib::runtime::MAIN_CALL_LEVELS));
         engine.set_max_string_size(self.max_string_size);
         engine.set_max_array_size(self.max_array_size);
         engine.set_max_map_size(self.max_map_size);

@@ -9,6 +9,7 @@ use super::zlib::{Container, Deflate, Inflate, parse_level};
 use super::{Compressor, Decompressor, decode_one, max_size_option};
 use crate::bytes::data_arg;
 use crate::error::{Error, Kind, NativeResult};
+use crate::runtime;
 
 /// The `gzip::` module (with the streaming handle methods).
 #[must_use]
@@ -46,13 +47,15 @@ fn decompress_members(data: &[u8], limit: usize, op: &str) -> Result<Vec<u8>, Er
 fn compress_with(data: &Dynamic, level: INT) -> NativeResult<Blob> {
     const OP: &str = "gzip::compress";
     let engine = Deflate::new(parse_level(level, OP)?, Container::Gzip, WINDOW_BITS);
-    Ok(engine.compress_all(&data_arg(data, OP)?, OP)?)
+    let data = data_arg(data, OP)?.into_owned();
+    runtime::offload(OP, data.len().saturating_mul(16), move || engine.compress_all(&data, OP))
 }
 
 fn decompress_with(data: &Dynamic, opts: &Map) -> NativeResult<Blob> {
     const OP: &str = "gzip::decompress";
     let limit = max_size_option(opts, OP)?;
-    Ok(decompress_members(&data_arg(data, OP)?, limit, OP)?)
+    let data = data_arg(data, OP)?.into_owned();
+    runtime::offload(OP, data.len().saturating_mul(16), move || decompress_members(&data, limit, OP))
 }
 
 fn decompressor_with(opts: &Map) -> NativeResult<Decompressor> {

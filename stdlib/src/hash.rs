@@ -12,6 +12,7 @@ use rhai::{Blob, INT};
 
 use crate::bytes::data_arg;
 use crate::error::{Error, NativeResult};
+use crate::runtime;
 
 /// The `hash::` module.
 #[must_use]
@@ -92,26 +93,35 @@ fn checksum_start(start: INT) -> u32 {
     u32::try_from(start & 0xffff_ffff).unwrap_or(0)
 }
 
-/// Hash a data argument of the function named `op` with `algo`.
+/// Hash a data argument of the function named `op` with `algo`; large data
+/// is hashed off the event loop, so a deadline or `task.cancel()` stops the
+/// call at once (see [`runtime::offload`]).
 fn digest_of(algo: Algo, data: &Dynamic, op: &str) -> NativeResult<Blob> {
-    Ok(algo.digest(&data_arg(data, op)?))
+    let data = data_arg(data, op)?.into_owned();
+    runtime::offload(op, data.len(), move || Ok::<_, Error>(algo.digest(&data)))
 }
 
 fn crc32_with(data: &Dynamic, start: INT) -> NativeResult<INT> {
-    let mut h = crc32fast::Hasher::new_with_initial(checksum_start(start));
-    h.update(&data_arg(data, "hash::crc32")?);
-    Ok(INT::from(h.finalize()))
+    let data = data_arg(data, "hash::crc32")?.into_owned();
+    runtime::offload("hash::crc32", data.len(), move || {
+        let mut h = crc32fast::Hasher::new_with_initial(checksum_start(start));
+        h.update(&data);
+        Ok::<_, Error>(INT::from(h.finalize()))
+    })
 }
 
 fn adler32_with(data: &Dynamic, start: INT) -> NativeResult<INT> {
-    let mut h = adler2::Adler32::from_checksum(checksum_start(start));
-    h.write_slice(&data_arg(data, "hash::adler32")?);
-    Ok(INT::from(h.checksum()))
+    let data = data_arg(data, "hash::adler32")?.into_owned();
+    runtime::offload("hash::adler32", data.len(), move || {
+        let mut h = adler2::Adler32::from_checksum(checksum_start(start));
+        h.write_slice(&data);
+        Ok::<_, Error>(INT::from(h.checksum()))
+    })
 }
 
 #[export_module]
 mod api {
-    use super::{Algo, Blob, INT, NativeResult, adler32_with, crc32_with, data_arg, digest_of};
+    use super::{Algo, Blob, INT, NativeResult, adler32_with, crc32_with, data_arg, digest_of, runtime};
 
     /// MD5 digest (16-byte blob) of data (blob or string).
     ///
@@ -197,7 +207,8 @@ mod api {
     pub fn hmac(algo: &str, key: Dynamic, data: Dynamic) -> NativeResult<Blob> {
         const OP: &str = "hash::hmac";
         let algo = Algo::parse(algo, OP)?;
-        Ok(algo.hmac(&data_arg(&key, OP)?, &data_arg(&data, OP)?, OP)?)
+        let (key, data) = (data_arg(&key, OP)?.into_owned(), data_arg(&data, OP)?.into_owned());
+        runtime::offload(OP, data.len(), move || algo.hmac(&key, &data, OP))
     }
 
     /// Compare two digests (blobs or strings) in time independent of where

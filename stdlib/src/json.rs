@@ -109,7 +109,9 @@ mod api {
     /// ```
     #[rhai_fn(name = "encode", return_raw)]
     pub fn encode(value: Dynamic) -> NativeResult<String> {
-        Ok(encode_with(&value, &Map::new())?)
+        crate::runtime::offload("json::encode", crate::runtime::value_size(&value), move || {
+            encode_with(&value, &Map::new())
+        })
     }
 
     /// Encode with options: `pretty: true` indents by two spaces (as
@@ -121,7 +123,7 @@ mod api {
     /// ```
     #[rhai_fn(name = "encode", return_raw)]
     pub fn encode_opts(value: Dynamic, opts: Map) -> NativeResult<String> {
-        Ok(encode_with(&value, &opts)?)
+        crate::runtime::offload("json::encode", crate::runtime::value_size(&value), move || encode_with(&value, &opts))
     }
 
     /// Decode JSON text (a string, or a blob of UTF-8) into a value.
@@ -134,9 +136,11 @@ mod api {
     #[rhai_fn(name = "decode", return_raw)]
     pub fn decode(text: Dynamic) -> NativeResult<Dynamic> {
         const OP: &str = "json::decode";
-        let bytes = data_arg(&text, OP)?;
-        let value = serde_json::from_slice(&bytes)
-            .map_err(|e| crate::Error::new(crate::Kind::Decode, OP, format!("invalid JSON: {e}")))?;
-        Ok(super::from_json(value))
+        let bytes = data_arg(&text, OP)?.into_owned();
+        crate::runtime::offload(OP, bytes.len(), move || {
+            let value = serde_json::from_slice(&bytes)
+                .map_err(|e| crate::Error::new(crate::Kind::Decode, OP, format!("invalid JSON: {e}")))?;
+            Ok::<_, crate::Error>(super::from_json(value))
+        })
     }
 }

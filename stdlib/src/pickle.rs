@@ -143,7 +143,9 @@ mod api {
     /// ```
     #[rhai_fn(name = "dumps", return_raw)]
     pub fn dumps(value: Dynamic) -> NativeResult<Blob> {
-        Ok(dumps_with(&value, DEFAULT_PROTOCOL)?)
+        crate::runtime::offload("pickle::dumps", crate::runtime::value_size(&value), move || {
+            dumps_with(&value, DEFAULT_PROTOCOL)
+        })
     }
 
     /// Pickle a value with `protocol` 2 or 3; any other is a `value` error.
@@ -153,7 +155,9 @@ mod api {
     /// ```
     #[rhai_fn(name = "dumps", return_raw)]
     pub fn dumps_protocol(value: Dynamic, protocol: INT) -> NativeResult<Blob> {
-        Ok(dumps_with(&value, protocol)?)
+        crate::runtime::offload("pickle::dumps", crate::runtime::value_size(&value), move || {
+            dumps_with(&value, protocol)
+        })
     }
 
     /// Unpickle plain data (protocols 0–5) from a blob. Never runs code:
@@ -167,9 +171,11 @@ mod api {
     #[rhai_fn(name = "loads", return_raw)]
     pub fn loads(data: Dynamic) -> NativeResult<Dynamic> {
         const OP: &str = "pickle::loads";
-        let bytes = super::data_arg(&data, OP)?;
-        let value = serde_pickle::value_from_slice(&bytes, super::DeOptions::new().decode_strings())
-            .map_err(|e| super::Error::new(super::Kind::Decode, OP, format!("cannot unpickle: {e}")))?;
-        Ok(super::from_pickle(value, 0, OP)?)
+        let bytes = super::data_arg(&data, OP)?.into_owned();
+        crate::runtime::offload(OP, bytes.len(), move || {
+            let value = serde_pickle::value_from_slice(&bytes, super::DeOptions::new().decode_strings())
+                .map_err(|e| super::Error::new(super::Kind::Decode, OP, format!("cannot unpickle: {e}")))?;
+            super::from_pickle(value, 0, OP)
+        })
     }
 }

@@ -52,15 +52,31 @@ impl Future for Wait {
 
 /// Virtual size of a task's stack. Pages are committed only when touched, so
 /// an idle connection costs what its deepest call used, not this.
-/// Rhai has no stack probes: `max_call_levels` must fit in this (about 8 KB
-/// a level in release builds, about 48 KB in debug builds).
+/// Rhai has no stack probes: [`MAX_CALL_LEVELS`] must fit in this (about
+/// 8 KB a level in release builds, about 48 KB in debug builds).
 pub const STACK_SIZE: usize = if cfg!(debug_assertions) { 8 << 20 } else { 2 << 20 };
 
-/// Script call depth that fits in [`STACK_SIZE`] with a wide margin.
+/// Script call depth of a task (`task::start`, a connection handler): what
+/// fits in [`STACK_SIZE`] with a wide margin. Tasks start their calls at the
+/// engine's `max_call_levels` minus this, so they never go deeper.
 pub const MAX_CALL_LEVELS: usize = if cfg!(debug_assertions) { 48 } else { 64 };
+
+/// Script call depth of a run's main script, like Python's default
+/// recursion limit; its stack is [`MAIN_STACK_SIZE`].
+pub const MAIN_CALL_LEVELS: usize = 1000;
+
+/// Virtual size of the main script's stack: [`MAIN_CALL_LEVELS`] with the
+/// same margin as a task's. Committed lazily like every stack, so a shallow
+/// script costs only the pages it touches.
+pub const MAIN_STACK_SIZE: usize = if cfg!(debug_assertions) { 192 << 20 } else { 32 << 20 };
 
 /// How many finished stacks are kept for reuse (saves an mmap per task).
 const STACK_POOL: usize = 256;
+
+/// Memory mappings left for everything but task stacks (the allocator, the
+/// binary and its libraries, the pooled stacks) when the task ceiling is
+/// derived from `vm.max_map_count`.
+const RESERVED_MAPPINGS: usize = 4096;
 
 /// The task running right now: its yielder and its cancellation token.
 struct Frame {
@@ -73,6 +89,42 @@ thread_local! {
     static STACKS: RefCell<Vec<DefaultStack>> = const { RefCell::new(Vec::new()) };
     static CONTEXT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
     static ACTIVE: Cell<usize> = const { Cell::new(0) };
+    static CEILING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The kernel's limit on memory mappings per process (`vm.max_map_count`),
+/// if it can be read; Linux's default is 65,530.
+#[must_use]
+pub fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?.trim().parse().ok()
+}
+
+/// The default task ceiling: each task stack takes two memory mappings (the
+/// stack and its guard page, which splits the mapping), so the kernel's
+/// mapping limit, less a reserve for the rest of the process, bounds how
+/// many tasks can exist at once. Without a readable limit, Linux's default.
+#[must_use]
+pub fn default_task_ceiling() -> usize {
+    max_map_count().unwrap_or(65_530).saturating_sub(RESERVED_MAPPINGS) / 2
+}
+
+/// Set how many tasks may run or wait at once on this thread (`0` = the
+/// [`default_task_ceiling`]); starting one more is a `limit` error.
+pub fn set_task_ceiling(max: usize) {
+    CEILING.set(if max == 0 { default_task_ceiling() } else { max });
+}
+
+/// How many tasks may run or wait at once on this thread.
+#[must_use]
+pub fn task_ceiling() -> usize {
+    match CEILING.get() {
+        0 => {
+            let max = default_task_ceiling();
+            CEILING.set(max);
+            max
+        }
+        max => max,
+    }
 }
 
 /// How many tasks are running or waiting on this thread.
@@ -264,6 +316,76 @@ where
     }
 }
 
+/// Native work on at least this many bytes runs off the event loop
+/// ([`offload`]); below it, the work takes about a millisecond or less, less
+/// than the hand-over would add to it.
+pub const OFFLOAD_THRESHOLD: usize = 1 << 20;
+
+/// Run `work`, a native computation on `size` bytes (hashing, compression,
+/// encoding or decoding a large value), so that it does not hold up the event
+/// loop: below [`OFFLOAD_THRESHOLD`] (or outside a task) it runs inline;
+/// above, on tokio's blocking pool while this task waits for it. Other tasks,
+/// timers and the run's deadline keep running meanwhile, and a cancelled task
+/// (`task.cancel()`, Ctrl-C, `--deadline`) returns at once; the abandoned
+/// work finishes in the background and its result is dropped.
+///
+/// `work` must not call into the runtime (no `block_on`, no [`context`]):
+/// it runs on another thread. `op` names the operation in errors.
+///
+/// # Errors
+/// `work`'s own error, or the task's cancellation.
+pub fn offload<T, E, W>(op: &str, size: usize, work: W) -> Result<T, Box<EvalAltResult>>
+where
+    W: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Into<Box<EvalAltResult>> + Send + 'static,
+{
+    if size < OFFLOAD_THRESHOLD || CURRENT.get().is_null() {
+        return work().map_err(Into::into);
+    }
+    match block_on(tokio::task::spawn_blocking(work))? {
+        Ok(result) => result.map_err(Into::into),
+        // A panic in `work` unwinds this task, as it would have inline.
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(join) => Err(Error::new(Kind::Cancelled, op, format!("the work was stopped: {join}")).into()),
+    }
+}
+
+/// The size in bytes of a blob or string argument, for [`offload`]
+/// (`0` for other values).
+#[must_use]
+pub fn data_size(value: &Dynamic) -> usize {
+    if value.is_blob() {
+        value.read_lock::<rhai::Blob>().map_or(0, |b| b.len())
+    } else {
+        value.read_lock::<rhai::ImmutableString>().map_or(0, |s| s.len())
+    }
+}
+
+/// A rough size in bytes of `value` for [`offload`]: strings and blobs by
+/// length, 16 bytes for every other item, looking two levels deep and no
+/// further than [`OFFLOAD_THRESHOLD`], so it is cheap for any value however
+/// large or deeply nested (and never recurses).
+#[must_use]
+pub fn value_size(value: &Dynamic) -> usize {
+    fn shallow(v: &Dynamic) -> usize {
+        let items =
+            v.read_lock::<rhai::Array>().map(|a| a.len()).or_else(|| v.read_lock::<rhai::Map>().map(|m| m.len()));
+        16 + data_size(v) + items.unwrap_or(0).saturating_mul(16)
+    }
+    let mut size = shallow(value);
+    let mut add = |child: &Dynamic| {
+        size = size.saturating_add(shallow(child));
+        size < OFFLOAD_THRESHOLD
+    };
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        let _ = array.iter().all(&mut add);
+    } else if let Some(map) = value.read_lock::<rhai::Map>() {
+        let _ = map.values().all(&mut add);
+    }
+    size
+}
+
 /// `1.5s` / `250ms` for messages.
 pub fn seconds(d: Duration) -> String {
     if d.as_millis() < 1000 { format!("{}ms", d.as_millis()) } else { format!("{}s", d.as_secs_f64()) }
@@ -294,19 +416,52 @@ pub fn on_progress(ops: u64) -> Option<Dynamic> {
     None
 }
 
+/// Which stack a new task runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackKind {
+    /// A task's stack ([`STACK_SIZE`], pooled).
+    Task,
+    /// A run's main script ([`MAIN_STACK_SIZE`], not pooled).
+    Main,
+}
+
 /// Start `body` as a new task; the returned handle resolves to its result.
 ///
 /// Must be called on the host's runtime thread, inside its `LocalSet`.
 /// A panic in `body` becomes an error result, never a crash of the host.
-pub fn spawn<F>(token: CancellationToken, body: F) -> tokio::task::JoinHandle<NativeResult<Dynamic>>
+///
+/// # Errors
+/// A `limit` error naming `op` when the task cannot be created: the
+/// [`task_ceiling`] is reached, or the kernel refuses its stack.
+pub fn spawn<F>(
+    op: &str,
+    kind: StackKind,
+    token: CancellationToken,
+    body: F,
+) -> Result<tokio::task::JoinHandle<NativeResult<Dynamic>>, Error>
 where
     F: FnOnce() -> NativeResult<Dynamic> + 'static,
 {
-    let stack = STACKS.with(|s| s.borrow_mut().pop()).map_or_else(new_stack, Ok);
-    let stack = match stack {
-        Ok(stack) => stack,
-        Err(err) => return tokio::task::spawn_local(async move { Err(Error::io("task::start", &err).into()) }),
-    };
+    let active = ACTIVE.get();
+    let ceiling = task_ceiling();
+    if kind == StackKind::Task && active >= ceiling {
+        return Err(Error::new(
+            Kind::Limit,
+            op,
+            format!("too many tasks: {active} are running and the task ceiling is {ceiling}{}", ceiling_cause()),
+        ));
+    }
+    let stack = match kind {
+        StackKind::Task => STACKS.with(|s| s.borrow_mut().pop()).map_or_else(|| DefaultStack::new(STACK_SIZE), Ok),
+        StackKind::Main => DefaultStack::new(MAIN_STACK_SIZE),
+    }
+    .map_err(|err| {
+        Error::new(
+            Kind::Limit,
+            op,
+            format!("cannot map a task stack with {active} tasks running: {err}{}", ceiling_cause()),
+        )
+    })?;
     // One registration for the task's whole life, not one per wait.
     let cancelled = token.clone().cancelled_owned();
     let mut co = Coroutine::with_stack(stack, move |yielder: &Yielder<(), Wait>, ()| {
@@ -326,8 +481,8 @@ where
         CURRENT.set(ptr::null());
         result
     });
-    ACTIVE.set(ACTIVE.get() + 1);
-    tokio::task::spawn_local(async move {
+    ACTIVE.set(active + 1);
+    Ok(tokio::task::spawn_local(async move {
         let _active = ActiveGuard;
         tokio::pin!(cancelled);
         // Whether `cancelled` has been polled once: from then on it stays
@@ -357,17 +512,26 @@ where
                 }
                 CoroutineResult::Return(result) => {
                     let stack = co.into_stack();
-                    STACKS.with(|s| {
-                        let mut pool = s.borrow_mut();
-                        if pool.len() < STACK_POOL {
-                            pool.push(stack);
-                        }
-                    });
+                    if kind == StackKind::Task {
+                        STACKS.with(|s| {
+                            let mut pool = s.borrow_mut();
+                            if pool.len() < STACK_POOL {
+                                pool.push(stack);
+                            }
+                        });
+                    }
                     return result;
                 }
             }
         }
-    })
+    }))
+}
+
+/// Why the task ceiling is where it is, for limit errors.
+fn ceiling_cause() -> String {
+    let maps =
+        max_map_count().map_or_else(|| "the kernel's mapping limit".to_string(), |n| format!("vm.max_map_count = {n}"));
+    format!(" (each task stack takes two memory mappings, against {maps}; see --max-tasks)")
 }
 
 /// Counts a task as active until its driver ends (or is dropped).
@@ -377,8 +541,4 @@ impl Drop for ActiveGuard {
     fn drop(&mut self) {
         ACTIVE.set(ACTIVE.get().saturating_sub(1));
     }
-}
-
-fn new_stack() -> std::io::Result<DefaultStack> {
-    DefaultStack::new(STACK_SIZE)
 }

@@ -937,7 +937,8 @@ mod api {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn pack(format: &str, values: Array) -> NativeResult<Blob> {
-        Ok(with_layout(format, "struct::pack", |s| s.0.pack(&values, "struct::pack"))?)
+        let s = with_layout(format, "struct::pack", |s| Ok(s.clone()))?;
+        crate::runtime::offload("struct::pack", values.len() * 8, move || s.0.pack(&values, "struct::pack"))
     }
 
     /// Unpack a buffer of whole records, giving one array per record, like
@@ -949,7 +950,10 @@ mod api {
     #[rhai_fn(return_raw)]
     pub fn iter_unpack(format: &str, data: Dynamic) -> NativeResult<Array> {
         const OP: &str = "struct::iter_unpack";
-        with_data(&data, OP, |bytes| with_layout(format, OP, |s| s.0.iter_unpack(bytes, OP)))
+        let s = with_layout(format, OP, |s| Ok(s.clone()))?;
+        crate::runtime::offload(OP, crate::runtime::data_size(&data), move || {
+            with_data(&data, OP, |b| s.0.iter_unpack(b, OP))
+        })
     }
 
     /// The number of bytes `format` packs into, like Python's `struct.calcsize`.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rhai::plugin::*;
-use rhai::{AST, Dynamic, EvalAltResult, FnPtr, FuncArgs, INT, NativeCallContext};
+use rhai::{AST, Dynamic, EvalAltResult, FnPtr, FuncArgs, INT, NativeCallContext, Position};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +29,10 @@ use crate::runtime;
 pub struct Callable {
     fnptr: FnPtr,
     lib: Arc<AST>,
+    /// Captured shared variables that held `()` when the closure was taken
+    /// (`let t; t = task::start(|| … t …)`): their position among the
+    /// captured values and the address of the shared cell's value.
+    unit_cells: Vec<(usize, usize)>,
 }
 
 impl Callable {
@@ -41,11 +45,15 @@ impl Callable {
     /// collide. Handles are cheap clones of one socket, so behaviour is the same.
     /// Captured plain values (numbers, maps, arrays) stay shared.
     pub fn new(ctx: &NativeCallContext, mut fnptr: FnPtr) -> Self {
-        for value in fnptr.iter_curry_mut() {
+        let mut unit_cells = Vec::new();
+        for (i, value) in fnptr.iter_curry_mut().enumerate() {
             if value.is_shared() {
-                let is_handle = value.read_lock::<Dynamic>().is_some_and(|v| v.is_variant());
-                if is_handle {
+                let Some(inner) = value.read_lock::<Dynamic>() else { continue };
+                if inner.is_variant() {
+                    drop(inner);
                     *value = value.flatten_clone();
+                } else if inner.is_unit() {
+                    unit_cells.push((i, &raw const *inner as usize));
                 }
             }
         }
@@ -54,13 +62,49 @@ impl Callable {
         for m in namespaces {
             lib.combine(AST::new_from_module(m.clone()));
         }
-        Self { fnptr, lib: Arc::new(lib) }
+        Self { fnptr, lib: Arc::new(lib), unit_cells }
     }
 
-    /// Call the closure with `args` on the host's engine (in the current task).
+    /// Call the closure with `args` on the host's engine, as the body of a
+    /// new task: its calls start [`runtime::MAX_CALL_LEVELS`] below the
+    /// engine's `max_call_levels` (which the main script may use in full, on
+    /// its deeper stack), so a task never recurses deeper than its stack holds.
     pub fn call(&self, args: impl FuncArgs) -> NativeResult<Dynamic> {
+        Self::call_fnptr(&self.fnptr, &self.lib, args)
+    }
+
+    /// [`Callable::call`] as the body of a task started by `task::start`:
+    /// captured variables that held `()` when the task was started and a
+    /// handle now are given to it as copies of the handle, like the handles
+    /// [`Callable::new`] copies — from `given` (handed over by a `join` that
+    /// holds the variable locked, see [`Handoff`]) or read now.
+    fn call_task(&self, args: impl FuncArgs, given: Vec<(usize, Dynamic)>) -> NativeResult<Dynamic> {
+        if self.unit_cells.is_empty() {
+            return self.call(args);
+        }
+        let mut fnptr = self.fnptr.clone();
+        for (i, value) in fnptr.iter_curry_mut().enumerate() {
+            if !self.unit_cells.iter().any(|(j, _)| *j == i) {
+                continue;
+            }
+            if let Some((_, handle)) = given.iter().find(|(j, _)| *j == i) {
+                *value = handle.clone();
+            } else if !value.is_locked() && value.read_lock::<Dynamic>().is_some_and(|v| v.is_variant()) {
+                *value = value.flatten_clone();
+            }
+        }
+        Self::call_fnptr(&fnptr, &self.lib, args)
+    }
+
+    fn call_fnptr(fnptr: &FnPtr, lib: &AST, args: impl FuncArgs) -> NativeResult<Dynamic> {
         let engine = runtime::context().engine.clone();
-        self.fnptr.call::<Dynamic>(&engine, &self.lib, args)
+        let mut values = rhai::StaticVec::new_const();
+        args.parse(&mut values);
+        let mut global = engine.new_global_runtime_state();
+        global.lib.push(lib.shared_lib().clone());
+        global.level = engine.max_call_levels().saturating_sub(runtime::MAX_CALL_LEVELS);
+        let ctx = NativeCallContext::new_with_all_fields(&engine, fnptr.fn_name(), None, &global, Position::NONE);
+        fnptr.call_raw(&ctx, None, values)
     }
 
     /// The function's name, for messages.
@@ -72,20 +116,48 @@ impl Callable {
 /// The outcome of a finished task, shared by everyone who joins it.
 type Outcome = Option<Result<Dynamic, Arc<EvalAltResult>>>;
 
+/// How a task gets its own handle through a captured variable that its
+/// starter is waiting on: in `let t; t = task::start(|| { … t.cancel() … });
+/// t.join()`, the starter holds `t` locked while it waits in `t.join()` (Rhai
+/// locks a shared variable for the length of a method call on it), so the
+/// task could not read `t`. `join` sees the address of the variable it was
+/// called on; when that is one of the task's captured `()` variables and the
+/// task has not begun, it hands the task a copy of the handle for it.
+struct Handoff {
+    /// [`Callable::unit_cells`] of the task's closure.
+    cells: Vec<(usize, usize)>,
+    /// Handles given before the task began; `None` once it has.
+    given: std::sync::Mutex<Option<Vec<(usize, Dynamic)>>>,
+}
+
+impl Handoff {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Vec<(usize, Dynamic)>>> {
+        self.given.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A handle on a started task: `join()` for its result, `cancel()` to stop it.
 #[derive(Clone)]
 pub struct TaskHandle {
     token: CancellationToken,
     outcome: watch::Receiver<Outcome>,
+    handoff: Arc<Handoff>,
 }
 
 impl TaskHandle {
     /// Start `callable(args)` as a new task under the host's root token.
-    pub fn start(callable: Callable, args: Vec<Dynamic>) -> Self {
+    ///
+    /// # Errors
+    /// A `limit` error when the task cannot be created (see [`runtime::spawn`]).
+    pub fn start(callable: Callable, args: Vec<Dynamic>) -> Result<Self, Error> {
         let token = root_token().child_token();
         let (tx, rx) = watch::channel(None);
-        let handle = runtime::spawn(token.clone(), move || {
-            let result = callable.call(args);
+        let handoff = Arc::new(Handoff { cells: callable.unit_cells.clone(), given: Default::default() });
+        *handoff.lock() = Some(Vec::new());
+        let given = handoff.clone();
+        let handle = runtime::spawn("task::start", runtime::StackKind::Task, token.clone(), move || {
+            let given = given.lock().take().unwrap_or_default();
+            let result = callable.call_task(args, given);
             // Nobody holds the handle: report the failure like an uncaught
             // exception in a Python thread, instead of losing it.
             if let Err(err) = &result
@@ -99,9 +171,19 @@ impl TaskHandle {
                 Err(e) => Err(Arc::from(crate::error::copy_error(e))),
             }));
             result
-        });
+        })?;
         drop(handle);
-        Self { token, outcome: rx }
+        Ok(Self { token, outcome: rx, handoff })
+    }
+
+    /// `t.join(…)` called on the variable whose value lives at `addr`: if the
+    /// task captured that variable while it held `()` and has not begun,
+    /// give it this handle for it (see [`Handoff`]).
+    fn hand_over(&self, addr: usize) {
+        let Some((i, _)) = self.handoff.cells.iter().find(|(_, a)| *a == addr) else { return };
+        if let Some(given) = self.handoff.lock().as_mut() {
+            given.push((*i, Dynamic::from(self.clone())));
+        }
     }
 
     /// Wait for the task to finish (up to `timeout`); its value or its error.
@@ -134,6 +216,11 @@ impl TaskHandle {
 pub fn root_token() -> CancellationToken {
     runtime::context().root.clone()
 }
+
+/// The largest capacity `task::channel` accepts: a bounded channel allocates
+/// all its slots (24 bytes each) when it is made, so a script-chosen count
+/// must be bounded before it reaches the allocator.
+pub const MAX_CHANNEL_CAPACITY: usize = 1 << 16;
 
 /// A multi-producer multi-consumer channel between tasks.
 #[derive(Clone)]
@@ -180,12 +267,55 @@ impl Iterator for ChannelIter {
     }
 }
 
+/// The doc comment of `t.join()`, registered by hand (see [`module`]).
+const JOIN_DOC: &str = "\
+/// Wait for the task and return its value; its error is raised here.
+/// A cancelled task raises a `cancelled` error.
+///
+/// ```rhai
+/// let v = task::start(|| 1).join();
+/// ```";
+
+/// The doc comment of `t.join(timeout)`.
+const JOIN_TIMEOUT_DOC: &str = "\
+/// Wait at most `timeout` seconds for the task (`timeout` error after).
+///
+/// ```rhai
+/// let t = task::start(|| task::sleep(10));
+/// try { t.join(0.1) } catch (e) { print(e.kind) }   // timeout
+/// ```";
+
 /// The `task::` module.
 #[must_use]
 pub fn module() -> rhai::Module {
+    use std::any::TypeId;
     let mut m = exported_module!(api);
     m.set_iterable::<Channel>();
+    // `join` is registered by hand so that it sees its handle in place, in
+    // the variable it was called on (see `Handoff`).
+    let global = rhai::FnNamespace::Global;
+    let params = ["t: &mut Task", "Dynamic"].map(String::from).to_vec();
+    let types = vec![TypeId::of::<TaskHandle>()];
+    crate::args::Borrowing::register(&mut m, "join", global, params, types, JOIN_DOC, join);
+    let params = ["t: &mut Task", "timeout: Dynamic", "Dynamic"].map(String::from).to_vec();
+    let types = vec![TypeId::of::<TaskHandle>(), TypeId::of::<Dynamic>()];
+    crate::args::Borrowing::register(&mut m, "join", global, params, types, JOIN_TIMEOUT_DOC, join);
     m
+}
+
+/// `t.join()` and `t.join(timeout)`: `args` is the handle (in the variable
+/// it was called on), then the timeout if given.
+fn join(args: &mut [&mut Dynamic]) -> NativeResult<Dynamic> {
+    const OP: &str = "task.join";
+    let (first, rest) = args.split_first_mut().ok_or_else(|| Error::value(OP, "no task"))?;
+    let addr = &raw const **first as usize;
+    let t = first.read_lock::<TaskHandle>().ok_or_else(|| Error::value(OP, "not a task"))?.clone();
+    let timeout = match rest.first() {
+        Some(timeout) => crate::args::duration(OP, timeout)?,
+        None => None,
+    };
+    t.hand_over(addr);
+    t.join(timeout)
 }
 
 #[export_module]
@@ -197,15 +327,17 @@ mod api {
     /// A channel between tasks (see `task::channel`).
     pub type Chan = Channel;
 
-    /// Run a closure concurrently; returns a task handle.
+    /// Run a closure concurrently; returns a task handle. When no more tasks
+    /// can be created (the task ceiling, `--max-tasks`, or the kernel's
+    /// memory-map limit) this is a `limit` error naming the cause.
     ///
     /// ```rhai
     /// let t = task::start(|| 6 * 7);
     /// print(t.join());   // 42
     /// ```
-    #[rhai_fn(name = "start")]
-    pub fn start(ctx: NativeCallContext, f: FnPtr) -> Task {
-        TaskHandle::start(Callable::new(&ctx, f), Vec::new())
+    #[rhai_fn(name = "start", return_raw)]
+    pub fn start(ctx: NativeCallContext, f: FnPtr) -> NativeResult<Task> {
+        Ok(TaskHandle::start(Callable::new(&ctx, f), Vec::new())?)
     }
 
     /// Run a closure concurrently with arguments: `task::start(f, [a, b])`.
@@ -214,32 +346,9 @@ mod api {
     /// let t = task::start(|a, b| a + b, [1, 2]);
     /// print(t.join());   // 3
     /// ```
-    #[rhai_fn(name = "start")]
-    pub fn start_with(ctx: NativeCallContext, f: FnPtr, args: rhai::Array) -> Task {
-        TaskHandle::start(Callable::new(&ctx, f), args)
-    }
-
-    /// Wait for the task and return its value; its error is raised here.
-    /// A cancelled task raises a `cancelled` error.
-    ///
-    /// ```rhai
-    /// let v = task::start(|| 1).join();
-    /// ```
-    #[rhai_fn(global, name = "join", return_raw, pure)]
-    pub fn join(t: &mut Task) -> NativeResult<Dynamic> {
-        t.join(None)
-    }
-
-    /// Wait at most `timeout` seconds for the task (`timeout` error after).
-    ///
-    /// ```rhai
-    /// let t = task::start(|| task::sleep(10));
-    /// try { t.join(0.1) } catch (e) { print(e.kind) }   // timeout
-    /// ```
-    #[rhai_fn(global, name = "join", return_raw, pure)]
-    pub fn join_timeout(t: &mut Task, timeout: Dynamic) -> NativeResult<Dynamic> {
-        let timeout = crate::args::duration("task.join", &timeout)?;
-        t.join(timeout)
+    #[rhai_fn(name = "start", return_raw)]
+    pub fn start_with(ctx: NativeCallContext, f: FnPtr, args: rhai::Array) -> NativeResult<Task> {
+        Ok(TaskHandle::start(Callable::new(&ctx, f), args)?)
     }
 
     /// Cancel the task: it stops at its next wait or loop iteration.
@@ -281,6 +390,8 @@ mod api {
     }
 
     /// A channel holding up to `capacity` values; `send` waits when full.
+    /// The capacity is 1 to 65,536 (its slots are allocated up front); any
+    /// other value, zero and negative numbers included, is a `value` error.
     ///
     /// ```rhai
     /// let ch = task::channel(1);
@@ -289,10 +400,13 @@ mod api {
     /// ```
     #[rhai_fn(return_raw)]
     pub fn channel(capacity: INT) -> NativeResult<Chan> {
-        let cap = usize::try_from(capacity)
-            .ok()
-            .filter(|c| *c > 0)
-            .ok_or_else(|| Error::value("task::channel", format!("capacity must be at least 1, got {capacity}")))?;
+        let cap =
+            usize::try_from(capacity).ok().filter(|c| (1..=MAX_CHANNEL_CAPACITY).contains(c)).ok_or_else(|| {
+                Error::value(
+                    "task::channel",
+                    format!("capacity must be between 1 and {MAX_CHANNEL_CAPACITY}, got {capacity}"),
+                )
+            })?;
         let (tx, rx) = async_channel::bounded(cap);
         Ok(Channel { tx, rx })
     }

@@ -722,7 +722,7 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
             };
             backoff = Duration::ZERO;
             let (handler, log) = (handler.clone(), handler_log.clone());
-            drop(runtime::spawn(stop.child_token(), move || {
+            let spawned = runtime::spawn("serve", runtime::StackKind::Task, stop.child_token(), move || {
                 let peer = conn.peer();
                 let result = handler.call((conn.clone(),));
                 conn.close();
@@ -732,7 +732,11 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
                     log.report(format!("handler for {peer} failed: {}", crate::error::describe(err)));
                 }
                 result
-            }));
+            });
+            // No task for this connection: it is closed (dropped) unserved.
+            if let Err(err) = spawned {
+                accept_log.report(err.to_string());
+            }
         }
         handler_log.flush();
         accept_log.flush();

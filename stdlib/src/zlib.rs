@@ -16,6 +16,7 @@ use super::{
 };
 use crate::bytes::data_arg;
 use crate::error::{Error, NativeResult};
+use crate::runtime;
 
 /// The `zlib::` module (with the streaming handle methods).
 #[must_use]
@@ -212,16 +213,19 @@ fn compress_with(data: &Dynamic, level: INT, wbits: INT) -> NativeResult<Blob> {
     const OP: &str = "zlib::compress";
     let (container, bits) = parse_wbits(wbits, false, OP)?;
     let engine = Deflate::new(parse_level(level, OP)?, container, bits);
-    Ok(engine.compress_all(&data_arg(data, OP)?, OP)?)
+    let data = data_arg(data, OP)?.into_owned();
+    runtime::offload(OP, data.len().saturating_mul(16), move || engine.compress_all(&data, OP))
 }
 
 fn decompress_with(data: &Dynamic, wbits: INT, opts: &Map) -> NativeResult<Blob> {
     const OP: &str = "zlib::decompress";
     let (container, bits) = parse_wbits(wbits, true, OP)?;
     let limit = max_size_option(opts, OP)?;
-    let mut out = Blob::new();
-    decode_one(&mut Inflate::new(container, bits), &data_arg(data, OP)?, &mut out, limit, OP)?;
-    Ok(out)
+    let data = data_arg(data, OP)?.into_owned();
+    runtime::offload(OP, data.len().saturating_mul(16), move || {
+        let mut out = Blob::new();
+        decode_one(&mut Inflate::new(container, bits), &data, &mut out, limit, OP).map(|_| out)
+    })
 }
 
 fn decompressor_with(wbits: INT, opts: &Map) -> NativeResult<Decompressor> {

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::bytes::data_arg;
 use crate::error::{Error, Kind, NativeResult};
+use crate::runtime;
 
 /// The `zstd::` module (with the streaming handle methods).
 #[must_use]
@@ -111,14 +112,17 @@ fn decompress_frames(data: &[u8], limit: usize, op: &str) -> Result<Vec<u8>, Err
 fn compress_with(data: &Dynamic, level: INT) -> NativeResult<Blob> {
     const OP: &str = "zstd::compress";
     let level = parse_level(level, OP)?;
-    let data = data_arg(data, OP)?;
-    Ok(::zstd::bulk::compress(&data, level).map_err(|e| Error::value(OP, e.to_string()))?)
+    let data = data_arg(data, OP)?.into_owned();
+    runtime::offload(OP, data.len().saturating_mul(4), move || {
+        ::zstd::bulk::compress(&data, level).map_err(|e| Error::value(OP, e.to_string()))
+    })
 }
 
 fn decompress_with(data: &Dynamic, opts: &Map) -> NativeResult<Blob> {
     const OP: &str = "zstd::decompress";
     let limit = max_size_option(opts, OP)?;
-    Ok(decompress_frames(&data_arg(data, OP)?, limit, OP)?)
+    let data = data_arg(data, OP)?.into_owned();
+    runtime::offload(OP, data.len().saturating_mul(16), move || decompress_frames(&data, limit, OP))
 }
 
 fn decompressor_with(opts: &Map) -> NativeResult<Decompressor> {

@@ -14,5 +14,6 @@ mod permissions;
 mod repl;
 mod runner;
 mod structs;
+mod tasks;
 mod tcp;
 mod watch;

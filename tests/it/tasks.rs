@@ -1,0 +1,275 @@
+//! Tasks under pressure: deadlines, cancellation and Ctrl-C during long
+//! native calls, the task ceiling, call depth, and bad channel capacities.
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netscript::{Host, Limits};
+
+use crate::util::{cli, repo_root};
+
+/// Hashing this much takes many seconds on any machine (0.2 GB per call, 100
+/// calls), so a run that ends within the bounds below was stopped, not done.
+const LONG_HASHING: &str = "let b = blob(200000000); print(\"ready\"); for i in 0..100 { hash::sha256(b) }";
+
+/// Start `netscript ARGS` and wait until it prints its first line.
+fn start_until_first_line(args: &[&str]) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("netscript starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
+    child
+}
+
+fn sigint(child: &Child) {
+    let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs").success();
+    assert!(ok, "kill -INT failed");
+}
+
+/// Wait for `child` to exit within `bound`; its status code and standard error.
+fn exit_within(mut child: Child, bound: Duration) -> (Option<i32>, String) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().expect("stderr"), &mut err);
+            return (status.code(), err);
+        }
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("netscript did not exit within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_deadline_stops_hashing_a_large_blob() {
+    let started = Instant::now();
+    let (code, _, err) = cli(&["run", "--deadline", "1", "-e", LONG_HASHING]);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("limit: the run exceeded its deadline of 1s"), "{err}");
+}
+
+#[test]
+fn cancelling_a_task_stops_its_long_native_call() {
+    let host = Host::builder().build().unwrap();
+    let started = Instant::now();
+    let kind = host
+        .run_source(
+            "c.rhai",
+            r#"
+            let b = blob(200000000);
+            let t = task::start(|| { for i in 0..100 { hash::sha256(b) } "finished" });
+            task::sleep(0.2);
+            t.cancel();
+            let kind = "";
+            try { t.join() } catch (e) { kind = e.kind }
+            // The event loop went on meanwhile: small work is inline and correct.
+            kind + " " + hex::encode(hash::sha256("abc"))
+            "#,
+            &[],
+        )
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert_eq!(
+        kind.into_string().unwrap(),
+        "cancelled ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}
+
+#[test]
+fn large_offloaded_results_match_python() {
+    // Over the offload threshold: hashing, compression and JSON run on the
+    // blocking pool and give the same bytes as CPython.
+    let script = r#"
+        let b = blob(3000000, 0x61);
+        let z = zlib::decompress(zlib::compress(b));
+        let j = json::decode(json::encode([b.as_string()]));
+        print(hex::encode(hash::sha256(b)));
+        print(hash::crc32(b));
+        print(z == b);
+        print(j[0].len());
+    "#;
+    let (code, out, err) = cli(&["run", "-e", script]);
+    assert_eq!(code, 0, "{err}");
+    let py = crate::util::python(
+        "import hashlib, zlib; b = b'a' * 3000000; print(hashlib.sha256(b).hexdigest()); print(zlib.crc32(b)); print('true'); print(3000000)",
+    );
+    assert_eq!(out, py);
+}
+
+#[test]
+fn one_ctrl_c_cancels_a_long_native_call() {
+    let child = start_until_first_line(&["run", "-e", LONG_HASHING]);
+    sigint(&child);
+    let (code, err) = exit_within(child, Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cancelled"), "{err}");
+}
+
+#[test]
+fn two_ctrl_c_exit_a_run_at_once() {
+    let child = start_until_first_line(&["run", "-e", LONG_HASHING]);
+    sigint(&child);
+    sigint(&child);
+    // Either the first Ctrl-C's cancellation or the second's exit wins; the
+    // run never goes on hashing.
+    let (code, err) = exit_within(child, Duration::from_secs(10));
+    assert!(matches!(code, Some(1 | 130)), "{code:?} {err}");
+}
+
+#[test]
+fn the_second_ctrl_c_exits_even_when_the_first_was_handled() {
+    // The test runner goes on to the next case after a cancelled one; the
+    // second Ctrl-C ends the whole process with status 130.
+    let dir = std::env::temp_dir().join(format!("netscript-tasks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("sleepy_test.rhai");
+    std::fs::write(
+        &file,
+        "fn test_a() { print(\"a\"); task::sleep(60); }\nfn test_b() { print(\"b\"); task::sleep(60); }\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["test", "--timeout", "120", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("netscript starts");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    while out.read_line(&mut line).expect("read") > 0 {
+        let l = line.trim().to_string();
+        line.clear();
+        if l == "a" {
+            sigint(&child);
+        }
+        seen.push(l.clone());
+        if l == "b" {
+            sigint(&child);
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l == "b"), "the runner did not go on to the next case: {seen:?}");
+    let (code, err) = exit_within(child, Duration::from_secs(10));
+    assert_eq!(code, Some(130), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_task_that_cannot_be_created_is_a_limit_error() {
+    let limits = Limits { max_tasks: 10, ..Limits::default() };
+    let host = Host::builder().limits(limits).build().unwrap();
+    let v = host
+        .run_source(
+            "t.rhai",
+            r#"
+            let ts = [];
+            let err = ();
+            try { for i in 0..20 { ts.push(task::start(|| task::sleep(5))) } } catch (e) { err = e }
+            for t in ts { t.cancel() }
+            [ts.len(), err.kind, err.message]
+            "#,
+            &[],
+        )
+        .unwrap()
+        .into_array()
+        .unwrap();
+    // The main script counts as one task.
+    assert_eq!(v[0].as_int().unwrap(), 9);
+    assert_eq!(v[1].clone().into_string().unwrap(), "limit");
+    let message = v[2].clone().into_string().unwrap();
+    assert!(message.starts_with("task::start: too many tasks: 10 are running and the task ceiling is 10"), "{message}");
+    assert!(message.contains("two memory mappings"), "{message}");
+    // Uncaught, from the command line.
+    let (code, _, err) = cli(&["run", "--max-tasks", "3", "-e", "for i in 0..5 { task::start(|| task::sleep(5)) }"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("limit: task::start: too many tasks"), "{err}");
+}
+
+#[test]
+fn a_server_over_the_task_ceiling_closes_the_connection_and_says_why() {
+    let script = r#"
+        let l = tcp::listen("127.0.0.1", 0);
+        print(l.port);
+        l.serve(|c| { c.send("hi\n"); task::sleep(30); });
+        task::sleep(30);
+    "#;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["run", "--max-tasks", "2", "-e", script])
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("netscript starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("port");
+    let port = line.trim();
+    // The main script and the first handler fill the ceiling of 2; the
+    // second connection gets no handler and is closed.
+    let out = crate::util::python(&format!(
+        "import socket\n\
+         a = socket.create_connection(('127.0.0.1', {port}), timeout=10)\n\
+         print(a.recv(10))\n\
+         b = socket.create_connection(('127.0.0.1', {port}), timeout=10)\n\
+         print(b.recv(10))\n"
+    ));
+    assert_eq!(out, "b'hi\\n'\nb''\n");
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("serve: too many tasks: 2 are running and the task ceiling is 2"), "{err}");
+}
+
+#[test]
+fn the_main_script_recurses_as_deep_as_python_and_tasks_stop_cleanly() {
+    let f = "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }";
+    let (code, out, err) = cli(&["run", "-e", &format!("{f} print(f(999));")]);
+    assert_eq!((code, out.trim()), (0, "999"), "{err}");
+    // Deeper is a limit error, reported, not a crash.
+    let (code, _, err) = cli(&["run", "-e", &format!("{f} print(f(5000));")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("limit: Stack overflow"), "{err}");
+    // A task has a smaller stack and stops at its own depth, catchably.
+    let (code, out, err) = cli(&[
+        "run",
+        "-e",
+        &format!("{f} let t = task::start(|| f(900)); try {{ t.join() }} catch (e) {{ print(e) }}"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Stack overflow"), "{out}");
+    let (code, out, err) = cli(&["run", "-e", &format!("{f} print(task::start(|| f(30)).join());")]);
+    assert_eq!((code, out.trim()), (0, "30"), "{err}");
+}
+
+#[test]
+fn call_levels_above_the_cap_are_a_usage_error() {
+    let (code, _, err) = cli(&["run", "--max-call-levels", "5000", "-e", "1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--max-call-levels is at most 1000"), "{err}");
+    let f = "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }";
+    let (code, _, err) = cli(&["run", "--max-call-levels", "20", "-e", &format!("{f} f(50)")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("limit: Stack overflow"), "{err}");
+}
+
+#[test]
+fn bad_channel_capacities_are_value_errors() {
+    let host = Host::builder().build().unwrap();
+    for cap in ["9223372036854775807", "1099511627776", "65537", "0", "-1"] {
+        let e = host.run_source("ch.rhai", &format!("task::channel({cap})"), &[]).unwrap_err();
+        assert_eq!(e.kind(), "value", "{cap}");
+        assert!(e.message().contains("capacity must be between 1 and 65536"), "{cap}: {}", e.message());
+    }
+    assert!(host.run_source("ch.rhai", "task::channel(65536).len", &[]).is_ok());
+}
