@@ -41,7 +41,7 @@ use crate::net::{self, Family};
 use crate::runtime;
 use crate::task::Callable;
 
-/// Default timeout of every wait on a connection.
+/// Default timeout of every call on a connection.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `max` of `recv_until` / `recv_line`.
 const DEFAULT_LINE_MAX: usize = 1 << 20;
@@ -206,7 +206,7 @@ impl TcpConn {
         self.0.peer
     }
 
-    /// The timeout applied to each wait.
+    /// The timeout that bounds each call (see [`Deadline`]).
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
         match self.0.timeout_ms.load(Ordering::Relaxed) {
