@@ -558,14 +558,15 @@ pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
     const OP: &str = "tcp::connect";
     let peer = net::host_port(host, port);
     runtime::check_connect(OP, host, port)?;
-    let conn_timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
-    let timeout = opts.duration("connect_timeout", conn_timeout)?;
+    let timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
     let family = Family::from_opts(OP, opts)?;
     let source = opts.string("source")?;
     let source_port =
         u16::try_from(opts.int("source_port", 0)?).map_err(|_| Error::value(OP, "source_port must be 0..65535"))?;
     let nodelay = opts.bool("nodelay", false)?;
     let keepalive = opts.duration("keepalive", None)?;
+    // `timeout` stays the connection's; the connect waits `connect_timeout`.
+    let (conn_timeout, timeout) = (timeout, opts.duration("connect_timeout", timeout)?);
 
     let addrs = net::resolve(OP, host, port, family, timeout)?;
     let source = match source {
