@@ -41,7 +41,7 @@ use crate::net::{self, Family};
 use crate::runtime;
 use crate::task::Callable;
 
-/// Default timeout of every wait on a connection.
+/// Default timeout of every call on a connection.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `max` of `recv_until` / `recv_line`.
 const DEFAULT_LINE_MAX: usize = 1 << 20;
@@ -206,7 +206,7 @@ impl TcpConn {
         self.0.peer
     }
 
-    /// The timeout applied to each wait.
+    /// The timeout that bounds each call (see [`Deadline`]).
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
         match self.0.timeout_ms.load(Ordering::Relaxed) {
@@ -558,14 +558,15 @@ pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
     const OP: &str = "tcp::connect";
     let peer = net::host_port(host, port);
     crate::permissions::check_connect(OP, host, port)?;
-    let conn_timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
-    let timeout = opts.duration("connect_timeout", conn_timeout)?;
+    let timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
     let family = Family::from_opts(OP, opts)?;
     let source = opts.string("source")?;
     let source_port =
         u16::try_from(opts.int("source_port", 0)?).map_err(|_| Error::value(OP, "source_port must be 0..65535"))?;
     let nodelay = opts.bool("nodelay", false)?;
     let keepalive = opts.duration("keepalive", None)?;
+    // `timeout` stays the connection's; the connect waits `connect_timeout`.
+    let (conn_timeout, timeout) = (timeout, opts.duration("connect_timeout", timeout)?);
 
     let addrs = net::resolve(OP, host, port, family, timeout)?;
     let source = match source {
