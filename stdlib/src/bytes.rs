@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::fmt::Write as _;
 
 use rhai::plugin::*;
-use rhai::{Blob, Dynamic, INT};
+use rhai::{Blob, Dynamic, Engine, EvalAltResult, FuncRegistration, INT, NativeCallContext, Position};
 
 use crate::error::{Error, Kind, NativeResult};
 
@@ -91,6 +91,79 @@ pub fn zeroed_blob(len: usize, op: &str) -> Result<Blob, Error> {
     reserve_blob(&mut out, len, op)?;
     out.resize(len, 0);
     Ok(out)
+}
+
+/// The length `len` asks for in Rhai's `blob(len)` / `pad(len)`: 0 when not
+/// positive; Rhai's own (uncatchable) error beyond the engine's
+/// `max_array_size`, as its built-ins raise; a `limit` error beyond the
+/// machine's memory when no limit is set.
+fn asked_len(ctx: &NativeCallContext, len: INT, op: &str) -> NativeResult<usize> {
+    let len = usize::try_from(len).unwrap_or(0);
+    let max = ctx.engine().max_array_size();
+    if max > 0 && len > max {
+        return Err(EvalAltResult::ErrorDataTooLarge("Size of BLOB".into(), Position::NONE).into());
+    }
+    check_blob_len(len, op)?;
+    Ok(len)
+}
+
+/// Register `blob(len)`, `blob(len, value)` and `b.pad(len, value)` on
+/// `engine`, over Rhai's built-ins of the same names. They behave the same,
+/// except that without a `max_array_size` Rhai's versions try any size (an
+/// abort, or filling memory for ever, for `blob(1 << 50)`); these raise a
+/// `limit` error beyond the machine's memory.
+pub fn register_sized(engine: &mut Engine) {
+    const BLOB: &[&str] = &[
+        "/// A new blob of `len` zero bytes (empty if `len` <= 0).",
+        "///",
+        "/// A length beyond the machine's memory is a `limit` error (beyond",
+        "/// `--max-array-size`, the engine's size error).",
+        "///",
+        "/// ```rhai",
+        "/// let b = blob(4);   // [00000000]",
+        "/// ```",
+    ];
+    const BLOB_VALUE: &[&str] = &[
+        "/// A new blob of `len` bytes, each `value` (its low 8 bits); empty if `len` <= 0.",
+        "///",
+        "/// ```rhai",
+        "/// let b = blob(3, 0x41);   // [414141]",
+        "/// ```",
+    ];
+    const PAD: &[&str] = &[
+        "/// Grow the blob to `len` bytes with copies of `value` (its low 8 bits);",
+        "/// nothing happens if it is already that long.",
+        "///",
+        "/// ```rhai",
+        "/// let b = blob(1);",
+        "/// b.pad(3, 0xff);   // [00ffff]",
+        "/// ```",
+    ];
+    FuncRegistration::new("blob")
+        .with_comments(BLOB)
+        .with_params_info(["len: INT", "Blob"])
+        .register_into_engine(engine, |ctx: NativeCallContext, len: INT| -> NativeResult<Blob> {
+            Ok(vec![0; asked_len(&ctx, len, "blob")?])
+        });
+    FuncRegistration::new("blob")
+        .with_comments(BLOB_VALUE)
+        .with_params_info(["len: INT", "value: INT", "Blob"])
+        .register_into_engine(engine, |ctx: NativeCallContext, len: INT, value: INT| -> NativeResult<Blob> {
+            Ok(vec![(value & 0xff) as u8; asked_len(&ctx, len, "blob")?])
+        });
+    FuncRegistration::new("pad")
+        .with_comments(PAD)
+        .with_params_info(["blob: &mut Blob", "len: INT", "value: INT", "()"])
+        .register_into_engine(
+            engine,
+            |ctx: NativeCallContext, b: &mut Blob, len: INT, value: INT| -> NativeResult<()> {
+                let len = asked_len(&ctx, len, "pad")?;
+                if len > b.len() {
+                    b.resize(len, (value & 0xff) as u8);
+                }
+                Ok(())
+            },
+        );
 }
 
 /// The `bytes::` module.
@@ -299,5 +372,47 @@ mod api {
     #[rhai_fn(global, name = "to_debug", pure)]
     pub fn to_debug(b: &mut Blob) -> String {
         super::debug(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rhai::{Blob, Engine, Map};
+
+    fn engine() -> Engine {
+        let mut engine = Engine::new();
+        crate::register_all(&mut engine);
+        engine
+    }
+
+    #[test]
+    fn blob_constructors_refuse_sizes_beyond_memory_with_a_catchable_limit_error() {
+        let engine = engine();
+        for code in ["blob(1 << 50)", "blob(1 << 40, 1)", "let b = blob(1); b.pad(1 << 50, 0); b"] {
+            let caught: Map = engine
+                .eval(&format!("let r = #{{}}; try {{ {code}; }} catch (e) {{ r = e; }} r"))
+                .unwrap_or_else(|e| panic!("{code}: {e}"));
+            assert_eq!(caught.get("kind").map(ToString::to_string).as_deref(), Some("limit"), "{code}: {caught:?}");
+        }
+    }
+
+    #[test]
+    fn blob_constructors_behave_as_rhais_within_memory() {
+        let engine = engine();
+        let cases: [(&str, &[u8]); 5] = [
+            ("blob(4)", &[0, 0, 0, 0]),
+            ("blob(3, 0x141)", b"AAA"),
+            ("blob(-1)", &[]),
+            ("let b = blob(1); b.pad(3, 0xff); b", &[0, 0xff, 0xff]),
+            ("let b = blob(2, 7); b.pad(1, 1); b", &[7, 7]),
+        ];
+        for (code, want) in cases {
+            assert_eq!(engine.eval::<Blob>(code).unwrap_or_else(|e| panic!("{code}: {e}")), want, "{code}");
+        }
+        // With a limit set, Rhai's own size error, as its built-ins raise.
+        let mut limited = engine;
+        limited.set_max_array_size(10);
+        let e = limited.eval::<Blob>("blob(20)").expect_err("over the limit");
+        assert!(matches!(*e, rhai::EvalAltResult::ErrorDataTooLarge(..)), "{e}");
     }
 }

@@ -35,11 +35,13 @@ pub use error::{Error, Kind, NativeResult};
 use rhai::Engine;
 
 /// Install every standard module on `engine` as a static module
-/// (`tcp::connect`, `struct::pack`…), with handle methods global.
+/// (`tcp::connect`, `struct::pack`…), with handle methods global, and the
+/// size-checked blob constructors over Rhai's ([`bytes::register_sized`]).
 pub fn register_all(engine: &mut Engine) {
     for (name, module) in modules() {
         engine.register_static_module(name, module.into());
     }
+    bytes::register_sized(engine);
 }
 
 /// Every standard module with the namespace it is installed under.
