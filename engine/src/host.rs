@@ -113,8 +113,10 @@ impl HostBuilder {
     /// Start the host thread.
     ///
     /// # Errors
-    /// If the thread or its runtime cannot be created.
+    /// If the limits cannot be honoured ([`Limits::check`]), or the thread or
+    /// its runtime cannot be created.
     pub fn build(self) -> Result<Host, Error> {
+        self.limits.check().map_err(|e| Error::host("value", e))?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
         let current = Arc::new(Mutex::new(None));
         let trace = Arc::new(AtomicBool::new(self.trace));

@@ -11,7 +11,7 @@ pub struct Limits {
     pub max_operations: u64,
     /// Maximum script call depth of the main script, at most
     /// `runtime::MAIN_CALL_LEVELS` (1,000, Python's default recursion limit;
-    /// larger values are capped to it). Tasks and connection handlers get
+    /// a host with more does not build). Tasks and connection handlers get
     /// the smaller of this and `runtime::MAX_CALL_LEVELS` (64 in release
     /// builds), what their smaller stacks hold.
     pub max_call_levels: usize,
@@ -43,6 +43,22 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Whether these limits can be honoured: the call depth must fit the
+    /// main script's stack.
+    ///
+    /// # Errors
+    /// A message naming the setting and its cap.
+    pub fn check(&self) -> Result<(), String> {
+        let cap = netscript_stdlib::runtime::MAIN_CALL_LEVELS;
+        if self.max_call_levels > cap {
+            return Err(format!(
+                "--max-call-levels is at most {cap} (what the main script's stack holds), got {}",
+                self.max_call_levels
+            ));
+        }
+        Ok(())
+    }
+
     /// Configure `engine` with these limits.
     pub fn apply(&self, engine: &mut Engine) {
         engine.set_max_operations(self.max_operations);

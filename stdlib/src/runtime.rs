@@ -73,9 +73,9 @@ pub const MAIN_STACK_SIZE: usize = if cfg!(debug_assertions) { 192 << 20 } else 
 /// How many finished stacks are kept for reuse (saves an mmap per task).
 const STACK_POOL: usize = 256;
 
-/// Memory mappings left for everything but task stacks (the allocator, the
-/// binary and its libraries, the pooled stacks) when the task ceiling is
-/// derived from `vm.max_map_count`.
+/// Memory mappings left for everything but task stacks when the task
+/// ceiling is derived from `vm.max_map_count`: about 50 at rest, plus the
+/// allocator's growth and up to 512 blocking-pool threads (two each).
 const RESERVED_MAPPINGS: usize = 4096;
 
 /// The task running right now: its yielder and its cancellation token.

@@ -257,6 +257,9 @@ fn call_levels_above_the_cap_are_a_usage_error() {
     let (code, _, err) = cli(&["run", "--max-call-levels", "5000", "-e", "1"]);
     assert_eq!(code, 2);
     assert!(err.contains("--max-call-levels is at most 1000"), "{err}");
+    let deep = Limits { max_call_levels: 5000, ..Limits::default() };
+    let e = Host::builder().limits(deep).build().err().expect("a host deeper than its stack does not build");
+    assert!(e.message().contains("at most 1000"), "{}", e.message());
     let f = "fn f(n) { if n == 0 { 0 } else { 1 + f(n - 1) } }";
     let (code, _, err) = cli(&["run", "--max-call-levels", "20", "-e", &format!("{f} f(50)")]);
     assert_eq!(code, 1);

@@ -91,22 +91,16 @@ impl HostArgs {
             Some(s) => return Err(format!("--deadline must be a positive number of seconds, got {s}")),
             None => None,
         };
-        let levels = self.max_call_levels.unwrap_or(defaults.max_call_levels);
-        let cap = netscript_stdlib::runtime::MAIN_CALL_LEVELS;
-        if levels > cap {
-            return Err(format!(
-                "--max-call-levels is at most {cap} (what the main script's stack holds), got {levels}"
-            ));
-        }
         let limits = Limits {
             max_operations: self.max_operations.unwrap_or(defaults.max_operations),
-            max_call_levels: levels,
+            max_call_levels: self.max_call_levels.unwrap_or(defaults.max_call_levels),
             max_string_size: self.max_string_size.unwrap_or(defaults.max_string_size),
             max_array_size: self.max_array_size.unwrap_or(defaults.max_array_size),
             max_map_size: defaults.max_map_size,
             deadline,
             max_tasks: self.max_tasks.unwrap_or(defaults.max_tasks),
         };
+        limits.check()?;
         let permissions = match &self.allow_net {
             Some(list) => Permissions::allow_net(list).map_err(|e| e.to_string())?,
             None => Permissions::default(),
