@@ -587,8 +587,12 @@ const SETTINGS: &[&str] = &[
 
 fn engine(setting: &str, printed: &Arc<Mutex<Vec<String>>>, ops: &Arc<Mutex<u64>>) -> Engine {
     let mut engine = Engine::new();
-    // Bounds every run (the generated loops end, but nested ones multiply).
+    // Bounds every run (the generated loops end, but nested ones multiply, and a string or
+    // an array appended to itself doubles).
     engine.set_max_operations(200_000);
+    engine.set_max_string_size(10_000);
+    engine.set_max_array_size(1_000);
+    engine.set_max_map_size(1_000);
     match setting {
         "default" => (),
         "opt-none" => {

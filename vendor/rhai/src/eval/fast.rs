@@ -453,6 +453,16 @@ impl<'a> Builder<'a, '_> {
         scope.search(name).map(Var::Outer)
     }
 
+    /// An argument of a call or an operator: a literal (constant arrays, maps, ranges and
+    /// interpolated strings included) is taken whole, with one operation, as
+    /// [`get_arg_value`][Engine::get_arg_value] does.
+    fn arg(&mut self, expr: &'a Expr) -> FastExpr<'a> {
+        match expr.get_literal_value(None) {
+            Some(value) => FastExpr::Const(value, expr.start_position()),
+            None => self.expr(expr),
+        }
+    }
+
     fn slow_expr(&mut self, expr: &'a Expr) -> FastExpr<'a> {
         self.ok &= !self.slot_mode();
         FastExpr::Slow(expr)
@@ -478,7 +488,7 @@ impl<'a> Builder<'a, '_> {
                 self.slow_expr(expr)
             }
             Expr::FnCall(x, ..) if x.args.len() == 2 && x.op_token.is_some() => {
-                let operands = (self.expr(&x.args[0]), self.expr(&x.args[1]));
+                let operands = (self.arg(&x.args[0]), self.arg(&x.args[1]));
                 match x.op_token {
                     Some(ref op) => FastExpr::Binary(Box::new(operands), expr, x, op),
                     None => self.slow_expr(expr),
@@ -552,7 +562,7 @@ impl<'a> Builder<'a, '_> {
         index: Option<Box<MethodIndex<'a>>>,
     ) -> Option<FastExpr<'a>> {
         let var = self.var(lhs)?;
-        let args: Vec<_> = call.args.iter().map(|e| self.expr(e)).collect();
+        let args: Vec<_> = call.args.iter().map(|e| self.arg(e)).collect();
         Some(FastExpr::Method(Box::new(FastMethod {
             call,
             var,
@@ -585,7 +595,7 @@ impl<'a> Builder<'a, '_> {
             Some(first) => Some((self.var(first)?, first.position())),
             None => None,
         };
-        let args: Vec<_> = rest.iter().map(|e| self.expr(e)).collect();
+        let args: Vec<_> = rest.iter().map(|e| self.arg(e)).collect();
         Some(Box::new(FastCall {
             call,
             pos,
