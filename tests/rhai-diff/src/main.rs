@@ -13,7 +13,9 @@
 //! rhai-diff script SEED               the script of one seed
 //! rhai-diff file PATH                 canonical lines of a script file, every setting
 //! rhai-diff stdin                     the same, for a script on standard input
-//! rhai-diff compare OTHER SEED COUNT  compare with the other build (its binary path)
+//! rhai-diff compare OTHER SEED COUNT [FILE..]
+//!                                     compare with the other build (its binary path) on
+//!                                     the scripts of the seeds and the script files
 //! ```
 
 use rhai::{Dynamic, Engine, OptimizationLevel};
@@ -723,7 +725,19 @@ fn shrink(other: &str, script: &str) -> String {
     lines.join("\n")
 }
 
-fn compare(other: &str, seed: u64, count: u64) -> bool {
+/// Compare this build with `other` on the scripts of `seed..seed + count` and on `files`;
+/// false (after printing the smallest differing script, shrunk) if they differ anywhere.
+fn compare(other: &str, seed: u64, count: u64, files: &[String]) -> bool {
+    let mut differing: Vec<String> = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).expect("a script file");
+        if own_lines(&text) != other_lines(other, &text) {
+            differing.push(text);
+        }
+    }
+    if !files.is_empty() {
+        println!("rhai-diff: {} script files x {} settings: {} differ", files.len(), SETTINGS.len(), differing.len());
+    }
     let child = Command::new(other)
         .args(["run", &seed.to_string(), &count.to_string()])
         .stdout(Stdio::piped())
@@ -736,7 +750,7 @@ fn compare(other: &str, seed: u64, count: u64) -> bool {
         run_all(&s.to_string(), &script(s), &mut ours);
     }
     let ours = String::from_utf8(ours).unwrap();
-    let mut differing: Vec<u64> = Vec::new();
+    let mut seeds: Vec<u64> = Vec::new();
     let mut by_setting = std::collections::BTreeMap::<String, usize>::new();
     let (mut lines, mut panics) = (0, 0);
     for (a, b) in ours.lines().zip(theirs.lines()) {
@@ -746,8 +760,8 @@ fn compare(other: &str, seed: u64, count: u64) -> bool {
             let mut words = a.split(' ');
             let case: u64 = words.next().unwrap().parse().unwrap();
             *by_setting.entry(words.next().unwrap().to_string()).or_default() += 1;
-            if differing.last() != Some(&case) {
-                differing.push(case);
+            if seeds.last() != Some(&case) {
+                seeds.push(case);
             }
         }
     }
@@ -759,18 +773,18 @@ fn compare(other: &str, seed: u64, count: u64) -> bool {
     println!(
         "rhai-diff: {count} scripts x {} settings: {} scripts differ, {} lines, {panics} panics in the other build",
         SETTINGS.len(),
-        differing.len(),
+        seeds.len(),
         by_setting.values().sum::<usize>()
     );
-    if differing.is_empty() {
-        return true;
-    }
     for (setting, n) in &by_setting {
         println!("  {setting}: {n}");
     }
-    let smallest = *differing.iter().min_by_key(|&&s| script(s).len()).unwrap();
-    let small = shrink(other, &script(smallest));
-    println!("smallest differing script (seed {smallest}, shrunk):\n{small}\n");
+    differing.extend(seeds.iter().map(|&s| script(s)));
+    let Some(smallest) = differing.iter().min_by_key(|s| s.len()) else {
+        return true;
+    };
+    let small = shrink(other, smallest);
+    println!("smallest differing script (shrunk):\n{small}\n");
     for (a, b) in own_lines(&small).iter().zip(other_lines(other, &small)) {
         if *a != b {
             println!("this build:  {a}\nother build: {b}");
@@ -798,12 +812,12 @@ fn main() {
             run_all("stdin", &text, stdout);
         }
         "compare" => {
-            if !compare(arg(2), num(3), num(4)) {
+            if !compare(arg(2), num(3), num(4), &args[5.min(args.len())..]) {
                 std::process::exit(1);
             }
         }
         _ => {
-            eprintln!("usage: rhai-diff run SEED COUNT | script SEED | file PATH | stdin | compare OTHER SEED COUNT");
+            eprintln!("usage: rhai-diff run SEED COUNT | script SEED | file PATH | stdin | compare OTHER SEED COUNT [FILE..]");
             std::process::exit(2);
         }
     }
