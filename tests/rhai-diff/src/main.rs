@@ -665,8 +665,8 @@ fn run_one(script: &str, setting: &str) -> String {
     canonical(&format!("out [{printed}] {result} ops {ops}"))
 }
 
-/// `line` on one line, with the names of anonymous functions (hashes of their text,
-/// which differ between builds) left out.
+/// `line` on one line, with the names of anonymous functions left out (hashes with a
+/// random seed per process, as Rhai's default `ahash/runtime-rng` feature makes them).
 fn canonical(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
