@@ -96,8 +96,7 @@ impl Gen {
     }
 
     fn mutable_var_of(&mut self, ty: Ty) -> Option<String> {
-        let found: Vec<_> =
-            self.vars.iter().filter(|v| v.ty == ty && !v.constant).map(|v| v.name.clone()).collect();
+        let found: Vec<_> = self.vars.iter().filter(|v| v.ty == ty && !v.constant).map(|v| v.name.clone()).collect();
         (!found.is_empty()).then(|| found[self.rng.below(found.len())].clone())
     }
 
@@ -131,11 +130,7 @@ impl Gen {
         }
         self.budget -= 1;
         // A wrong type now and then.
-        let ty = if self.rng.one_in(150) {
-            [Ty::Int, Ty::Str, Ty::Arr, Ty::Map][self.rng.below(4)]
-        } else {
-            ty
-        };
+        let ty = if self.rng.one_in(150) { [Ty::Int, Ty::Str, Ty::Arr, Ty::Map][self.rng.below(4)] } else { ty };
         if depth == 0 || self.rng.one_in(3) {
             return self.leaf(ty);
         }
@@ -148,7 +143,13 @@ impl Gen {
                 }
                 5 => {
                     let op = self.rng.pick(&["==", "!=", "<", ">=", "<="]);
-                    format!("(if {} {op} {} {{ {} }} else {{ {} }})", self.expr(Ty::Int, d), self.expr(Ty::Int, d), self.expr(Ty::Int, d), self.expr(Ty::Int, d))
+                    format!(
+                        "(if {} {op} {} {{ {} }} else {{ {} }})",
+                        self.expr(Ty::Int, d),
+                        self.expr(Ty::Int, d),
+                        self.expr(Ty::Int, d),
+                        self.expr(Ty::Int, d)
+                    )
                 }
                 6 => match self.var_of(Ty::Arr) {
                     Some(a) => format!("{a}.len()"),
@@ -160,10 +161,12 @@ impl Gen {
                 },
                 8 => match self.var_of(Ty::Arr) {
                     // `var.method(args)[index]`, with side effects in both.
-                    Some(a) => {
-                        let idx = if self.rng.one_in(2) { self.side_effect() } else { format!("{}", self.rng.below(2)) };
-                        format!("{a}.extract({})[{idx}]", self.side_effect())
-                    }
+                    // The index is read after the arguments, which may change it.
+                    Some(a) => match (self.rng.below(3), self.mutable_var_of(Ty::Int)) {
+                        (0, Some(k)) => format!("{a}.extract({{ {k} = ({k} + 1) % 2; 0 }})[{k}]"),
+                        (1, _) => format!("{a}.extract({})[{}]", self.side_effect(), self.side_effect()),
+                        _ => format!("{a}.extract({})[{}]", self.side_effect(), self.rng.below(2)),
+                    },
                     None => "2".into(),
                 },
                 9 => match self.var_of(Ty::Map) {
@@ -193,7 +196,11 @@ impl Gen {
                 15 => format!("{{ {} }}", self.expr(Ty::Int, d)),
                 16 => {
                     let e = self.expr(Ty::Int, d);
-                    format!("(switch {e} {{ 0 => 10, 1 | 2 => {}, _ => {} }})", self.expr(Ty::Int, d), self.expr(Ty::Int, d))
+                    format!(
+                        "(switch {e} {{ 0 => 10, 1 | 2 => {}, _ => {} }})",
+                        self.expr(Ty::Int, d),
+                        self.expr(Ty::Int, d)
+                    )
                 }
                 17 => format!("(-{})", self.expr(Ty::Int, d)),
                 18 => match self.var_of(Ty::Arr) {
@@ -201,7 +208,11 @@ impl Gen {
                     None => "8".into(),
                 },
                 19 => match self.var_of(Ty::Map) {
-                    Some(m) => format!("{m}.get({})[{}]", self.side_effect_str(), self.expr(Ty::Str, d)),
+                    // `m.get(s.pop().to_string())[s]`: the index is read after the argument.
+                    Some(m) => match self.mutable_var_of(Ty::Str) {
+                        Some(s) if self.rng.one_in(2) => format!("{m}.get({s}.pop().to_string())[{s}] ?? 0"),
+                        _ => format!("{m}.get({})[{}] ?? 0", self.side_effect_str(), self.expr(Ty::Str, d)),
+                    },
                     None => "9".into(),
                 },
                 20 => format!("[{}, {}][{}]", self.expr(Ty::Int, d), self.expr(Ty::Int, d), self.rng.below(3)),
@@ -385,7 +396,12 @@ impl Gen {
                 None => self.line("print(5);"),
             },
             16..=17 => {
-                let cond = format!("{} {} {}", self.expr(Ty::Int, 1), self.rng.pick(&["<", ">", "==", "!="]), self.expr(Ty::Int, 1));
+                let cond = format!(
+                    "{} {} {}",
+                    self.expr(Ty::Int, 1),
+                    self.rng.pick(&["<", ">", "==", "!="]),
+                    self.expr(Ty::Int, 1)
+                );
                 self.line(&format!("if {cond} {{"));
                 let n = 1 + self.rng.below(2);
                 self.block(n);
@@ -397,7 +413,8 @@ impl Gen {
                 self.line("}");
             }
             18..=19 if self.loops > 0 => {
-                let cond = format!("{} {} {}", self.expr(Ty::Int, 1), self.rng.pick(&["<", ">", "=="]), self.rng.below(8));
+                let cond =
+                    format!("{} {} {}", self.expr(Ty::Int, 1), self.rng.pick(&["<", ">", "=="]), self.rng.below(8));
                 let what = match self.rng.below(8) {
                     0 => "return 99;".to_string(),
                     1 => format!("throw {};", self.expr(Ty::Any, 1)),
@@ -545,7 +562,7 @@ fn script(seed: u64) -> String {
         ("k", "0", Ty::Int),
         ("s", "\"ab\"", Ty::Str),
         ("arr", "[10, 20, 30]", Ty::Arr),
-        ("m", "#{ a: #{ a: 1, ab: 2 }, b: 3, ab: 4 }", Ty::Map),
+        ("m", "#{ a: #{ a: 1, ab: 2 }, b: #{ a: 3, ab: 4 }, ab: 5 }", Ty::Map),
         ("bl", "blob(3, 7)", Ty::Blob),
     ];
     for &(name, init, ty) in outer {
@@ -817,7 +834,9 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: rhai-diff run SEED COUNT | script SEED | file PATH | stdin | compare OTHER SEED COUNT [FILE..]");
+            eprintln!(
+                "usage: rhai-diff run SEED COUNT | script SEED | file PATH | stdin | compare OTHER SEED COUNT [FILE..]"
+            );
             std::process::exit(2);
         }
     }

@@ -179,17 +179,14 @@ enum IndexLhs<'a> {
 }
 
 impl FastExpr<'_> {
-    /// Where the expression starts, as the evaluator reports it.
+    /// The expression's position, as the evaluator reports it.
     fn position(&self) -> Position {
         match self {
             Self::Const(_, pos) | Self::Var(_, pos) | Self::Array(_, pos) => *pos,
             Self::Binary(_, expr, ..) | Self::Slow(expr) => expr.position(),
             Self::Call(call) => call.pos,
-            Self::Method(method) => method.var_pos,
-            Self::Index(index) => match index.lhs {
-                IndexLhs::Var(_, pos) => pos,
-                IndexLhs::Value(ref lhs) => lhs.position(),
-            },
+            Self::Method(method) => method.dot_pos,
+            Self::Index(index) => index.pos,
         }
     }
 }
