@@ -1495,12 +1495,6 @@ impl Engine {
         let imports = global.num_imports();
 
         self.track_operation(global, *dot_pos)?;
-        // The evaluator counts the chain's arguments: the `[..]` after the call, else the
-        // call's arguments if it has any.
-        let chain_pos = match index {
-            Some(x) => Some(x.chain_pos),
-            None => (!arg_exprs.is_empty()).then_some(pos),
-        };
 
         // A variable's method with every argument in place: none is evaluated, copied or
         // dropped.
@@ -1511,18 +1505,23 @@ impl Engine {
             let obj_type = unsafe { (!(*obj).is_shared()).then(|| arg_type(&*obj)) };
             // An index read now reads what it would after the arguments: they are literals and
             // variables, which evaluating them does not change.
-            let peeked = index.as_deref_mut().map(|x| Self::peek(ptrs, &mut x.index));
+            let (peeked, index_fits) = match index.as_deref_mut() {
+                None => (None, true),
+                Some(x) => {
+                    let value = Self::peek(ptrs, &mut x.index);
+                    let fits = value.is_some();
+                    (value, fits)
+                }
+            };
             if c.borrows
                 && refs.count_ones() as usize == arg_exprs.len()
                 && c.imports == imports
                 && obj_type.is_some()
                 && c.types.first() == obj_type.as_ref()
-                && !matches!(peeked, Some(None))
+                && index_fits
                 && Self::fit_in_place(ptrs, arg_exprs, &c.types[1..])
             {
-                if let Some(chain_pos) = chain_pos {
-                    self.track_operation(global, chain_pos)?;
-                }
+                self.track_method_chain(global, index.as_deref(), arg_exprs, pos)?;
                 // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
                 let mut args = FnArgsVec::new();
                 args.push(unsafe { &mut *obj });
@@ -1543,11 +1542,8 @@ impl Engine {
                     self.call_native_entry(global, name, &c.entry, &mut args, true, false, pos)
                         .map(|(v, ..)| v)
                 };
-                return match (index.as_deref(), peeked.flatten()) {
-                    (Some(x), Some(i)) => {
-                        let target = Target::TempValue(flat(result?));
-                        self.index_target(global, caches, vars.scope, None, target, i, x.index_pos, x.op_pos)
-                    }
+                return match (index.as_deref(), peeked) {
+                    (Some(x), Some(i)) => self.index_result(global, caches, vars.scope, result, i, x),
                     _ => result,
                 };
             }
@@ -1555,9 +1551,7 @@ impl Engine {
 
         let values = &mut FnArgsVec::with_capacity(arg_exprs.len());
         let mut refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
-        if let Some(chain_pos) = chain_pos {
-            self.track_operation(global, chain_pos)?;
-        }
+        self.track_method_chain(global, index.as_deref(), arg_exprs, pos)?;
         if !arg_exprs.is_empty() {
             refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
         }
@@ -1570,12 +1564,41 @@ impl Engine {
         };
         let result = self.eval_fast_method_call(global, caches, vars, this_ptr, call, *var, *var_pos, arg_exprs, values, refs, cached, pos);
         match (index.as_deref(), index_value) {
-            (Some(x), Some(i)) => {
-                let target = Target::TempValue(flat(result?));
-                self.index_target(global, caches, vars.scope, None, target, i, x.index_pos, x.op_pos)
-            }
+            (Some(x), Some(i)) => self.index_result(global, caches, vars.scope, result, i, x),
             _ => result,
         }
+    }
+
+    /// The operation the evaluator counts for the chain of a method call: for the `[..]`
+    /// after the call, else for the call's arguments if it has any.
+    #[inline(always)]
+    fn track_method_chain(
+        &self,
+        global: &mut GlobalRuntimeState,
+        index: Option<&MethodIndex>,
+        arg_exprs: &[FastExpr],
+        pos: Position,
+    ) -> RhaiResultOf<()> {
+        match index {
+            Some(x) => self.track_operation(global, x.chain_pos),
+            None if !arg_exprs.is_empty() => self.track_operation(global, pos),
+            None => Ok(()),
+        }
+    }
+
+    /// `result[index]`, for `variable.method(args)[index]`, out of line.
+    #[inline(never)]
+    fn index_result(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        result: RhaiResult,
+        index: Dynamic,
+        x: &MethodIndex,
+    ) -> RhaiResult {
+        let target = Target::TempValue(flat(result?));
+        self.index_target(global, caches, scope, None, target, index, x.index_pos, x.op_pos)
     }
 
     /// The value of an index that is a literal or a variable of slot mode, read without
