@@ -151,6 +151,22 @@ struct FastIndex<'a> {
     index: FastExpr<'a>,
     /// The index is a literal (which the evaluator takes without counting an operation).
     literal: bool,
+    /// The positions of the whole expression and of the index (where the evaluator counts
+    /// their operations), where the index starts and of its operator.
+    pos: Position,
+    count_pos: Position,
+    index_pos: Position,
+    op_pos: Position,
+}
+
+/// The `[index]` of `variable.method(args)[index]`, evaluated after the arguments and
+/// before the call, as the evaluator does.
+struct MethodIndex<'a> {
+    index: FastExpr<'a>,
+    /// Where the evaluator counts the `[..]` chain and the index, where the index starts,
+    /// and the position of `[`.
+    chain_pos: Position,
+    count_pos: Position,
     index_pos: Position,
     op_pos: Position,
 }
@@ -163,17 +179,14 @@ enum IndexLhs<'a> {
 }
 
 impl FastExpr<'_> {
-    /// Where the expression starts, as the evaluator reports it.
+    /// The expression's position, as the evaluator reports it.
     fn position(&self) -> Position {
         match self {
             Self::Const(_, pos) | Self::Var(_, pos) | Self::Array(_, pos) => *pos,
             Self::Binary(_, expr, ..) | Self::Slow(expr) => expr.position(),
             Self::Call(call) => call.pos,
-            Self::Method(method) => method.var_pos,
-            Self::Index(index) => match index.lhs {
-                IndexLhs::Var(_, pos) => pos,
-                IndexLhs::Value(ref lhs) => lhs.position(),
-            },
+            Self::Method(method) => method.dot_pos,
+            Self::Index(index) => index.pos,
         }
     }
 }
@@ -192,13 +205,17 @@ struct FastCall<'a> {
     cached: Option<Cached>,
 }
 
-/// A `variable.method(args)` call site.
+/// A `variable.method(args)` call site, or `variable.method(args)[index]`.
 struct FastMethod<'a> {
     call: &'a FnCallExpr,
     var: Var<'a>,
     var_pos: Position,
     args: Vec<FastExpr<'a>>,
+    /// The position of the `.` expression (where the evaluator counts an operation for
+    /// it), and of the call.
+    dot_pos: Position,
     pos: Position,
+    index: Option<Box<MethodIndex<'a>>>,
     /// The arguments (a bit each) that may be passed in place: see [`in_place`].
     refs: u32,
     cached: Option<Cached>,
@@ -315,6 +332,9 @@ struct Builder<'a, 's> {
     locals: Vec<(&'a str, usize)>,
     slots: usize,
     ok: bool,
+    /// Operators are called as functions (fast operators off): binary operators are left
+    /// to the evaluator.
+    slow_operators: bool,
 }
 
 impl<'a> Builder<'a, '_> {
@@ -430,6 +450,16 @@ impl<'a> Builder<'a, '_> {
         scope.search(name).map(Var::Outer)
     }
 
+    /// An argument of a call or an operator: a literal (constant arrays, maps, ranges and
+    /// interpolated strings included) is taken whole, with one operation, as
+    /// [`get_arg_value`][Engine::get_arg_value] does.
+    fn arg(&mut self, expr: &'a Expr) -> FastExpr<'a> {
+        match expr.get_literal_value(None) {
+            Some(value) => FastExpr::Const(value, expr.start_position()),
+            None => self.expr(expr),
+        }
+    }
+
     fn slow_expr(&mut self, expr: &'a Expr) -> FastExpr<'a> {
         self.ok &= !self.slot_mode();
         FastExpr::Slow(expr)
@@ -451,8 +481,11 @@ impl<'a> Builder<'a, '_> {
             },
             #[cfg(not(feature = "no_index"))]
             Expr::Array(items, pos) => FastExpr::Array(items.iter().map(|e| self.expr(e)).collect(), *pos),
+            Expr::FnCall(x, ..) if x.args.len() == 2 && x.op_token.is_some() && self.slow_operators => {
+                self.slow_expr(expr)
+            }
             Expr::FnCall(x, ..) if x.args.len() == 2 && x.op_token.is_some() => {
-                let operands = (self.expr(&x.args[0]), self.expr(&x.args[1]));
+                let operands = (self.arg(&x.args[0]), self.arg(&x.args[1]));
                 match x.op_token {
                     Some(ref op) => FastExpr::Binary(Box::new(operands), expr, x, op),
                     None => self.slow_expr(expr),
@@ -466,28 +499,26 @@ impl<'a> Builder<'a, '_> {
             Expr::Dot(x, options, _) if !options.intersects(ASTFlags::NEGATED) => {
                 match (&x.lhs, &x.rhs) {
                     (lhs @ Expr::Variable(..), Expr::MethodCall(call, pos)) => {
-                        self.method(lhs, call, *pos).unwrap_or_else(|| self.slow_expr(expr))
+                        self.method(lhs, call, *pos, expr.position(), None).unwrap_or_else(|| self.slow_expr(expr))
                     }
-                    // `variable.method(args)[index]`, with an index that has no side effects
-                    // (the evaluator computes it after the arguments, this file before).
+                    // `variable.method(args)[index]`.
                     #[cfg(not(feature = "no_index"))]
-                    (lhs @ Expr::Variable(..), Expr::Index(y, index_options, op_pos))
+                    (lhs @ Expr::Variable(..), rhs @ Expr::Index(y, index_options, op_pos))
                         if !index_options.intersects(ASTFlags::NEGATED)
-                            && (y.rhs.is_constant() || matches!(y.rhs, Expr::Variable(..))) =>
+                            && !matches!(y.rhs, Expr::Dot(..) | Expr::Index(..)) =>
                     {
                         let Expr::MethodCall(call, pos) = &y.lhs else {
                             return self.slow_expr(expr);
                         };
-                        match self.method(lhs, call, *pos) {
-                            Some(method) => FastExpr::Index(Box::new(FastIndex {
-                                lhs: IndexLhs::Value(method),
-                                literal: y.rhs.is_constant(),
-                                index: self.expr(&y.rhs),
-                                index_pos: y.rhs.start_position(),
-                                op_pos: *op_pos,
-                            })),
-                            None => self.slow_expr(expr),
-                        }
+                        let index = Box::new(MethodIndex {
+                            index: self.expr(&y.rhs),
+                            chain_pos: rhs.position(),
+                            count_pos: y.rhs.position(),
+                            index_pos: y.rhs.start_position(),
+                            op_pos: *op_pos,
+                        });
+                        self.method(lhs, call, *pos, expr.position(), Some(index))
+                            .unwrap_or_else(|| self.slow_expr(expr))
                     }
                     _ => self.slow_expr(expr),
                 }
@@ -506,8 +537,10 @@ impl<'a> Builder<'a, '_> {
                 };
                 FastExpr::Index(Box::new(FastIndex {
                     lhs,
-                    literal: x.rhs.is_constant(),
+                    literal: x.rhs.get_literal_value(None).is_some(),
                     index: self.expr(&x.rhs),
+                    pos: expr.position(),
+                    count_pos: x.rhs.position(),
                     index_pos: x.rhs.start_position(),
                     op_pos: *pos,
                 }))
@@ -516,17 +549,26 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    /// `lhs.call(args)` on the variable `lhs`.
-    fn method(&mut self, lhs: &'a Expr, call: &'a FnCallExpr, pos: Position) -> Option<FastExpr<'a>> {
+    /// `lhs.call(args)` on the variable `lhs`, at `dot_pos`, maybe followed by `[index]`.
+    fn method(
+        &mut self,
+        lhs: &'a Expr,
+        call: &'a FnCallExpr,
+        pos: Position,
+        dot_pos: Position,
+        index: Option<Box<MethodIndex<'a>>>,
+    ) -> Option<FastExpr<'a>> {
         let var = self.var(lhs)?;
-        let args: Vec<_> = call.args.iter().map(|e| self.expr(e)).collect();
+        let args: Vec<_> = call.args.iter().map(|e| self.arg(e)).collect();
         Some(FastExpr::Method(Box::new(FastMethod {
             call,
             var,
             var_pos: lhs.position(),
             refs: in_place(Some(lhs), &call.args, &args),
             args,
+            dot_pos,
             pos,
+            index,
             cached: None,
         })))
     }
@@ -550,7 +592,7 @@ impl<'a> Builder<'a, '_> {
             Some(first) => Some((self.var(first)?, first.position())),
             None => None,
         };
-        let args: Vec<_> = rest.iter().map(|e| self.expr(e)).collect();
+        let args: Vec<_> = rest.iter().map(|e| self.arg(e)).collect();
         Some(Box::new(FastCall {
             call,
             pos,
@@ -573,14 +615,20 @@ impl<'a> FastBlock<'a> {
         }
         // Slot mode finds variables by name once; a variable resolver or a scope changed
         // by `eval` would have them found afresh every time. It also skips the checks a
-        // definition filter or a ban on shadowing make on the scope.
-        let plain = engine.resolve_var.is_none() && engine.def_var_filter.is_none() && engine.allow_shadowing();
+        // definition filter, a ban on shadowing or a limit on the number of variables make
+        // on the scope (the frame's variables are not on it, so a script function called
+        // from the body would count fewer).
+        let plain = engine.resolve_var.is_none()
+            && engine.def_var_filter.is_none()
+            && engine.allow_shadowing()
+            && unlimited_variables(engine);
         if plain && !global.always_search_scope {
             let mut slots = Builder {
                 scope: Some(scope),
                 locals: Vec::new(),
                 slots: 0,
                 ok: true,
+                slow_operators: !engine.fast_operators(),
             };
             let cond = body.cond.map(|e| slots.expr(e));
             let (stmts, _) = slots.block(stmts);
@@ -598,6 +646,7 @@ impl<'a> FastBlock<'a> {
             locals: Vec::new(),
             slots: 0,
             ok: true,
+            slow_operators: !engine.fast_operators(),
         };
         let cond = body.cond.map(|e| builder.expr(e));
         let (stmts, _) = builder.block(stmts);
@@ -608,6 +657,15 @@ impl<'a> FastBlock<'a> {
             slot_mode: false,
         })
     }
+}
+
+/// Whether the engine sets no limit on the number of variables.
+#[inline(always)]
+const fn unlimited_variables(engine: &Engine) -> bool {
+    #[cfg(not(feature = "unchecked"))]
+    return engine.max_variables() == usize::MAX;
+    #[cfg(feature = "unchecked")]
+    return true;
 }
 
 /// `value` without its sharing, as [`Dynamic::flatten`] (checked inline first: most
@@ -870,8 +928,9 @@ impl Engine {
                         continue;
                     }
                     self.track_operation(global, *pos)?;
+                    // (Slot mode is only built without a limit.)
                     #[cfg(not(feature = "unchecked"))]
-                    if vars.scope.len() + slot.map_or(0, |s| s + 1) >= self.max_variables() {
+                    if vars.scope.len() >= self.max_variables() {
                         return Err(ERR::ErrorTooManyVariables(*pos).into());
                     }
                     let value = self.eval_fast_expr(global, caches, vars, this_ptr, value)?;
@@ -1013,9 +1072,6 @@ impl Engine {
                 }
             }
             FastExpr::Array(items, pos) => self.eval_fast_array(global, caches, vars, this_ptr, items, *pos),
-            FastExpr::Binary(_, expr, ..) if !self.fast_operators() => {
-                self.eval_expr(global, caches, vars.scope, this_ptr, expr)
-            }
             FastExpr::Binary(operands, expr, call, op) => {
                 self.eval_fast_binary(global, caches, vars, this_ptr, operands, expr, call, op)
             }
@@ -1099,28 +1155,46 @@ impl Engine {
             lhs,
             index,
             literal,
+            pos,
+            count_pos,
             index_pos,
             op_pos,
         } = x;
-        let mut index = match index {
+        self.track_operation(global, *pos)?;
+        let index = match index {
             FastExpr::Const(value, _) if *literal => value.clone(),
             index => {
-                self.track_operation(global, *index_pos)?;
+                self.track_operation(global, *count_pos)?;
                 flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), index)?)
             }
         };
-        let mut empty;
-        let (mut target, scope) = match lhs {
+        match lhs {
             IndexLhs::Var(var, var_pos) => {
                 self.track_operation(global, *var_pos)?;
-                empty = Scope::new();
-                (self.fast_target(global, caches, vars, None, *var)?, &mut empty)
+                let target = self.fast_target(global, caches, vars, None, *var)?;
+                self.index_target(global, caches, &mut Scope::new(), this_ptr, target, index, *index_pos, *op_pos)
             }
             IndexLhs::Value(expr) => {
                 let value = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), expr)?);
-                (Target::TempValue(value), &mut *vars.scope)
+                let target = Target::TempValue(value);
+                self.index_target(global, caches, vars.scope, this_ptr, target, index, *index_pos, *op_pos)
             }
-        };
+        }
+    }
+
+    /// `target[index]`, read.
+    #[allow(clippy::too_many_arguments)]
+    fn index_target(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        this_ptr: Option<&mut Dynamic>,
+        mut target: Target,
+        mut index: Dynamic,
+        index_pos: Position,
+        op_pos: Position,
+    ) -> RhaiResult {
         let obj = target.as_mut();
         #[cfg(not(feature = "no_closure"))]
         let mut guard;
@@ -1131,7 +1205,7 @@ impl Engine {
         } else {
             obj
         };
-        self.get_indexed_mut(global, caches, scope, this_ptr, obj, &mut index, *index_pos, *op_pos, false, true)
+        self.get_indexed_mut(global, caches, scope, this_ptr, obj, &mut index, index_pos, op_pos, false, true)
             .map(Target::take_or_clone)
     }
 
@@ -1393,7 +1467,9 @@ impl Engine {
     }
 
     /// Call a method on a variable as the `variable.method(args)` path of
-    /// [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does.
+    /// [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does, and index its result
+    /// for `variable.method(args)[index]` as the general path does (the index evaluated
+    /// after the arguments, before the call).
     #[inline(never)]
     fn eval_fast_method(
         &self,
@@ -1408,13 +1484,17 @@ impl Engine {
             var,
             var_pos,
             args: arg_exprs,
+            dot_pos,
             pos,
+            index,
             refs,
             cached,
         } = site;
         let (call, pos) = (*call, *pos);
         let name = call.name.as_str();
         let imports = global.num_imports();
+
+        self.track_operation(global, *dot_pos)?;
 
         // A variable's method with every argument in place: none is evaluated, copied or
         // dropped.
@@ -1423,20 +1503,33 @@ impl Engine {
             let obj = ptrs.var(*var);
             // SAFETY: see `Vars::ptrs`.
             let obj_type = unsafe { (!(*obj).is_shared()).then(|| arg_type(&*obj)) };
+            // An index read now reads what it would after the arguments: they are literals and
+            // variables, which evaluating them does not change.
+            let (peeked, index_fits) = match index.as_deref_mut() {
+                None => (None, true),
+                Some(x) => {
+                    let value = Self::peek(ptrs, &mut x.index);
+                    let fits = value.is_some();
+                    (value, fits)
+                }
+            };
             if c.borrows
                 && refs.count_ones() as usize == arg_exprs.len()
                 && c.imports == imports
                 && obj_type.is_some()
                 && c.types.first() == obj_type.as_ref()
+                && index_fits
                 && Self::fit_in_place(ptrs, arg_exprs, &c.types[1..])
             {
-                if !arg_exprs.is_empty() {
-                    self.track_operation(global, pos)?;
-                }
+                self.track_method_chain(global, index.as_deref(), arg_exprs, pos)?;
                 // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
                 let mut args = FnArgsVec::new();
                 args.push(unsafe { &mut *obj });
                 self.push_in_place(global, ptrs, arg_exprs, &mut args)?;
+                if let Some(x) = index.as_deref() {
+                    self.track_operation(global, x.count_pos)?;
+                    self.track_operation(global, x.index.position())?;
+                }
                 self.track_operation(global, *var_pos)?;
                 #[cfg(not(feature = "no_closure"))]
                 #[cfg(not(feature = "unchecked"))]
@@ -1444,28 +1537,111 @@ impl Engine {
                     crate::func::ensure_no_data_race(name, &args, true)?;
                 }
                 self.track_operation(global, pos)?;
-                defer! { let orig_level = global.level; global.level += 1 }
-                return self
-                    .call_native_entry(global, name, &c.entry, &mut args, true, false, pos)
-                    .map(|(v, ..)| v);
+                let result = {
+                    defer! { let orig_level = global.level; global.level += 1 }
+                    self.call_native_entry(global, name, &c.entry, &mut args, true, false, pos)
+                        .map(|(v, ..)| v)
+                };
+                return match (index.as_deref(), peeked) {
+                    (Some(x), Some(i)) => self.index_result(global, caches, vars.scope, result, i, x),
+                    _ => result,
+                };
             }
         }
 
         let values = &mut FnArgsVec::with_capacity(arg_exprs.len());
         let mut refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
+        self.track_method_chain(global, index.as_deref(), arg_exprs, pos)?;
         if !arg_exprs.is_empty() {
-            self.track_operation(global, pos)?;
             refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
         }
+        let index_value = match index.as_deref_mut() {
+            Some(x) => {
+                self.track_operation(global, x.count_pos)?;
+                Some(flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), &mut x.index)?))
+            }
+            None => None,
+        };
+        let result = self.eval_fast_method_call(global, caches, vars, this_ptr, call, *var, *var_pos, arg_exprs, values, refs, cached, pos);
+        match (index.as_deref(), index_value) {
+            (Some(x), Some(i)) => self.index_result(global, caches, vars.scope, result, i, x),
+            _ => result,
+        }
+    }
+
+    /// The operation the evaluator counts for the chain of a method call: for the `[..]`
+    /// after the call, else for the call's arguments if it has any.
+    #[inline(always)]
+    fn track_method_chain(
+        &self,
+        global: &mut GlobalRuntimeState,
+        index: Option<&MethodIndex>,
+        arg_exprs: &[FastExpr],
+        pos: Position,
+    ) -> RhaiResultOf<()> {
+        match index {
+            Some(x) => self.track_operation(global, x.chain_pos),
+            None if !arg_exprs.is_empty() => self.track_operation(global, pos),
+            None => Ok(()),
+        }
+    }
+
+    /// `result[index]`, for `variable.method(args)[index]`, out of line.
+    #[inline(never)]
+    fn index_result(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        scope: &mut Scope,
+        result: RhaiResult,
+        index: Dynamic,
+        x: &MethodIndex,
+    ) -> RhaiResult {
+        let target = Target::TempValue(flat(result?));
+        self.index_target(global, caches, scope, None, target, index, x.index_pos, x.op_pos)
+    }
+
+    /// The value of an index that is a literal or a variable of slot mode, read without
+    /// counting operations; `None` for any other index.
+    fn peek(ptrs: VarPtrs, index: &mut FastExpr) -> Option<Dynamic> {
+        match index {
+            FastExpr::Const(..) | FastExpr::Var(Var::Local(..) | Var::Outer(..), _) => {
+                // SAFETY: see `Vars::ptrs`; no reference to a variable is live.
+                Some(flat(unsafe { &*ptrs.arg(index) }.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The call of [`eval_fast_method`][Engine::eval_fast_method], its arguments evaluated
+    /// into `values` (but for those in place, `refs`).
+    #[allow(clippy::too_many_arguments)]
+    fn eval_fast_method_call(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        this_ptr: Option<&mut Dynamic>,
+        call: &FnCallExpr,
+        var: Var,
+        var_pos: Position,
+        arg_exprs: &mut [FastExpr],
+        values: &mut FnArgsVec<Dynamic>,
+        refs: u32,
+        cached: &mut Option<Cached>,
+        pos: Position,
+    ) -> RhaiResult {
+        let name = call.name.as_str();
+        let imports = global.num_imports();
         // Copies of the arguments passed in place, should the call go elsewhere.
         let mut copies = Vec::new();
 
-        self.track_operation(global, *var_pos)?;
+        self.track_operation(global, var_pos)?;
         let ptrs = vars.ptrs();
         // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
-        let target = match *var {
-            Var::Search(..) => self.fast_target(global, caches, vars, this_ptr, *var),
-            _ => unsafe { &mut *ptrs.var(*var) }.try_into(),
+        let target = match var {
+            Var::Search(..) => self.fast_target(global, caches, vars, this_ptr, var),
+            _ => unsafe { &mut *ptrs.var(var) }.try_into(),
         };
         let target = &mut target?;
         // Maps (which may hold a function pointer of that name) and function pointers

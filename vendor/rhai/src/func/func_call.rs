@@ -737,6 +737,16 @@ impl Engine {
             return _result;
         }
 
+        // (Patched) The error is made by `native_fn_not_found`, which the native fast path of
+        // `exec_fn_call` calls too.
+        self.native_fn_not_found(name, args, pos)
+    }
+
+    /// (Patched) The error of a call to the native function `name` that is not found, out of
+    /// line from [`exec_native_fn_call`][Engine::exec_native_fn_call].
+    #[cold]
+    #[inline(never)]
+    fn native_fn_not_found(&self, name: &str, args: &FnCallArgs, pos: Position) -> RhaiResultOf<(Dynamic, bool)> {
         // Error handling
         //
         // Note: we cannot use `assert!` here (e.g. to check for number of arguments) because
@@ -991,6 +1001,8 @@ impl Engine {
                 caches.fn_resolution_cache_mut().native_calls.insert(key, entry);
                 return result;
             }
+            // `exec_native_fn_call` would count the operation again.
+            return self.native_fn_not_found(fn_name, args, pos);
         }
 
         let result = self.exec_native_fn_call(
