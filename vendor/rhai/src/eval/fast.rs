@@ -1467,11 +1467,86 @@ impl Engine {
     }
 
     /// Call a method on a variable as the `variable.method(args)` path of
-    /// [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does, and index its result
-    /// for `variable.method(args)[index]` as the general path does (the index evaluated
-    /// after the arguments, before the call).
+    /// [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does.
     #[inline(never)]
     fn eval_fast_method(
+        &self,
+        global: &mut GlobalRuntimeState,
+        caches: &mut Caches,
+        vars: &mut Vars,
+        mut this_ptr: Option<&mut Dynamic>,
+        site: &mut FastMethod,
+    ) -> RhaiResult {
+        if site.index.is_some() {
+            return self.eval_fast_method_index(global, caches, vars, this_ptr, site);
+        }
+        let FastMethod {
+            call,
+            var,
+            var_pos,
+            args: arg_exprs,
+            dot_pos,
+            pos,
+            refs,
+            cached,
+            ..
+        } = site;
+        let (call, pos) = (*call, *pos);
+        let name = call.name.as_str();
+        let imports = global.num_imports();
+
+        self.track_operation(global, *dot_pos)?;
+
+        // A variable's method with every argument in place: none is evaluated, copied or
+        // dropped.
+        if let (Some(c), Var::Local(..) | Var::Outer(..)) = (cached.as_ref(), *var) {
+            let ptrs = vars.ptrs();
+            let obj = ptrs.var(*var);
+            // SAFETY: see `Vars::ptrs`.
+            let obj_type = unsafe { (!(*obj).is_shared()).then(|| arg_type(&*obj)) };
+            if c.borrows
+                && refs.count_ones() as usize == arg_exprs.len()
+                && c.imports == imports
+                && obj_type.is_some()
+                && c.types.first() == obj_type.as_ref()
+                && Self::fit_in_place(ptrs, arg_exprs, &c.types[1..])
+            {
+                if !arg_exprs.is_empty() {
+                    self.track_operation(global, pos)?;
+                }
+                // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
+                let mut args = FnArgsVec::new();
+                args.push(unsafe { &mut *obj });
+                self.push_in_place(global, ptrs, arg_exprs, &mut args)?;
+                self.track_operation(global, *var_pos)?;
+                #[cfg(not(feature = "no_closure"))]
+                #[cfg(not(feature = "unchecked"))]
+                if may_be_locked(&args) {
+                    crate::func::ensure_no_data_race(name, &args, true)?;
+                }
+                self.track_operation(global, pos)?;
+                defer! { let orig_level = global.level; global.level += 1 }
+                return self
+                    .call_native_entry(global, name, &c.entry, &mut args, true, false, pos)
+                    .map(|(v, ..)| v);
+            }
+        }
+
+        let values = &mut FnArgsVec::with_capacity(arg_exprs.len());
+        let mut refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
+        if !arg_exprs.is_empty() {
+            self.track_operation(global, pos)?;
+            refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
+        }
+        self.eval_fast_method_call(global, caches, vars, this_ptr, call, *var, *var_pos, arg_exprs, values, refs, cached, pos)
+    }
+
+    /// `variable.method(args)[index]` as the general path of
+    /// [`eval_dot_index_chain`][Engine::eval_dot_index_chain] does: the arguments, then the
+    /// index, then the call, then the indexing. Out of line from
+    /// [`eval_fast_method`][Engine::eval_fast_method].
+    #[inline(never)]
+    fn eval_fast_method_index(
         &self,
         global: &mut GlobalRuntimeState,
         caches: &mut Caches,
@@ -1490,132 +1565,24 @@ impl Engine {
             refs,
             cached,
         } = site;
-        let (call, pos) = (*call, *pos);
-        let name = call.name.as_str();
-        let imports = global.num_imports();
-
+        let x = index.as_deref_mut().expect("an index");
         self.track_operation(global, *dot_pos)?;
-
-        // A variable's method with every argument in place: none is evaluated, copied or
-        // dropped.
-        if let (Some(c), Var::Local(..) | Var::Outer(..)) = (cached.as_ref(), *var) {
-            let ptrs = vars.ptrs();
-            let obj = ptrs.var(*var);
-            // SAFETY: see `Vars::ptrs`.
-            let obj_type = unsafe { (!(*obj).is_shared()).then(|| arg_type(&*obj)) };
-            // An index read now reads what it would after the arguments: they are literals and
-            // variables, which evaluating them does not change.
-            let (peeked, index_fits) = match index.as_deref_mut() {
-                None => (None, true),
-                Some(x) => {
-                    let value = Self::peek(ptrs, &mut x.index);
-                    let fits = value.is_some();
-                    (value, fits)
-                }
-            };
-            if c.borrows
-                && refs.count_ones() as usize == arg_exprs.len()
-                && c.imports == imports
-                && obj_type.is_some()
-                && c.types.first() == obj_type.as_ref()
-                && index_fits
-                && Self::fit_in_place(ptrs, arg_exprs, &c.types[1..])
-            {
-                self.track_method_chain(global, index.as_deref(), arg_exprs, pos)?;
-                // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
-                let mut args = FnArgsVec::new();
-                args.push(unsafe { &mut *obj });
-                self.push_in_place(global, ptrs, arg_exprs, &mut args)?;
-                if let Some(x) = index.as_deref() {
-                    self.track_operation(global, x.count_pos)?;
-                    self.track_operation(global, x.index.position())?;
-                }
-                self.track_operation(global, *var_pos)?;
-                #[cfg(not(feature = "no_closure"))]
-                #[cfg(not(feature = "unchecked"))]
-                if may_be_locked(&args) {
-                    crate::func::ensure_no_data_race(name, &args, true)?;
-                }
-                self.track_operation(global, pos)?;
-                let result = {
-                    defer! { let orig_level = global.level; global.level += 1 }
-                    self.call_native_entry(global, name, &c.entry, &mut args, true, false, pos)
-                        .map(|(v, ..)| v)
-                };
-                return match (index.as_deref(), peeked) {
-                    (Some(x), Some(i)) => self.index_result(global, caches, vars.scope, result, i, x),
-                    _ => result,
-                };
-            }
-        }
-
+        self.track_operation(global, x.chain_pos)?;
         let values = &mut FnArgsVec::with_capacity(arg_exprs.len());
-        let mut refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
-        self.track_method_chain(global, index.as_deref(), arg_exprs, pos)?;
-        if !arg_exprs.is_empty() {
-            refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
-        }
-        let index_value = match index.as_deref_mut() {
-            Some(x) => {
-                self.track_operation(global, x.count_pos)?;
-                Some(flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), &mut x.index)?))
-            }
-            None => None,
-        };
-        let result = self.eval_fast_method_call(global, caches, vars, this_ptr, call, *var, *var_pos, arg_exprs, values, refs, cached, pos);
-        match (index.as_deref(), index_value) {
-            (Some(x), Some(i)) => self.index_result(global, caches, vars.scope, result, i, x),
-            _ => result,
-        }
-    }
-
-    /// The operation the evaluator counts for the chain of a method call: for the `[..]`
-    /// after the call, else for the call's arguments if it has any.
-    #[inline(always)]
-    fn track_method_chain(
-        &self,
-        global: &mut GlobalRuntimeState,
-        index: Option<&MethodIndex>,
-        arg_exprs: &[FastExpr],
-        pos: Position,
-    ) -> RhaiResultOf<()> {
-        match index {
-            Some(x) => self.track_operation(global, x.chain_pos),
-            None if !arg_exprs.is_empty() => self.track_operation(global, pos),
-            None => Ok(()),
-        }
-    }
-
-    /// `result[index]`, for `variable.method(args)[index]`, out of line.
-    #[inline(never)]
-    fn index_result(
-        &self,
-        global: &mut GlobalRuntimeState,
-        caches: &mut Caches,
-        scope: &mut Scope,
-        result: RhaiResult,
-        index: Dynamic,
-        x: &MethodIndex,
-    ) -> RhaiResult {
-        let target = Target::TempValue(flat(result?));
-        self.index_target(global, caches, scope, None, target, index, x.index_pos, x.op_pos)
-    }
-
-    /// The value of an index that is a literal or a variable of slot mode, read without
-    /// counting operations; `None` for any other index.
-    fn peek(ptrs: VarPtrs, index: &mut FastExpr) -> Option<Dynamic> {
-        match index {
-            FastExpr::Const(..) | FastExpr::Var(Var::Local(..) | Var::Outer(..), _) => {
-                // SAFETY: see `Vars::ptrs`; no reference to a variable is live.
-                Some(flat(unsafe { &*ptrs.arg(index) }.clone()))
-            }
-            _ => None,
-        }
+        let refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
+        let refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
+        self.track_operation(global, x.count_pos)?;
+        let index = flat(self.eval_fast_expr(global, caches, vars, this_ptr.as_deref_mut(), &mut x.index)?);
+        let result =
+            self.eval_fast_method_call(global, caches, vars, this_ptr, call, *var, *var_pos, arg_exprs, values, refs, cached, *pos)?;
+        let target = Target::TempValue(flat(result));
+        self.index_target(global, caches, vars.scope, None, target, index, x.index_pos, x.op_pos)
     }
 
     /// The call of [`eval_fast_method`][Engine::eval_fast_method], its arguments evaluated
     /// into `values` (but for those in place, `refs`).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn eval_fast_method_call(
         &self,
         global: &mut GlobalRuntimeState,
