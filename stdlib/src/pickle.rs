@@ -93,7 +93,7 @@ fn from_pickle(value: Value, depth: usize, op: &str) -> Result<Dynamic, Error> {
 /// Convert a script value to a picklable value.
 fn to_pickle(value: &Dynamic, depth: usize, op: &str) -> Result<Value, Error> {
     if depth > MAX_DEPTH {
-        return Err(too_deep(Kind::Value, op));
+        return Err(too_deep(Kind::Limit, op));
     }
     Ok(match View::of(value) {
         View::Unit => Value::None,
@@ -168,7 +168,9 @@ mod api {
     pub fn loads(data: Dynamic) -> NativeResult<Dynamic> {
         const OP: &str = "pickle::loads";
         let bytes = super::data_arg(&data, OP)?;
-        let value = serde_pickle::value_from_slice(&bytes, super::DeOptions::new().decode_strings())
+        // The depth is checked while decoding, before anything recurses on it.
+        let options = super::DeOptions::new().decode_strings().deny_objects().max_depth(super::MAX_DEPTH as u32);
+        let value = serde_pickle::value_from_slice(&bytes, options)
             .map_err(|e| super::Error::new(super::Kind::Decode, OP, format!("cannot unpickle: {e}")))?;
         Ok(super::from_pickle(value, 0, OP)?)
     }
