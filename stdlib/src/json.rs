@@ -111,7 +111,7 @@ mod api {
 
     /// Encode a value (`()`, bool, number, string, array, object map) as
     /// compact JSON text. Blobs, NaN, infinities and other types are a
-    /// `value` error.
+    /// `value` error; data nested deeper than 128 levels is a `limit` error.
     ///
     /// ```rhai
     /// print(json::encode(#{name: "x", ports: [80, 443], tls: ()}));
@@ -135,7 +135,9 @@ mod api {
     }
 
     /// Decode JSON text (a string, or a blob of UTF-8) into a value.
-    /// Malformed JSON is a `decode` error giving line and column.
+    /// Malformed JSON is a `decode` error giving line and column. Integers
+    /// beyond INT decode exactly as decimals; one too large for a decimal
+    /// (about ±7.9e28) is a `decode` error, never a rounded float.
     ///
     /// ```rhai
     /// let v = json::decode(`{"port": 8080, "hosts": ["a", "b"]}`);
