@@ -18,8 +18,9 @@ use rust_decimal::Decimal;
 use crate::error::Error;
 
 /// How deeply arrays and maps may nest when encoding or decoding; beyond
-/// this is a `value` (encoding) or `decode` (decoding) error instead of a
-/// stack overflow. JSON parsing has the same limit built in.
+/// this is a `limit` (encoding) or `decode` (decoding) error instead of a
+/// stack overflow. JSON parsing has the same limit built in; the pickle
+/// decoder checks it while decoding, before anything recurses.
 pub(crate) const MAX_DEPTH: usize = 128;
 
 /// The error for data nested deeper than [`MAX_DEPTH`].

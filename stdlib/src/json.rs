@@ -2,8 +2,9 @@
 //!
 //! Mapping: `()` ↔ `null`, bool, INT ↔ integer, FLOAT ↔ number with a
 //! fraction or exponent, string, array, object map ↔ object. Integers
-//! beyond INT that fit a decimal (< 2^64 from JSON) decode as decimals,
-//! larger ones as floats. Blobs are not JSON: encoding one is a `value`
+//! beyond INT decode exactly as decimals (up to about ±7.9e28); larger ones
+//! are a `decode` error, never a rounded float. Whole decimals encode as
+//! exact integers. Blobs are not JSON: encoding one is a `value`
 //! error (use `base64::encode` first). NaN and infinities are rejected both
 //! ways (strict JSON, unlike Python's default `allow_nan`).
 
@@ -23,16 +24,11 @@ pub fn module() -> rhai::Module {
     exported_module!(api)
 }
 
-/// A decimal as a JSON number: exact when it is a whole number that fits
-/// 64 bits, otherwise the nearest float.
+/// A decimal as a JSON number: the exact integer when it is a whole
+/// number, otherwise the nearest float.
 fn decimal_number(d: Decimal) -> Option<Number> {
     if d.fract().is_zero() {
-        if let Some(n) = d.to_i64() {
-            return Some(n.into());
-        }
-        if let Some(n) = d.to_u64() {
-            return Some(n.into());
-        }
+        return d.trunc().normalize().to_string().parse().ok();
     }
     d.to_f64().and_then(Number::from_f64)
 }
@@ -40,7 +36,7 @@ fn decimal_number(d: Decimal) -> Option<Number> {
 /// Convert a script value to JSON.
 fn to_json(value: &Dynamic, depth: usize, op: &str) -> Result<Value, Error> {
     if depth > MAX_DEPTH {
-        return Err(too_deep(Kind::Value, op));
+        return Err(too_deep(Kind::Limit, op));
     }
     let not_finite = |x: &dyn std::fmt::Display| Error::value(op, format!("{x} cannot be encoded as JSON"));
     Ok(match View::of(value) {
@@ -60,21 +56,35 @@ fn to_json(value: &Dynamic, depth: usize, op: &str) -> Result<Value, Error> {
     })
 }
 
+/// A parsed JSON number as a script value: INT, else a decimal for an
+/// integer (exactly, or a `decode` error), else a float.
+fn number(n: &Number, op: &str) -> Result<Dynamic, Error> {
+    if let Some(i) = n.as_i64() {
+        return Ok(i.into());
+    }
+    // Numbers keep their text (`arbitrary_precision`): an integer has no
+    // fraction or exponent.
+    let text = n.as_str();
+    if !text.contains(['.', 'e', 'E']) {
+        return Decimal::from_str_exact(text)
+            .map(Dynamic::from_decimal)
+            .map_err(|_| Error::new(Kind::Decode, op, format!("integer {text} is too large (limit about ±7.9e28)")));
+    }
+    Ok(n.as_f64().unwrap_or(f64::NAN).into())
+}
+
 /// Convert parsed JSON to a script value.
-fn from_json(value: Value) -> Dynamic {
-    match value {
+fn from_json(value: Value, op: &str) -> Result<Dynamic, Error> {
+    Ok(match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => b.into(),
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i.into(),
-            (None, Some(u)) => Dynamic::from_decimal(u.into()),
-            // serde_json parses every other number as a float.
-            (None, None) => n.as_f64().unwrap_or(f64::NAN).into(),
-        },
+        Value::Number(n) => number(&n, op)?,
         Value::String(s) => s.into(),
-        Value::Array(a) => a.into_iter().map(from_json).collect::<Array>().into(),
-        Value::Object(o) => o.into_iter().map(|(k, v)| (k.into(), from_json(v))).collect::<Map>().into(),
-    }
+        Value::Array(a) => a.into_iter().map(|v| from_json(v, op)).collect::<Result<Array, _>>()?.into(),
+        Value::Object(o) => {
+            o.into_iter().map(|(k, v)| Ok((k.into(), from_json(v, op)?))).collect::<Result<Map, Error>>()?.into()
+        }
+    })
 }
 
 /// Encode with the options map of `json::encode`.
@@ -101,7 +111,7 @@ mod api {
 
     /// Encode a value (`()`, bool, number, string, array, object map) as
     /// compact JSON text. Blobs, NaN, infinities and other types are a
-    /// `value` error.
+    /// `value` error; data nested deeper than 128 levels is a `limit` error.
     ///
     /// ```rhai
     /// print(json::encode(#{name: "x", ports: [80, 443], tls: ()}));
@@ -127,7 +137,9 @@ mod api {
     }
 
     /// Decode JSON text (a string, or a blob of UTF-8) into a value.
-    /// Malformed JSON is a `decode` error giving line and column.
+    /// Malformed JSON is a `decode` error giving line and column. Integers
+    /// beyond INT decode exactly as decimals; one too large for a decimal
+    /// (about ±7.9e28) is a `decode` error, never a rounded float.
     ///
     /// ```rhai
     /// let v = json::decode(`{"port": 8080, "hosts": ["a", "b"]}`);
@@ -140,7 +152,7 @@ mod api {
         crate::runtime::offload(OP, bytes.len(), move || {
             let value = serde_json::from_slice(&bytes)
                 .map_err(|e| crate::Error::new(crate::Kind::Decode, OP, format!("invalid JSON: {e}")))?;
-            Ok::<_, crate::Error>(super::from_json(value))
+            super::from_json(value, OP)
         })
     }
 }

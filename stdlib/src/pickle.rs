@@ -3,6 +3,8 @@
 //! `loads` reads protocols 0–5 but only plain data: any other object (a
 //! class instance, a `GLOBAL` other than the builtins for sets, bytes and
 //! bytearrays) is a `decode` error — nothing is ever imported or called.
+//! The decoder counts nesting as it goes and stops at [`MAX_DEPTH`], so no
+//! pickle makes anything recurse deeper than that.
 //! `dumps` writes protocol 3 (default) or 2, which every Python 3 reads.
 //!
 //! Mapping: `None` ↔ `()`, bool, int ↔ INT (ints beyond INT become
@@ -93,7 +95,7 @@ fn from_pickle(value: Value, depth: usize, op: &str) -> Result<Dynamic, Error> {
 /// Convert a script value to a picklable value.
 fn to_pickle(value: &Dynamic, depth: usize, op: &str) -> Result<Value, Error> {
     if depth > MAX_DEPTH {
-        return Err(too_deep(Kind::Value, op));
+        return Err(too_deep(Kind::Limit, op));
     }
     Ok(match View::of(value) {
         View::Unit => Value::None,
@@ -135,7 +137,8 @@ mod api {
     use super::{Blob, DEFAULT_PROTOCOL, INT, NativeResult, dumps_with};
 
     /// Pickle a value (`()`, bool, number, string, blob, array, object map)
-    /// with protocol 3. Other types are a `value` error.
+    /// with protocol 3. Other types are a `value` error; data nested deeper
+    /// than 128 levels is a `limit` error.
     ///
     /// ```rhai
     /// let p = pickle::dumps(#{id: 7, tags: ["a"], raw: "xy".to_blob()});
@@ -162,7 +165,8 @@ mod api {
 
     /// Unpickle plain data (protocols 0–5) from a blob. Never runs code:
     /// class instances and other objects are a `decode` error, as is
-    /// malformed or truncated data.
+    /// malformed or truncated data or nesting deeper than 128 levels
+    /// (counted while decoding, so a hostile pickle cannot exhaust the stack).
     ///
     /// ```rhai
     /// let v = pickle::loads(pickle::dumps([1, "two", ()]));
@@ -173,7 +177,9 @@ mod api {
         const OP: &str = "pickle::loads";
         let bytes = super::data_arg(&data, OP)?.into_owned();
         crate::runtime::offload(OP, bytes.len(), move || {
-            let value = serde_pickle::value_from_slice(&bytes, super::DeOptions::new().decode_strings())
+            // The depth is checked while decoding, before anything recurses on it.
+            let options = super::DeOptions::new().decode_strings().deny_objects().max_depth(super::MAX_DEPTH as u32);
+            let value = serde_pickle::value_from_slice(&bytes, options)
                 .map_err(|e| super::Error::new(super::Kind::Decode, OP, format!("cannot unpickle: {e}")))?;
             super::from_pickle(value, 0, OP)
         })

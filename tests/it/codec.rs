@@ -270,3 +270,194 @@ fn hashes_match_hashlib_hmac_and_zlib() {
     assert!(!eval(r#"hash::compare_digest(hash::md5("a"), hash::md5("b"))"#).unwrap().as_bool().unwrap());
     assert!(!eval(r#"hash::compare_digest("ab", "abc")"#).unwrap().as_bool().unwrap());
 }
+
+/// Pickles nesting containers `depth` levels deep, one per nesting opcode
+/// (and through memo references), as `(name, bytes)`.
+fn deep_pickles(depth: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let repeat = |head: &[u8], each: &[u8], tail: &[u8]| {
+        let mut p = b"\x80\x02".to_vec();
+        p.extend_from_slice(head);
+        for _ in 0..depth {
+            p.extend_from_slice(each);
+        }
+        p.extend_from_slice(tail);
+        p.push(b'.');
+        p
+    };
+    let nest = |open: &[u8], close: &[u8]| {
+        let mut p = b"\x80\x02".to_vec();
+        for _ in 0..depth {
+            p.extend_from_slice(open);
+        }
+        p.push(b'N');
+        for _ in 0..depth {
+            p.extend_from_slice(close);
+        }
+        p.push(b'.');
+        p
+    };
+    // Each list holds the previous one through the memo (LONG_BINPUT i, LONG_BINGET i - 1).
+    let mut memo = b"\x80\x02]r\x00\x00\x00\x000".to_vec();
+    for i in 1..=depth as u32 {
+        memo.extend_from_slice(b"]j");
+        memo.extend_from_slice(&(i - 1).to_le_bytes());
+        memo.extend_from_slice(b"ar");
+        memo.extend_from_slice(&i.to_le_bytes());
+        memo.push(b'0');
+    }
+    memo.push(b'j');
+    memo.extend_from_slice(&(depth as u32).to_le_bytes());
+    memo.push(b'.');
+    vec![
+        ("TUPLE1", repeat(b")", b"\x85", b"")),
+        ("TUPLE2", repeat(b")", b"N\x86", b"")),
+        ("TUPLE3", repeat(b")", b"NN\x87", b"")),
+        ("MARK TUPLE", nest(b"(", b"t")),
+        ("MARK LIST", nest(b"(", b"l")),
+        ("EMPTY_LIST APPEND", nest(b"]", b"a")),
+        ("EMPTY_LIST APPENDS", nest(b"](", b"e")),
+        ("EMPTY_DICT SETITEM", nest(b"}K\x01", b"s")),
+        ("EMPTY_DICT SETITEMS", nest(b"}(K\x01", b"u")),
+        ("MARK DICT", nest(b"(K\x01", b"d")),
+        ("frozenset of tuples", nest(b"(", b"\x85\x91")),
+        ("lists through the memo", memo),
+    ]
+}
+
+#[test]
+fn pickle_deep_nesting_is_a_decode_error_naming_the_depth() {
+    // CPython reads every one of these (its unpickler does not recurse);
+    // we refuse them before anything recurses on the nesting.
+    let pickles = deep_pickles(3000);
+    let inputs: Vec<&[u8]> = pickles.iter().map(|(_, p)| p.as_slice()).collect();
+    let python = py("for p in inp:\n  pickle.loads(p)\n  out.append(b'ok')", &inputs);
+    assert_eq!(python.len(), pickles.len());
+    for (name, p) in &pickles {
+        let e = fails(&format!("pickle::loads({})", lit(p)));
+        assert!(e.starts_with("decode: pickle::loads") && e.contains("nested deeper than 128 levels"), "{name}: {e}");
+    }
+    // Within the bound they still load.
+    for (name, p) in deep_pickles(60) {
+        let v = eval(&format!("pickle::loads({})", lit(&p))).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(v.is_array() || v.is_map(), "{name}: {v:?}");
+    }
+}
+
+#[test]
+fn a_server_survives_a_deeply_nested_pickle_frame() {
+    use crate::util::Peer;
+    let script = r#"
+        let srv = tcp::listen("127.0.0.1", 0).serve(|c| {
+            let reply = "";
+            try { reply = `ok ${pickle::loads(c.recv_frame()).len()}`; } catch (e) { reply = `${e.kind}: ${e.message}`; }
+            c.send_line(reply);
+        });
+        print(srv.port);
+        task::sleep(20);
+    "#;
+    let server = Peer::netscript(&["run", "-e", script]);
+    // One 6 KB frame of 1-tuples, then a well-behaved client.
+    let out = crate::util::python(&format!(
+        "import socket, struct, pickle\n\
+         def ask(payload):\n    c = socket.create_connection(('127.0.0.1', {port}), timeout=10)\n    c.sendall(struct.pack('!I', len(payload)) + payload)\n    return c.makefile().readline().strip()\n\
+         deep = b'\\x80\\x02)' + b'\\x85' * 6000 + b'.'\n\
+         print(ask(deep))\n\
+         print(ask(pickle.dumps([1, 2, 3])))\n\
+         print(ask(deep))\n\
+         print(ask(pickle.dumps({{'a': 1}})))",
+        port = server.port
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("decode: ") && lines[0].contains("nested deeper than 128 levels"), "{out}");
+    assert_eq!(lines[1], "ok 3");
+    assert_eq!(lines[2], lines[0]);
+    assert_eq!(lines[3], "ok 1");
+}
+
+#[test]
+fn pickle_objects_are_decode_errors() {
+    // Instances pickled by CPython with every protocol: REDUCE of
+    // copyreg._reconstructor (0-1), NEWOBJ + BUILD (2-5), NEWOBJ_EX.
+    let made = py(
+        "import copyreg\n\
+         class C:\n  pass\n\
+         class D:\n  def __init__(self): self.a = 1\n\
+         class E:\n  def __reduce__(self): return (copyreg._reconstructor, (E, object, None))\n\
+         class F:\n  def __new__(cls, *, k): return object.__new__(cls)\n  def __getnewargs_ex__(self): return ((), {'k': 1})\n\
+         for o in [C(), D(), E()]:\n  for proto in range(6):\n    out.append(pickle.dumps(o, protocol=proto))\n\
+         out.append(pickle.dumps(F(k=1), protocol=4))",
+        &[],
+    );
+    assert_eq!(made.len(), 19);
+    // CPython 3 no longer writes INST and OBJ; these are what Python 2 wrote.
+    let old: [&[u8]; 2] = [b"(i__main__\nC\n(dS'a'\nI1\nsb.", b"(c__main__\nC\no."];
+    for (i, p) in made.iter().map(Vec::as_slice).chain(old).enumerate() {
+        let e = fails(&format!("pickle::loads({})", lit(p)));
+        assert!(e.starts_with("decode: pickle::loads") && e.contains("objects are not unpickled"), "pickle {i}: {e}");
+    }
+}
+
+#[test]
+fn deep_script_values_encode_as_limit_errors() {
+    for (encode, build) in [
+        ("json::encode", "a = [take(a)]"),
+        ("json::encode", "a = #{k: take(a)}"),
+        ("pickle::dumps", "a = [take(a)]"),
+        ("pickle::dumps", "a = #{k: take(a)}"),
+    ] {
+        let code = format!("let a = []; for i in 0..20000 {{ {build}; }} {encode}(a)");
+        let e = fails(&code);
+        assert!(e.starts_with(&format!("limit: {encode}")) && e.contains("nested deeper than 128"), "{code}: {e}");
+    }
+}
+
+#[test]
+fn json_integers_beyond_int_stay_exact() {
+    let numbers = [
+        "12345678901234567890123456789",
+        "-12345678901234567890123456789",
+        "9223372036854775808",
+        "18446744073709551616",
+        "79228162514264337593543950335",
+    ];
+    let doc = format!("[{}]", numbers.join(", "));
+    let ours = text(&format!(
+        "let v = json::decode({}); json::encode(v) + \" \" + v.map(|x| type_of(x)).reduce(|a, t| a + \",\" + t, \"\")",
+        slit(&doc)
+    ));
+    let (encoded, types) = ours.split_once(' ').expect("two parts");
+    assert_eq!(types, ",decimal,decimal,decimal,decimal,decimal");
+    let same =
+        py(&format!("out.append(b'1' if json.loads(inp[0]) == json.loads({doc:?}) else b'0')"), &[encoded.as_bytes()]);
+    assert_eq!(same[0], b"1", "{encoded}");
+    // Beyond a decimal: an error, not a rounded float.
+    for big in ["79228162514264337593543950336", "123456789012345678901234567890"] {
+        let e = fails(&format!("json::decode(\"[1, {big}]\")"));
+        assert!(e.starts_with("decode: json::decode") && e.contains(big), "{e}");
+    }
+    assert!(text(r#"type_of(json::decode("1e30")) + " " + type_of(json::decode("1.5"))"#) == "f64 f64");
+}
+
+#[test]
+fn deeply_nested_script_values_build_print_compare_and_drop() {
+    // 20,000 levels of arrays and of maps, in the main script and in a task
+    // (whose stack is smaller), with and without data-size limits: copying,
+    // printing, comparing and freeing them must not recurse per level.
+    let body = r#"let a = []; let m = #{};
+        for i in 0..20000 { a = [take(a)]; m = #{k: take(m), n: [i]}; }
+        let b = a; let n = m;
+        print(a == b); print(m == n); b[0] = 1; print(a == b); print(a != b);
+        print(to_string(a).len()); print(`${a}`.len()); print(to_debug(m).len() > 20000 * 14);
+        print(to_debug(m).starts_with(`#{"k": #{"k": #{`));
+        a = (); m = (); b = (); n = (); print("dropped");"#;
+    let script = format!("{body} let t = task::start(|| {{ {body} 7 }}); print(t.join());");
+    let expected = "true\ntrue\nfalse\ntrue\n40002\n40002\ntrue\ntrue\ndropped\n".repeat(2) + "7\n";
+    for limits in [&[][..], &["--max-array-size", "100000000", "--max-string-size", "100000000"]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(limits);
+        args.extend_from_slice(&["-e", &script]);
+        let (code, out, err) = crate::util::cli(&args);
+        assert_eq!((code, out.as_str()), (0, expected.as_str()), "{limits:?}: {err}");
+    }
+}

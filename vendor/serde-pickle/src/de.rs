@@ -79,6 +79,8 @@ pub struct DeOptions {
     keep_restore_state: bool,
     replace_unresolved_globals: bool,
     replace_recursive_structures: bool,
+    max_depth: Option<u32>,
+    deny_objects: bool,
 }
 
 impl DeOptions {
@@ -116,6 +118,23 @@ impl DeOptions {
         self.replace_recursive_structures = true;
         self
     }
+
+    /// (Patched) Fail with [`ErrorCode::TooDeep`] as soon as a value would nest containers
+    /// more than `depth` levels deep (counted while decoding, and again through memo
+    /// references when building the result), instead of recursing on the pickle's nesting.
+    pub fn max_depth(mut self, depth: u32) -> Self {
+        self.max_depth = Some(depth);
+        self
+    }
+
+    /// (Patched) Fail with [`ErrorCode::ObjectDenied`] on class instances and calls of
+    /// globals other than the builtins read as data (`set`, `frozenset`, `bytes`,
+    /// `bytearray`, `list`, `int`, `_codecs.encode`), instead of replacing them by an
+    /// empty dict or their state.
+    pub fn deny_objects(mut self) -> Self {
+        self.deny_objects = true;
+        self
+    }
 }
 
 /// Decodes pickle streams into values.
@@ -125,8 +144,11 @@ pub struct Deserializer<R: Read> {
     pos: usize,
     value: Option<Value>,                 // next value to deserialize
     memo: BTreeMap<MemoId, (Value, i32)>, // pickle memo (value, number of refs)
-    stack: Vec<Value>,                    // topmost items on the stack
-    stacks: Vec<Vec<Value>>,              // items further down the stack, between MARKs
+    // (Patched) Each stack item and memo entry with its nesting depth: 0 for a scalar, an
+    // empty container or a memo reference, else one more than its deepest item.
+    memo_depth: BTreeMap<MemoId, u32>,
+    stack: Vec<(Value, u32)>,       // topmost items on the stack
+    stacks: Vec<Vec<(Value, u32)>>, // items further down the stack, between MARKs
 }
 
 impl<R: Read> Deserializer<R> {
@@ -137,6 +159,7 @@ impl<R: Read> Deserializer<R> {
             pos: 0,
             value: None,
             memo: BTreeMap::new(),
+            memo_depth: BTreeMap::new(),
             stack: Vec::with_capacity(128),
             stacks: Vec::with_capacity(16),
             options,
@@ -194,6 +217,7 @@ impl<R: Read> Deserializer<R> {
     /// ```
     pub fn reset_memo(&mut self) {
         self.memo.clear();
+        self.memo_depth.clear();
     }
 
     /// Decode a Value from this pickle.  This is different from going through
@@ -201,7 +225,7 @@ impl<R: Read> Deserializer<R> {
     /// not in the serde data model, such as big integers.
     pub fn deserialize_value(&mut self) -> Result<value::Value> {
         let internal_value = self.parse_value()?;
-        self.convert_value(internal_value)
+        self.convert_value(internal_value, 0)
     }
 
     /// Get the next value to deserialize, either by parsing the pickle stream
@@ -217,7 +241,8 @@ impl<R: Read> Deserializer<R> {
     /// pickle until the STOP opcode.
     fn parse_value(&mut self) -> Result<Value> {
         loop {
-            match self.read_byte()? {
+            let code = self.read_byte()?;
+            match code {
                 // Specials
                 PROTO => {
                     // Ignore this, as it is only important for instances (read
@@ -244,7 +269,7 @@ impl<R: Read> Deserializer<R> {
                     self.pop_mark()?;
                 }
                 DUP => {
-                    let top = self.top()?.clone();
+                    let top = self.stack.last().cloned().ok_or(Error::Eval(ErrorCode::StackUnderflow, self.pos))?;
                     self.stack.push(top);
                 }
 
@@ -285,174 +310,179 @@ impl<R: Read> Deserializer<R> {
                 }
 
                 // Singletons
-                NONE => self.stack.push(Value::None),
-                NEWFALSE => self.stack.push(Value::Bool(false)),
-                NEWTRUE => self.stack.push(Value::Bool(true)),
+                NONE => self.push(Value::None),
+                NEWFALSE => self.push(Value::Bool(false)),
+                NEWTRUE => self.push(Value::Bool(true)),
 
                 // ASCII-formatted numbers
                 INT => {
                     let line = self.read_line()?;
                     let val = self.decode_text_int(line)?;
-                    self.stack.push(val);
+                    self.push(val);
                 }
                 LONG => {
                     let line = self.read_line()?;
                     let long = self.decode_text_long(line)?;
-                    self.stack.push(long);
+                    self.push(long);
                 }
                 FLOAT => {
                     let line = self.read_line()?;
                     let f = self.parse_ascii(line)?;
-                    self.stack.push(Value::F64(f));
+                    self.push(Value::F64(f));
                 }
 
                 // ASCII-formatted strings
                 STRING => {
                     let line = self.read_line()?;
                     let string = self.decode_escaped_string(&line)?;
-                    self.stack.push(string);
+                    self.push(string);
                 }
                 UNICODE => {
                     let line = self.read_line()?;
                     let string = self.decode_escaped_unicode(&line)?;
-                    self.stack.push(string);
+                    self.push(string);
                 }
 
                 // Binary-coded numbers
                 BINFLOAT => {
                     let bytes = self.read_fixed_8_bytes()?;
-                    self.stack.push(Value::F64(BigEndian::read_f64(&bytes)));
+                    self.push(Value::F64(BigEndian::read_f64(&bytes)));
                 }
                 BININT => {
                     let bytes = self.read_fixed_4_bytes()?;
-                    self.stack.push(Value::I64(LittleEndian::read_i32(&bytes).into()));
+                    self.push(Value::I64(LittleEndian::read_i32(&bytes).into()));
                 }
                 BININT1 => {
                     let byte = self.read_byte()?;
-                    self.stack.push(Value::I64(byte.into()));
+                    self.push(Value::I64(byte.into()));
                 }
                 BININT2 => {
                     let bytes = self.read_fixed_2_bytes()?;
-                    self.stack.push(Value::I64(LittleEndian::read_u16(&bytes).into()));
+                    self.push(Value::I64(LittleEndian::read_u16(&bytes).into()));
                 }
                 LONG1 => {
                     let bytes = self.read_u8_prefixed_bytes()?;
                     let long = self.decode_binary_long(bytes);
-                    self.stack.push(long);
+                    self.push(long);
                 }
                 LONG4 => {
                     let bytes = self.read_i32_prefixed_bytes()?;
                     let long = self.decode_binary_long(bytes);
-                    self.stack.push(long);
+                    self.push(long);
                 }
 
                 // Length-prefixed (byte)strings
                 SHORT_BINBYTES => {
                     let string = self.read_u8_prefixed_bytes()?;
-                    self.stack.push(Value::Bytes(string));
+                    self.push(Value::Bytes(string));
                 }
                 BINBYTES => {
                     let string = self.read_u32_prefixed_bytes()?;
-                    self.stack.push(Value::Bytes(string));
+                    self.push(Value::Bytes(string));
                 }
                 BINBYTES8 => {
                     let string = self.read_u64_prefixed_bytes()?;
-                    self.stack.push(Value::Bytes(string));
+                    self.push(Value::Bytes(string));
                 }
                 SHORT_BINSTRING => {
                     let string = self.read_u8_prefixed_bytes()?;
                     let decoded = self.decode_string(string)?;
-                    self.stack.push(decoded);
+                    self.push(decoded);
                 }
                 BINSTRING => {
                     let string = self.read_i32_prefixed_bytes()?;
                     let decoded = self.decode_string(string)?;
-                    self.stack.push(decoded);
+                    self.push(decoded);
                 }
                 SHORT_BINUNICODE => {
                     let string = self.read_u8_prefixed_bytes()?;
                     let decoded = self.decode_unicode(string)?;
-                    self.stack.push(decoded);
+                    self.push(decoded);
                 }
                 BINUNICODE => {
                     let string = self.read_u32_prefixed_bytes()?;
                     let decoded = self.decode_unicode(string)?;
-                    self.stack.push(decoded);
+                    self.push(decoded);
                 }
                 BINUNICODE8 => {
                     let string = self.read_u64_prefixed_bytes()?;
                     let decoded = self.decode_unicode(string)?;
-                    self.stack.push(decoded);
+                    self.push(decoded);
                 }
                 BYTEARRAY8 => {
                     let string = self.read_u64_prefixed_bytes()?;
-                    self.stack.push(Value::Bytes(string));
+                    self.push(Value::Bytes(string));
                 }
 
                 // Tuples
-                EMPTY_TUPLE => self.stack.push(Value::Tuple(Vec::new())),
+                EMPTY_TUPLE => self.push(Value::Tuple(Vec::new())),
                 TUPLE1 => {
-                    let item = self.pop()?;
-                    self.stack.push(Value::Tuple(vec![item]));
+                    let (item, d) = self.pop_depth()?;
+                    self.push_nested(Value::Tuple(vec![item]), d + 1)?;
                 }
                 TUPLE2 => {
-                    let item2 = self.pop()?;
-                    let item1 = self.pop()?;
-                    self.stack.push(Value::Tuple(vec![item1, item2]));
+                    let (item2, d2) = self.pop_depth()?;
+                    let (item1, d1) = self.pop_depth()?;
+                    self.push_nested(Value::Tuple(vec![item1, item2]), d1.max(d2) + 1)?;
                 }
                 TUPLE3 => {
-                    let item3 = self.pop()?;
-                    let item2 = self.pop()?;
-                    let item1 = self.pop()?;
-                    self.stack.push(Value::Tuple(vec![item1, item2, item3]));
+                    let (item3, d3) = self.pop_depth()?;
+                    let (item2, d2) = self.pop_depth()?;
+                    let (item1, d1) = self.pop_depth()?;
+                    self.push_nested(Value::Tuple(vec![item1, item2, item3]), d1.max(d2).max(d3) + 1)?;
                 }
                 TUPLE => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
+                    let (items, d) = self.pop_mark_depth()?;
+                    self.push_nested(Value::Tuple(items), d)?;
                 }
 
                 // Lists
-                EMPTY_LIST => self.stack.push(Value::List(Vec::new())),
+                EMPTY_LIST => self.push(Value::List(Vec::new())),
                 LIST => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items));
+                    let (items, d) = self.pop_mark_depth()?;
+                    self.push_nested(Value::List(items), d)?;
                 }
                 APPEND => {
-                    let value = self.pop()?;
+                    let (value, d) = self.pop_depth()?;
                     self.modify_list(|list| list.push(value))?;
+                    self.deepen_top(d + 1)?;
                 }
                 APPENDS => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark_depth()?;
                     self.modify_list(|list| list.extend(items))?;
+                    self.deepen_top(d)?;
                 }
 
                 // Dicts
-                EMPTY_DICT => self.stack.push(Value::Dict(Vec::new())),
+                EMPTY_DICT => self.push(Value::Dict(Vec::new())),
                 DICT => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark_depth()?;
                     let mut dict = Vec::with_capacity(items.len() / 2);
                     Self::extend_dict(&mut dict, items);
-                    self.stack.push(Value::Dict(dict));
+                    self.push_nested(Value::Dict(dict), d)?;
                 }
                 SETITEM => {
-                    let value = self.pop()?;
-                    let key = self.pop()?;
+                    let (value, dv) = self.pop_depth()?;
+                    let (key, dk) = self.pop_depth()?;
                     self.modify_dict(|dict| dict.push((key, value)))?;
+                    self.deepen_top(dv.max(dk) + 1)?;
                 }
                 SETITEMS => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark_depth()?;
                     self.modify_dict(|dict| Self::extend_dict(dict, items))?;
+                    self.deepen_top(d)?;
                 }
 
                 // Sets and frozensets
-                EMPTY_SET => self.stack.push(Value::Set(Vec::new())),
+                EMPTY_SET => self.push(Value::Set(Vec::new())),
                 FROZENSET => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::FrozenSet(items));
+                    let (items, d) = self.pop_mark_depth()?;
+                    self.push_nested(Value::FrozenSet(items), d)?;
                 }
                 ADDITEMS => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark_depth()?;
                     self.modify_set(|set| set.extend(items))?;
+                    self.deepen_top(d)?;
                 }
 
                 // Arbitrary module globals, used here for unpickling set and frozenset
@@ -461,7 +491,7 @@ impl<R: Read> Deserializer<R> {
                     let modname = self.read_line()?;
                     let globname = self.read_line()?;
                     let value = self.decode_global(modname, globname)?;
-                    self.stack.push(value);
+                    self.push(value);
                 }
                 STACK_GLOBAL => {
                     let globname = match self.pop_resolve()? {
@@ -473,70 +503,76 @@ impl<R: Read> Deserializer<R> {
                         other => return Self::stack_error("string", &other, self.pos),
                     };
                     let value = self.decode_global(modname, globname)?;
-                    self.stack.push(value);
+                    self.push(value);
                 }
                 REDUCE => {
-                    let argtuple = match self.pop_resolve()? {
-                        Value::Tuple(args) => args,
-                        other => return Self::stack_error("tuple", &other, self.pos),
+                    let (argtuple, d) = match self.pop_resolve_depth()? {
+                        (Value::Tuple(args), d) => (args, d),
+                        (other, _) => return Self::stack_error("tuple", &other, self.pos),
                     };
                     let global = self.pop_resolve()?;
+                    // (Patched) The result is at most as deep as the arguments.
                     self.reduce_global(global, argtuple)?;
+                    self.deepen_top(d)?;
                 }
 
                 // Arbitrary classes - make a best effort attempt to recover some data
+                // (Patched) Objects are errors under `deny_objects`.
+                INST | OBJ | NEWOBJ | NEWOBJ_EX | BUILD if self.options.deny_objects => {
+                    return self.error(ErrorCode::ObjectDenied(format!("opcode {:?}", code as char)));
+                }
                 INST => {
                     // pop module name and class name
                     for _ in 0..2 {
                         self.read_line()?;
                     }
                     // pop arguments to init
-                    let args = self.pop_mark()?;
+                    let (args, d) = self.pop_mark_depth()?;
                     if self.options.keep_restore_state {
-                        self.stack.push(Value::Tuple(args));
+                        self.push_nested(Value::Tuple(args), d)?;
                     } else {
-                        self.stack.push(Value::Dict(Vec::new()));
+                        self.push(Value::Dict(Vec::new()));
                     }
                 }
                 OBJ => {
                     // pop arguments to init
-                    let args = self.pop_mark()?;
+                    let (args, d) = self.pop_mark_depth()?;
                     // pop class object
                     self.pop()?;
                     if self.options.keep_restore_state {
-                        self.stack.push(Value::Tuple(args));
+                        self.push_nested(Value::Tuple(args), d)?;
                     } else {
-                        self.stack.push(Value::Dict(Vec::new()));
+                        self.push(Value::Dict(Vec::new()));
                     }
                 }
                 NEWOBJ => {
                     // pop arguments and class object
-                    let args = self.pop()?;
+                    let (args, d) = self.pop_depth()?;
                     self.pop()?;
                     if self.options.keep_restore_state {
-                        self.stack.push(args);
+                        self.push_nested(args, d)?;
                     } else {
-                        self.stack.push(Value::Dict(Vec::new()));
+                        self.push(Value::Dict(Vec::new()));
                     }
                 }
                 NEWOBJ_EX => {
                     // pop keyword args, arguments and class object
-                    let kwargs = self.pop()?;
-                    let args = self.pop()?;
+                    let (kwargs, dk) = self.pop_depth()?;
+                    let (args, da) = self.pop_depth()?;
                     self.pop()?;
                     if self.options.keep_restore_state {
-                        self.stack.push(Value::Tuple(vec![args, kwargs]));
+                        self.push_nested(Value::Tuple(vec![args, kwargs]), dk.max(da) + 1)?;
                     } else {
-                        self.stack.push(Value::Dict(Vec::new()));
+                        self.push(Value::Dict(Vec::new()));
                     }
                 }
                 BUILD => {
                     // The top-of-stack for BUILD is used either as the instance __dict__,
                     // or an argument for __setstate__, in which case it can be *any* type
                     // of object.  In both cases, we just replace the standin.
-                    let state = self.pop()?;
+                    let (state, d) = self.pop_depth()?;
                     self.pop()?; // remove the object standin
-                    self.stack.push(state);
+                    self.push_nested(state, d)?;
                 }
 
                 // Unsupported opcodes
@@ -545,8 +581,50 @@ impl<R: Read> Deserializer<R> {
         }
     }
 
+    // (Patched) Push a scalar, an empty container or a memo reference.
+    fn push(&mut self, value: Value) {
+        self.stack.push((value, 0));
+    }
+
+    // (Patched) Push a value `depth` levels deep, if within `max_depth`.
+    fn push_nested(&mut self, value: Value, depth: u32) -> Result<()> {
+        self.check_depth(depth)?;
+        self.stack.push((value, depth));
+        Ok(())
+    }
+
+    // (Patched) Fail if `depth` is beyond `max_depth`.
+    fn check_depth(&self, depth: u32) -> Result<()> {
+        match self.options.max_depth {
+            Some(max) if depth > max => self.error(ErrorCode::TooDeep(max)),
+            _ => Ok(()),
+        }
+    }
+
+    // (Patched) The stack top item (or the memo entry it refers to) now holds an item
+    // `depth - 1` levels deep.
+    fn deepen_top(&mut self, depth: u32) -> Result<()> {
+        let memo_id = match self.stack.last() {
+            Some((Value::MemoRef(id), _)) => Some(*id),
+            Some(_) => None,
+            None => return self.error(ErrorCode::StackUnderflow),
+        };
+        let slot = match memo_id {
+            Some(id) => self.memo_depth.entry(id).or_insert(0),
+            None => &mut self.stack.last_mut().expect("not empty").1,
+        };
+        *slot = (*slot).max(depth);
+        let depth = *slot;
+        self.check_depth(depth)
+    }
+
     // Pop the stack top item.
     fn pop(&mut self) -> Result<Value> {
+        self.pop_depth().map(|(v, _)| v)
+    }
+
+    // (Patched) Pop the stack top item with its depth.
+    fn pop_depth(&mut self) -> Result<(Value, u32)> {
         match self.stack.pop() {
             Some(v) => Ok(v),
             None => self.error(ErrorCode::StackUnderflow),
@@ -555,24 +633,48 @@ impl<R: Read> Deserializer<R> {
 
     // Pop the stack top item, and resolve it if it is a memo reference.
     fn pop_resolve(&mut self) -> Result<Value> {
-        let top = self.stack.pop();
-        match top {
-            Some(v) => self.resolve(v),
-            None => self.error(ErrorCode::StackUnderflow),
+        self.pop_resolve_depth().map(|(v, _)| v)
+    }
+
+    // (Patched) Pop the stack top item, resolved, with its depth and that of the memo
+    // entries its items refer to.
+    fn pop_resolve_depth(&mut self) -> Result<(Value, u32)> {
+        let (value, depth) = self.pop_depth()?;
+        let depth = match value {
+            Value::MemoRef(id) => self.memo_depth.get(&id).copied().unwrap_or(0),
+            Value::Tuple(ref items) => items.iter().map(|v| self.memo_depth_of(v) + 1).fold(depth, u32::max),
+            _ => depth,
+        };
+        Ok((self.resolve(value)?, depth))
+    }
+
+    // (Patched) The depth of the memo entry `value` refers to, or 0.
+    fn memo_depth_of(&self, value: &Value) -> u32 {
+        match value {
+            Value::MemoRef(id) => self.memo_depth.get(id).copied().unwrap_or(0),
+            _ => 0,
         }
     }
 
     // Pop all topmost stack items until the next MARK.
-    fn pop_mark(&mut self) -> Result<Vec<Value>> {
+    fn pop_mark(&mut self) -> Result<Vec<(Value, u32)>> {
         match self.stacks.pop() {
             Some(new) => Ok(mem::replace(&mut self.stack, new)),
             None => self.error(ErrorCode::StackUnderflow),
         }
     }
 
+    // (Patched) Pop all topmost stack items until the next MARK, with the depth of a
+    // container holding them.
+    fn pop_mark_depth(&mut self) -> Result<(Vec<Value>, u32)> {
+        let items = self.pop_mark()?;
+        let depth = items.iter().map(|(_, d)| d + 1).max().unwrap_or(0);
+        Ok((items.into_iter().map(|(v, _)| v).collect(), depth))
+    }
+
     // Mutably view the stack top item.
     fn top(&mut self) -> Result<&mut Value> {
-        match self.stack.last_mut() {
+        match self.stack.last_mut().map(|(v, _)| v) {
             // Since some operations like APPEND do things to the stack top, we
             // need to provide the reference to the "real" object here, not the
             // MemoRef variant.
@@ -588,7 +690,7 @@ impl<R: Read> Deserializer<R> {
 
     // Pushes a memo reference on the stack, and increases the usage counter.
     fn push_memo_ref(&mut self, memo_id: MemoId) -> Result<()> {
-        self.stack.push(Value::MemoRef(memo_id));
+        self.push(Value::MemoRef(memo_id));
         match self.memo.get_mut(&memo_id) {
             Some(&mut (_, ref mut count)) => {
                 *count += 1;
@@ -601,16 +703,18 @@ impl<R: Read> Deserializer<R> {
     // Memoize the current stack top with the given ID.  Moves the actual
     // object into the memo, and saves a reference on the stack instead.
     fn memoize(&mut self, memo_id: MemoId) -> Result<()> {
-        let mut item = self.pop()?;
+        let (mut item, mut depth) = self.pop_depth()?;
         if let Value::MemoRef(id) = item {
             // TODO: is this even possible?
             item = match self.memo.get(&id) {
                 Some((v, _)) => v.clone(),
                 None => return Err(Error::Eval(ErrorCode::MissingMemo(id), self.pos)),
             };
+            depth = self.memo_depth_of(&Value::MemoRef(id));
         }
         self.memo.insert(memo_id, (item, 1));
-        self.stack.push(Value::MemoRef(memo_id));
+        self.memo_depth.insert(memo_id, depth);
+        self.push(Value::MemoRef(memo_id));
         Ok(())
     }
 
@@ -1008,14 +1112,14 @@ impl<R: Read> Deserializer<R> {
         match global {
             Value::Global(Global::Set) => match argtuple.pop().map(|v| self.resolve(v)).transpose()? {
                 Some(Value::List(items)) => {
-                    self.stack.push(Value::Set(items));
+                    self.push(Value::Set(items));
                     Ok(())
                 }
                 _ => self.error(ErrorCode::InvalidValue("set() arg".into())),
             },
             Value::Global(Global::Frozenset) => match argtuple.pop().map(|v| self.resolve(v)).transpose()? {
                 Some(Value::List(items)) => {
-                    self.stack.push(Value::FrozenSet(items));
+                    self.push(Value::FrozenSet(items));
                     Ok(())
                 }
                 _ => self.error(ErrorCode::InvalidValue("frozenset() arg".into())),
@@ -1027,18 +1131,17 @@ impl<R: Read> Deserializer<R> {
                 argtuple.truncate(1);
                 match argtuple.pop().map(|v| self.resolve(v)).transpose()? {
                     None => {
-                        self.stack.push(Value::Bytes(Vec::new()));
+                        self.push(Value::Bytes(Vec::new()));
                         Ok(())
                     }
                     Some(Value::Bytes(bytes)) => {
-                        self.stack.push(Value::Bytes(bytes));
+                        self.push(Value::Bytes(bytes));
                         Ok(())
                     }
                     Some(Value::String(string)) => {
                         // The code points in the string are actually bytes values.
                         // So we need to collect them individually.
-                        self.stack
-                            .push(Value::Bytes(string.chars().map(|ch| ch as u32 as u8).collect()));
+                        self.push(Value::Bytes(string.chars().map(|ch| ch as u32 as u8).collect()));
                         Ok(())
                     }
                     _ => self.error(ErrorCode::InvalidValue("bytearray() arg".into())),
@@ -1046,14 +1149,14 @@ impl<R: Read> Deserializer<R> {
             }
             Value::Global(Global::List) => match argtuple.pop().map(|v| self.resolve(v)).transpose()? {
                 Some(Value::List(items)) => {
-                    self.stack.push(Value::List(items));
+                    self.push(Value::List(items));
                     Ok(())
                 }
                 _ => self.error(ErrorCode::InvalidValue("list() arg".into())),
             },
             Value::Global(Global::Int) => match argtuple.pop().map(|v| self.resolve(v)).transpose()? {
                 Some(Value::Int(integer)) => {
-                    self.stack.push(Value::Int(integer));
+                    self.push(Value::Int(integer));
                     Ok(())
                 }
                 _ => self.error(ErrorCode::InvalidValue("int() arg".into())),
@@ -1071,11 +1174,15 @@ impl<R: Read> Deserializer<R> {
                         // encoded bytes.  It never contains codepoints
                         // above 0xff.
                         let bytes = s.chars().map(|ch| ch as u8).collect();
-                        self.stack.push(Value::Bytes(bytes));
+                        self.push(Value::Bytes(bytes));
                         Ok(())
                     }
                     _ => self.error(ErrorCode::InvalidValue("encode() arg".into())),
                 }
+            }
+            // (Patched) Objects are errors under `deny_objects`.
+            Value::Global(Global::Reconst) | Value::Global(Global::Other) if self.options.deny_objects => {
+                self.error(ErrorCode::ObjectDenied("a call of a global other than a builtin type".into()))
             }
             Value::Global(Global::Reconst) => {
                 // Arguments are (class, base, state), we keep state if enabled,
@@ -1085,9 +1192,9 @@ impl<R: Read> Deserializer<R> {
                         Some(obj) => obj,
                         None => Value::Dict(Vec::new()),
                     };
-                    self.stack.push(state);
+                    self.push(state);
                 } else {
-                    self.stack.push(Value::Dict(Vec::new()));
+                    self.push(Value::Dict(Vec::new()));
                 }
                 Ok(())
             }
@@ -1097,9 +1204,9 @@ impl<R: Read> Deserializer<R> {
                 // class is instantiated.
                 if self.options.keep_restore_state {
                     let result: Result<_> = argtuple.into_iter().map(|v| self.resolve(v)).collect();
-                    self.stack.push(Value::Tuple(result?));
+                    self.push(Value::Tuple(result?));
                 } else {
-                    self.stack.push(Value::Global(Global::Other));
+                    self.push(Value::Global(Global::Other));
                 }
                 Ok(())
             }
@@ -1116,7 +1223,13 @@ impl<R: Read> Deserializer<R> {
         Err(Error::Eval(reason, self.pos))
     }
 
-    fn convert_value(&mut self, value: Value) -> Result<value::Value> {
+    // (Patched) `depth` counts containers around `value`, through memo references too.
+    fn convert_value(&mut self, value: Value, depth: u32) -> Result<value::Value> {
+        if let Some(max) = self.options.max_depth {
+            if depth > max {
+                return Err(Error::Syntax(ErrorCode::TooDeep(max)));
+            }
+        }
         match value {
             Value::None => Ok(value::Value::None),
             Value::Bool(v) => Ok(value::Value::Bool(v)),
@@ -1132,38 +1245,38 @@ impl<R: Read> Deserializer<R> {
             Value::Bytes(v) => Ok(value::Value::Bytes(v)),
             Value::String(v) => Ok(value::Value::String(v)),
             Value::List(v) => {
-                let new = v.into_iter().map(|v| self.convert_value(v)).collect::<Result<_>>();
+                let new = v.into_iter().map(|v| self.convert_value(v, depth + 1)).collect::<Result<_>>();
                 Ok(value::Value::List(new?))
             }
             Value::Tuple(v) => {
-                let new = v.into_iter().map(|v| self.convert_value(v)).collect::<Result<_>>();
+                let new = v.into_iter().map(|v| self.convert_value(v, depth + 1)).collect::<Result<_>>();
                 Ok(value::Value::Tuple(new?))
             }
             Value::Set(v) => {
                 let new = v
                     .into_iter()
-                    .map(|v| self.convert_value(v).and_then(|rv| rv.into_hashable()))
+                    .map(|v| self.convert_value(v, depth + 1).and_then(|rv| rv.into_hashable()))
                     .collect::<Result<_>>();
                 Ok(value::Value::Set(new?))
             }
             Value::FrozenSet(v) => {
                 let new = v
                     .into_iter()
-                    .map(|v| self.convert_value(v).and_then(|rv| rv.into_hashable()))
+                    .map(|v| self.convert_value(v, depth + 1).and_then(|rv| rv.into_hashable()))
                     .collect::<Result<_>>();
                 Ok(value::Value::FrozenSet(new?))
             }
             Value::Dict(v) => {
                 let mut map = BTreeMap::new();
                 for (key, value) in v {
-                    let real_key = self.convert_value(key).and_then(|rv| rv.into_hashable())?;
-                    let real_value = self.convert_value(value)?;
+                    let real_key = self.convert_value(key, depth + 1).and_then(|rv| rv.into_hashable())?;
+                    let real_value = self.convert_value(value, depth + 1)?;
                     map.insert(real_key, real_value);
                 }
                 Ok(value::Value::Dict(map))
             }
             Value::MemoRef(memo_id) => {
-                self.resolve_recursive(memo_id, (), |slf, (), value| slf.convert_value(value))
+                self.resolve_recursive(memo_id, (), |slf, (), value| slf.convert_value(value, depth))
             }
             Value::Global(_) => {
                 if self.options.replace_unresolved_globals {

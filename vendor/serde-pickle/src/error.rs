@@ -44,6 +44,10 @@ pub enum ErrorCode {
     InvalidValue(String),
     /// Structure deserialization error (e.g., unknown variant)
     Structure(String),
+    /// (Patched) Containers nested deeper than `DeOptions::max_depth`
+    TooDeep(u32),
+    /// (Patched) An object under `DeOptions::deny_objects`
+    ObjectDenied(String),
 }
 
 impl fmt::Display for ErrorCode {
@@ -73,6 +77,10 @@ impl fmt::Display for ErrorCode {
             ErrorCode::TrailingBytes => write!(fmt, "trailing bytes found"),
             ErrorCode::InvalidValue(ref s) => write!(fmt, "invalid value: {}", s),
             ErrorCode::Structure(ref s) => fmt.write_str(s),
+            ErrorCode::TooDeep(max) => write!(fmt, "data is nested deeper than {} levels", max),
+            ErrorCode::ObjectDenied(ref what) => {
+                write!(fmt, "{} makes an object, not plain data (objects are not unpickled)", what)
+            }
         }
     }
 }

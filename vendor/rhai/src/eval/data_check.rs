@@ -8,7 +8,44 @@ use std::borrow::Borrow;
 #[cfg(feature = "no_std")]
 use std::prelude::v1::*;
 
-/// Recursively calculate the sizes of an array.
+/// (Patched) Add the sizes of the items of `container` (an array or map) to `sizes`, and
+/// of the items of every array and map inside it, with an explicit stack instead of
+/// recursion (stock Rhai recursed once per level of nesting).
+fn add_item_sizes(container: &Dynamic, sizes: &mut (usize, usize, usize)) {
+    let mut stack = vec![container];
+    while let Some(container) = stack.pop() {
+        let (items, is_map): (Box<dyn Iterator<Item = &Dynamic>>, bool) = match container.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref a, ..) => (Box::new(a.iter()), false),
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref m, ..) => (Box::new(m.values()), true),
+            _ => unreachable!("not an array or map"),
+        };
+        for value in items {
+            if is_map {
+                sizes.1 += 1;
+            } else {
+                sizes.0 += 1;
+            }
+            match value.0 {
+                #[cfg(not(feature = "no_index"))]
+                Union::Array(..) => stack.push(value),
+                #[cfg(not(feature = "no_index"))]
+                Union::Blob(ref a, ..) => sizes.0 += 1 + a.len(),
+                #[cfg(not(feature = "no_object"))]
+                Union::Map(..) => stack.push(value),
+                Union::Str(ref s, ..) => sizes.2 += s.len(),
+                #[cfg(not(feature = "no_closure"))]
+                Union::Shared(..) => {
+                    unreachable!("shared values discovered within data")
+                }
+                _ => (),
+            }
+        }
+    }
+}
+
+/// Calculate the sizes of an array, including every array and map inside it.
 ///
 /// Sizes returned are `(` [`Array`][crate::Array], [`Map`][crate::Map] and [`String`] `)`.
 ///
@@ -18,27 +55,17 @@ use std::prelude::v1::*;
 #[cfg(not(feature = "no_index"))]
 #[inline]
 pub fn calc_array_sizes(array: &crate::Array) -> (usize, usize, usize) {
-    let (mut ax, mut mx, mut sx) = (0, 0, 0);
-
+    // (Patched) Iterative; `add_item_sizes` walks a `Dynamic`, so borrow the array as one
+    // only when it holds arrays or maps (a flat array is counted here).
+    let mut sizes = (0, 0, 0);
     for value in array {
-        ax += 1;
-
+        sizes.0 += 1;
         match value.0 {
-            Union::Array(ref a, ..) => {
-                let (a, m, s) = calc_array_sizes(a);
-                ax += a;
-                mx += m;
-                sx += s;
-            }
-            Union::Blob(ref a, ..) => ax += 1 + a.len(),
+            Union::Array(..) => add_item_sizes(value, &mut sizes),
+            Union::Blob(ref a, ..) => sizes.0 += 1 + a.len(),
             #[cfg(not(feature = "no_object"))]
-            Union::Map(ref m, ..) => {
-                let (a, m, s) = calc_map_sizes(m);
-                ax += a;
-                mx += m;
-                sx += s;
-            }
-            Union::Str(ref s, ..) => sx += s.len(),
+            Union::Map(..) => add_item_sizes(value, &mut sizes),
+            Union::Str(ref s, ..) => sizes.2 += s.len(),
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(..) => {
                 unreachable!("shared values discovered within data")
@@ -46,10 +73,9 @@ pub fn calc_array_sizes(array: &crate::Array) -> (usize, usize, usize) {
             _ => (),
         }
     }
-
-    (ax, mx, sx)
+    sizes
 }
-/// Recursively calculate the sizes of a map.
+/// Calculate the sizes of a map, including every array and map inside it.
 ///
 /// Sizes returned are `(` [`Array`][crate::Array], [`Map`][crate::Map] and [`String`] `)`.
 ///
@@ -59,28 +85,17 @@ pub fn calc_array_sizes(array: &crate::Array) -> (usize, usize, usize) {
 #[cfg(not(feature = "no_object"))]
 #[inline]
 pub fn calc_map_sizes(map: &crate::Map) -> (usize, usize, usize) {
-    let (mut ax, mut mx, mut sx) = (0, 0, 0);
-
+    // (Patched) Iterative, as `calc_array_sizes`.
+    let mut sizes = (0, 0, 0);
     for value in map.values() {
-        mx += 1;
-
+        sizes.1 += 1;
         match value.0 {
             #[cfg(not(feature = "no_index"))]
-            Union::Array(ref a, ..) => {
-                let (a, m, s) = calc_array_sizes(a);
-                ax += a;
-                mx += m;
-                sx += s;
-            }
+            Union::Array(..) => add_item_sizes(value, &mut sizes),
             #[cfg(not(feature = "no_index"))]
-            Union::Blob(ref a, ..) => ax += 1 + a.len(),
-            Union::Map(ref m, ..) => {
-                let (a, m, s) = calc_map_sizes(m);
-                ax += a;
-                mx += m;
-                sx += s;
-            }
-            Union::Str(ref s, ..) => sx += s.len(),
+            Union::Blob(ref a, ..) => sizes.0 += 1 + a.len(),
+            Union::Map(..) => add_item_sizes(value, &mut sizes),
+            Union::Str(ref s, ..) => sizes.2 += s.len(),
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(..) => {
                 unreachable!("shared values discovered within data")
@@ -88,8 +103,7 @@ pub fn calc_map_sizes(map: &crate::Map) -> (usize, usize, usize) {
             _ => (),
         }
     }
-
-    (ax, mx, sx)
+    sizes
 }
 
 /// Recursively calculate the sizes of a value.

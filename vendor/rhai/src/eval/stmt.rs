@@ -14,9 +14,10 @@ impl Engine {
     /// If the value is a string, intern it.
     #[inline(always)]
     pub(crate) fn intern_string(&self, value: Dynamic) -> Dynamic {
-        match value.0 {
+        // (Patched) `Dynamic` has a `Drop` impl: take its `Union` out.
+        match value.into_union() {
             Union::Str(s, ..) => self.get_interned_string(s).into(),
-            _ => value,
+            u => Dynamic(u),
         }
     }
 

@@ -2259,28 +2259,13 @@ pub mod array_functions {
 
         let mut array2 = array2;
 
-        for (a1, a2) in array1.iter_mut().zip(array2.iter_mut()) {
-            if !ctx
-                .call_native_fn_raw(OP_EQUALS, true, &mut [a1, a2])
-                .or_else(|err| match *err {
-                    ERR::ErrorFunctionNotFound(ref fn_sig, ..) if fn_sig.starts_with(OP_EQUALS) => {
-                        if a1.type_id() == a2.type_id() {
-                            // No default when comparing same type
-                            Err(err)
-                        } else {
-                            Ok(Dynamic::FALSE)
-                        }
-                    }
-                    _ => Err(err),
-                })?
-                .as_bool()
-                .unwrap_or(false)
-            {
-                return Ok(false);
-            }
-        }
-
-        Ok(true)
+        // (Patched) Nested arrays and maps are compared without recursion.
+        use crate::types::dynamic::nested::{self, ItemsMut};
+        nested::equals(
+            &ctx,
+            ItemsMut::Array(array1.iter_mut()),
+            ItemsMut::Array(array2.iter_mut()),
+        )
     }
     /// Return `true` if two arrays are not-equal (i.e. any element not equal or not in the same order).
     ///

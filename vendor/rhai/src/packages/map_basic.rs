@@ -1,6 +1,5 @@
 #![cfg(not(feature = "no_object"))]
 
-use crate::engine::OP_EQUALS;
 use crate::plugin::*;
 use crate::{def_package, Dynamic, FnPtr, Map, NativeCallContext, RhaiResultOf, INT};
 #[cfg(feature = "no_std")]
@@ -217,27 +216,10 @@ mod map_functions {
             return Ok(false);
         }
 
-        if !map1.is_empty() {
-            let mut map2 = map2;
-
-            for (m1, v1) in map1 {
-                match map2.get_mut(m1) {
-                    Some(v2) => {
-                        let equals = ctx
-                            .call_native_fn_raw(OP_EQUALS, true, &mut [v1, v2])?
-                            .as_bool()
-                            .unwrap_or(false);
-
-                        if !equals {
-                            return Ok(false);
-                        }
-                    }
-                    _ => return Ok(false),
-                }
-            }
-        }
-
-        Ok(true)
+        // (Patched) Nested arrays and maps are compared without recursion.
+        use crate::types::dynamic::nested::{self, ItemsMut};
+        let mut map2 = map2;
+        nested::equals(&ctx, ItemsMut::Map(map1.iter_mut()), ItemsMut::Map(map2.iter_mut()))
     }
     /// Return `true` if two object maps are not equal (i.e. at least one property value is not equal).
     ///

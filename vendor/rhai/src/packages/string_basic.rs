@@ -1,6 +1,8 @@
 use super::iter_basic::CharsStream;
 use crate::plugin::*;
 use crate::{def_package, Dynamic, FnPtr, ImmutableString, NativeCallContext, INT};
+#[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
+use crate::types::dynamic::nested::ItemsMut;
 use std::any::TypeId;
 use std::fmt::{Binary, LowerHex, Octal, Write};
 #[cfg(feature = "no_std")]
@@ -106,8 +108,42 @@ fn printed_value(
     }
 }
 
+/// (Patched) Format an array or map as `[1, "a"]` or `#{"k": 1}`, each item with
+/// `to_debug`, except that nested arrays and maps are written here with an explicit stack
+/// (stock Rhai called `to_debug` on them, recursing once per level).
+#[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
+fn format_items(ctx: &NativeCallContext, items: ItemsMut) -> ImmutableString {
+    let open = |items: &ItemsMut| if items.is_map() { "#{" } else { "[" };
+    let mut result = crate::new_smart_string();
+    result.push_str(open(&items));
+    let mut stack = vec![(items, true)];
+    while let Some((items, first)) = stack.last_mut() {
+        let Some((key, item)) = items.next() else {
+            result.push_str(if stack.pop().unwrap().0.is_map() { "}" } else { "]" });
+            continue;
+        };
+        if !std::mem::take(first) {
+            result.push_str(", ");
+        }
+        if let Some(key) = key {
+            write!(result, "{key:?}: ").unwrap();
+        }
+        if crate::types::dynamic::nested::has_items(item) {
+            let inner = ItemsMut::of(item).unwrap();
+            result.push_str(open(&inner));
+            stack.push((inner, true));
+        } else {
+            result.push_str(&print_with_func(FUNC_TO_DEBUG, ctx, item));
+        }
+    }
+    result.into()
+}
+
 #[export_module(manifest)]
 mod print_debug_functions {
+    #[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
+    use super::ItemsMut;
+
     /// Convert the value of the `item` into a string.
     #[rhai_fn(name = "print", pure)]
     pub fn print_generic(ctx: NativeCallContext, item: &mut Dynamic) -> ImmutableString {
@@ -246,19 +282,7 @@ mod print_debug_functions {
         pure
     )]
     pub fn format_array(ctx: NativeCallContext, array: &mut Array) -> ImmutableString {
-        let len = array.len();
-        let mut result = crate::new_smart_string();
-        result.push_str("[");
-
-        array.iter_mut().enumerate().for_each(|(i, x)| {
-            result.push_str(&print_with_func(FUNC_TO_DEBUG, &ctx, x));
-            if i < len - 1 {
-                result.push_str(", ");
-            }
-        });
-
-        result.push_str("]");
-        result.into()
+        super::format_items(&ctx, ItemsMut::Array(array.iter_mut()))
     }
 
     /// Convert the object map into a string.
@@ -271,23 +295,7 @@ mod print_debug_functions {
         pure
     )]
     pub fn format_map(ctx: NativeCallContext, map: &mut Map) -> ImmutableString {
-        let len = map.len();
-        let mut result = crate::new_smart_string();
-        result.push_str("#{");
-
-        map.iter_mut().enumerate().for_each(|(i, (k, v))| {
-            write!(
-                result,
-                "{:?}: {}{}",
-                k,
-                print_with_func(FUNC_TO_DEBUG, &ctx, v),
-                if i < len - 1 { ", " } else { "" }
-            )
-            .unwrap();
-        });
-
-        result.push_str("}");
-        result.into()
+        super::format_items(&ctx, ItemsMut::Map(map.iter_mut()))
     }
 }
 

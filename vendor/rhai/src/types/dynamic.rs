@@ -649,6 +649,11 @@ impl fmt::Debug for Dynamic {
             Union::Float(ref v, ..) => fmt::Debug::fmt(v, f),
             #[cfg(feature = "decimal")]
             Union::Decimal(ref v, ..) => fmt::Debug::fmt(v, f),
+            // (Patched) Arrays and maps holding arrays or maps are written without recursion.
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref v, ..) if !f.alternate() && v.iter().any(nested::has_items) => {
+                nested::fmt(self, f)
+            }
             #[cfg(not(feature = "no_index"))]
             Union::Array(ref v, ..) => fmt::Debug::fmt(v, f),
             #[cfg(not(feature = "no_index"))]
@@ -661,6 +666,10 @@ impl fmt::Debug for Dynamic {
                     write!(f, "{v:02x}")
                 })?;
                 f.write_str("]")
+            }
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref v, ..) if !f.alternate() && v.values().any(nested::has_items) => {
+                nested::fmt(self, f)
             }
             #[cfg(not(feature = "no_object"))]
             Union::Map(ref v, ..) => {
@@ -835,10 +844,15 @@ impl Clone for Dynamic {
             Union::Float(v, tag, ..) => Self(Union::Float(v, tag, ReadWrite)),
             #[cfg(feature = "decimal")]
             Union::Decimal(ref v, tag, ..) => Self(Union::Decimal(v.clone(), tag, ReadWrite)),
+            // (Patched) Arrays and maps holding arrays or maps are copied without recursion.
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref v, ..) if v.iter().any(nested::has_items) => nested::clone(self),
             #[cfg(not(feature = "no_index"))]
             Union::Array(ref v, tag, ..) => Self(Union::Array(v.clone(), tag, ReadWrite)),
             #[cfg(not(feature = "no_index"))]
             Union::Blob(ref v, tag, ..) => Self(Union::Blob(v.clone(), tag, ReadWrite)),
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref v, ..) if v.values().any(nested::has_items) => nested::clone(self),
             #[cfg(not(feature = "no_object"))]
             Union::Map(ref v, tag, ..) => Self(Union::Map(v.clone(), tag, ReadWrite)),
             Union::FnPtr(ref v, tag, ..) => Self(Union::FnPtr(v.clone(), tag, ReadWrite)),
@@ -854,6 +868,348 @@ impl Clone for Dynamic {
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(ref cell, tag, ..) => Self(Union::Shared(cell.clone(), tag, ReadWrite)),
         }
+    }
+}
+
+/// (Patched) Arrays and maps holding arrays or maps are freed without recursion.
+impl Drop for Dynamic {
+    #[inline(always)]
+    fn drop(&mut self) {
+        match self.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref a, ..) if a.iter().any(nested::owns_items) => nested::drop(self),
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref m, ..) if m.values().any(nested::owns_items) => nested::drop(self),
+            _ => (),
+        }
+    }
+}
+
+impl Dynamic {
+    /// (Patched) Move the [`Union`] out. `Dynamic` implements [`Drop`], so it cannot be
+    /// destructured by value.
+    #[inline(always)]
+    pub(crate) fn into_union(self) -> Union {
+        let this = mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the union is moved, not copied.
+        unsafe { std::ptr::read(&this.0) }
+    }
+}
+
+/// (Patched) Copying, freeing, formatting, measuring and comparing arrays and maps nested
+/// inside each other with an explicit stack instead of recursion, so a value nested deeper
+/// than the native stack can hold (`let a = []; for i in 0..20000 { a = [a]; }`) does not
+/// overflow it. Stock Rhai recurses once per level in each of these.
+pub(crate) mod nested {
+    use super::{fmt, mem, AccessMode, Dynamic, Tag, Union};
+
+    /// Whether `value` is an array or map with items.
+    #[inline(always)]
+    #[must_use]
+    pub fn has_items(value: &Dynamic) -> bool {
+        match value.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref a, ..) => !a.is_empty(),
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref m, ..) => !m.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Whether dropping `value` would drop further values: an array or map with items, or
+    /// the last reference to a shared value.
+    #[inline(always)]
+    #[must_use]
+    pub fn owns_items(value: &Dynamic) -> bool {
+        match value.0 {
+            #[cfg(not(feature = "no_closure"))]
+            Union::Shared(ref cell, ..) => crate::Shared::strong_count(cell) == 1,
+            _ => has_items(value),
+        }
+    }
+
+    /// The items of an array or a map, in order, with their keys for a map.
+    pub enum Items<'a> {
+        /// The items of an array.
+        #[cfg(not(feature = "no_index"))]
+        Array(std::slice::Iter<'a, Dynamic>),
+        /// The entries of a map.
+        #[cfg(not(feature = "no_object"))]
+        Map(<&'a crate::Map as IntoIterator>::IntoIter),
+    }
+
+    impl<'a> Items<'a> {
+        /// The items of `value`, if it is an array or a map.
+        #[must_use]
+        pub fn of(value: &'a Dynamic) -> Option<Self> {
+            match value.0 {
+                #[cfg(not(feature = "no_index"))]
+                Union::Array(ref a, ..) => Some(Self::Array(a.iter())),
+                #[cfg(not(feature = "no_object"))]
+                Union::Map(ref m, ..) => Some(Self::Map(m.iter())),
+                _ => None,
+            }
+        }
+    }
+
+    impl<'a> Iterator for Items<'a> {
+        type Item = (Option<&'a crate::Identifier>, &'a Dynamic);
+
+        #[inline]
+        fn next(&mut self) -> Option<Self::Item> {
+            match self {
+                #[cfg(not(feature = "no_index"))]
+                Self::Array(it) => it.next().map(|v| (None, v)),
+                #[cfg(not(feature = "no_object"))]
+                Self::Map(it) => it.next().map(|(k, v)| (Some(k), v)),
+            }
+        }
+    }
+
+    /// The items of an array or a map, mutably, with their keys for a map.
+    pub enum ItemsMut<'a> {
+        /// The items of an array.
+        #[cfg(not(feature = "no_index"))]
+        Array(std::slice::IterMut<'a, Dynamic>),
+        /// The entries of a map.
+        #[cfg(not(feature = "no_object"))]
+        Map(<&'a mut crate::Map as IntoIterator>::IntoIter),
+    }
+
+    impl<'a> ItemsMut<'a> {
+        /// The items of `value`, if it is an array or a map.
+        #[must_use]
+        pub fn of(value: &'a mut Dynamic) -> Option<Self> {
+            match value.0 {
+                #[cfg(not(feature = "no_index"))]
+                Union::Array(ref mut a, ..) => Some(Self::Array(a.iter_mut())),
+                #[cfg(not(feature = "no_object"))]
+                Union::Map(ref mut m, ..) => Some(Self::Map(m.iter_mut())),
+                _ => None,
+            }
+        }
+        /// Whether these are the entries of a map.
+        #[must_use]
+        pub const fn is_map(&self) -> bool {
+            match self {
+                #[cfg(not(feature = "no_index"))]
+                Self::Array(..) => false,
+                #[cfg(not(feature = "no_object"))]
+                Self::Map(..) => true,
+            }
+        }
+    }
+
+    impl<'a> Iterator for ItemsMut<'a> {
+        type Item = (Option<&'a crate::Identifier>, &'a mut Dynamic);
+
+        #[inline]
+        fn next(&mut self) -> Option<Self::Item> {
+            match self {
+                #[cfg(not(feature = "no_index"))]
+                Self::Array(it) => it.next().map(|v| (None, v)),
+                #[cfg(not(feature = "no_object"))]
+                Self::Map(it) => it.next().map(|(k, v)| (Some(k), v)),
+            }
+        }
+    }
+
+    /// An empty array or map of the kind of `value` (an array or a map), with its tag.
+    fn empty_like(value: &Dynamic) -> Dynamic {
+        let tag: Tag = value.tag();
+        match value.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref a, ..) => Dynamic(Union::Array(
+                crate::Array::with_capacity(a.len()).into(),
+                tag,
+                AccessMode::ReadWrite,
+            )),
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(..) => Dynamic(Union::Map(
+                crate::Map::new().into(),
+                tag,
+                AccessMode::ReadWrite,
+            )),
+            _ => unreachable!("not an array or map"),
+        }
+    }
+
+    /// Add `item` to the array or map `container`, under `key` for a map.
+    fn put(container: &mut Dynamic, key: Option<&crate::Identifier>, item: Dynamic) {
+        match (&mut container.0, key) {
+            #[cfg(not(feature = "no_index"))]
+            (Union::Array(a, ..), _) => a.push(item),
+            #[cfg(not(feature = "no_object"))]
+            (Union::Map(m, ..), Some(key)) => {
+                m.insert(key.clone(), item);
+            }
+            _ => unreachable!("not an array or map"),
+        }
+    }
+
+    /// A deep copy of the array or map `value`, as `Clone` makes (read-write, tags kept).
+    #[must_use]
+    pub fn clone(value: &Dynamic) -> Dynamic {
+        // Each frame: the items still to copy, the copy so far, the key it goes under.
+        let mut stack = vec![(Items::of(value).unwrap(), empty_like(value), None)];
+        loop {
+            let (items, copy, _) = stack.last_mut().unwrap();
+            match items.next() {
+                Some((key, item)) if has_items(item) => {
+                    stack.push((Items::of(item).unwrap(), empty_like(item), key));
+                }
+                Some((key, item)) => put(copy, key, item.clone()),
+                None => {
+                    let (_, done, key) = stack.pop().unwrap();
+                    match stack.last_mut() {
+                        Some((_, parent, _)) => put(parent, key, done),
+                        None => return done,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Move the items of `value` that own further values onto `stack`.
+    fn take_items(value: &mut Dynamic, stack: &mut Vec<Dynamic>) {
+        match value.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref mut a, ..) => {
+                stack.extend(a.iter_mut().filter(|v| owns_items(v)).map(mem::take));
+            }
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref mut m, ..) => {
+                stack.extend(m.values_mut().filter(|v| owns_items(v)).map(mem::take));
+            }
+            #[cfg(not(feature = "no_closure"))]
+            Union::Shared(..) => {
+                let Union::Shared(cell, ..) = mem::take(value).into_union() else {
+                    unreachable!()
+                };
+                if let Ok(lock) = crate::func::native::shared_try_take(cell) {
+                    #[cfg(not(feature = "sync"))]
+                    stack.push(lock.into_inner());
+                    #[cfg(feature = "sync")]
+                    #[cfg(not(feature = "no_std"))]
+                    stack.push(lock.into_inner().unwrap_or_else(|e| e.into_inner()));
+                    #[cfg(feature = "sync")]
+                    #[cfg(feature = "no_std")]
+                    stack.push(lock.into_inner());
+                }
+            }
+            _ => (),
+        }
+    }
+
+    /// Free the items of the array or map `value` (which `Drop` then frees flat).
+    pub fn drop(value: &mut Dynamic) {
+        let mut stack = Vec::new();
+        take_items(value, &mut stack);
+        while let Some(mut item) = stack.pop() {
+            take_items(&mut item, &mut stack);
+            // `item` now owns nothing that owns further values: dropping it does not recurse.
+        }
+    }
+
+    /// `==` on two arrays or two maps of the same length, as the `==` of the array and map
+    /// packages: nested pairs of arrays or maps are compared item by item here, every other
+    /// pair of items with `==` (in an array, items of different types without an `==` are
+    /// unequal; in a map, a missing `==` is an error).
+    pub fn equals(
+        ctx: &crate::NativeCallContext,
+        first: ItemsMut,
+        second: ItemsMut,
+    ) -> crate::RhaiResultOf<bool> {
+        use crate::engine::OP_EQUALS;
+        use crate::ERR;
+
+        let mut stack = vec![(first, second)];
+        while let Some((a, b)) = stack.last_mut() {
+            let in_map = a.is_map();
+            let ((key1, x), (key2, y)) = match (a.next(), b.next()) {
+                (Some(x), Some(y)) => (x, y),
+                (None, None) => {
+                    stack.pop();
+                    continue;
+                }
+                _ => return Ok(false),
+            };
+            // Maps of equal length iterate in key order: equal maps have equal keys pairwise.
+            if key1 != key2 {
+                return Ok(false);
+            }
+            let same_length = match (&x.0, &y.0) {
+                #[cfg(not(feature = "no_index"))]
+                (Union::Array(p, ..), Union::Array(q, ..)) => Some(p.len() == q.len()),
+                #[cfg(not(feature = "no_object"))]
+                (Union::Map(p, ..), Union::Map(q, ..)) => Some(p.len() == q.len()),
+                _ => None,
+            };
+            match same_length {
+                Some(false) => return Ok(false),
+                Some(true) => stack.push((ItemsMut::of(x).unwrap(), ItemsMut::of(y).unwrap())),
+                None => {
+                    let (x_type, y_type) = (x.type_id(), y.type_id());
+                    let equal = ctx
+                        .call_native_fn_raw(OP_EQUALS, true, &mut [x, y])
+                        .or_else(|err| match *err {
+                            ERR::ErrorFunctionNotFound(ref fn_sig, ..)
+                                if !in_map && fn_sig.starts_with(OP_EQUALS) && x_type != y_type =>
+                            {
+                                Ok(Dynamic::FALSE)
+                            }
+                            _ => Err(err),
+                        })?
+                        .as_bool()
+                        .unwrap_or(false);
+                    if !equal {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Write the array or map `value` as `Debug` does: `[1, [2]]`, `#{"a": #{"b": 1}}`.
+    pub fn fmt(value: &Dynamic, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn open(items: &Items, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match items {
+                #[cfg(not(feature = "no_index"))]
+                Items::Array(..) => f.write_str("["),
+                #[cfg(not(feature = "no_object"))]
+                Items::Map(..) => f.write_str("#{"),
+            }
+        }
+        let items = Items::of(value).unwrap();
+        open(&items, f)?;
+        let mut stack = vec![(items, true)];
+        while let Some((items, first)) = stack.last_mut() {
+            let Some((key, item)) = items.next() else {
+                match stack.pop().unwrap().0 {
+                    #[cfg(not(feature = "no_index"))]
+                    Items::Array(..) => f.write_str("]")?,
+                    #[cfg(not(feature = "no_object"))]
+                    Items::Map(..) => f.write_str("}")?,
+                }
+                continue;
+            };
+            if !mem::take(first) {
+                f.write_str(", ")?;
+            }
+            if let Some(key) = key {
+                fmt::Debug::fmt(key, f)?;
+                f.write_str(": ")?;
+            }
+            match Items::of(item) {
+                Some(inner) if has_items(item) => {
+                    open(&inner, f)?;
+                    stack.push((inner, true));
+                }
+                _ => fmt::Debug::fmt(item, f)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -1567,9 +1923,9 @@ impl Dynamic {
         }
         #[cfg(feature = "decimal")]
         if TypeId::of::<T>() == TypeId::of::<rust_decimal::Decimal>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::Decimal(v, ..) => Ok(reify! { *v => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
         if TypeId::of::<T>() == TypeId::of::<bool>() {
@@ -1579,15 +1935,15 @@ impl Dynamic {
             };
         }
         if TypeId::of::<T>() == TypeId::of::<ImmutableString>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::Str(s, ..) => Ok(reify! { s => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
         if TypeId::of::<T>() == TypeId::of::<String>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::Str(s, ..) => Ok(reify! { s.to_string() => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
         if TypeId::of::<T>() == TypeId::of::<char>() {
@@ -1598,44 +1954,44 @@ impl Dynamic {
         }
         #[cfg(not(feature = "no_index"))]
         if TypeId::of::<T>() == TypeId::of::<Array>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::Array(a, ..) => Ok(reify! { *a => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
         #[cfg(not(feature = "no_index"))]
         if TypeId::of::<T>() == TypeId::of::<Blob>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::Blob(b, ..) => Ok(reify! { *b => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
         #[cfg(not(feature = "no_object"))]
         if TypeId::of::<T>() == TypeId::of::<Map>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::Map(m, ..) => Ok(reify! { *m => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
         if TypeId::of::<T>() == TypeId::of::<FnPtr>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::FnPtr(f, ..) => Ok(reify! { *f => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
         #[cfg(not(feature = "no_time"))]
         if TypeId::of::<T>() == TypeId::of::<Instant>() {
-            return match self.0 {
+            return match self.into_union() {
                 Union::TimeStamp(t, ..) => Ok(reify! { *t => !!! T }),
-                _ => Err(self),
+                u => Err(Self(u)),
             };
         }
 
-        match self.0 {
+        match self.into_union() {
             Union::Variant(v, ..) if TypeId::of::<T>() == (**v).type_id() => {
                 Ok((*v).as_boxed_any().downcast().map(|x| *x).unwrap())
             }
-            _ => Err(self),
+            u => Err(Self(u)),
         }
     }
     /// Convert the [`Dynamic`] value into a specific type.
@@ -1767,7 +2123,7 @@ impl Dynamic {
     /// These normally shouldn't occur since most operations in Rhai are single-threaded.
     #[inline]
     pub fn flatten(self) -> Self {
-        match self.0 {
+        match self.into_union() {
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(cell, tag, access) => match crate::func::native::shared_try_take(cell) {
                 // If there are no outstanding references, consume the shared value and return it
@@ -1787,7 +2143,7 @@ impl Dynamic {
                     Self(Union::Shared(cell, tag, access))
                 }
             },
-            _ => self,
+            u => Self(u),
         }
     }
     /// Is the [`Dynamic`] a _shared_ value that is locked?
@@ -2771,7 +3127,7 @@ impl Dynamic {
     /// These normally shouldn't occur since most operations in Rhai are single-threaded.
     #[inline]
     pub fn into_immutable_string(self) -> Result<ImmutableString, &'static str> {
-        match self.0 {
+        match self.into_union() {
             Union::Str(s, ..) => Ok(s),
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(ref cell, ..) => crate::func::locked_read(cell)
@@ -2780,7 +3136,7 @@ impl Dynamic {
                     _ => None,
                 })
                 .ok_or_else(|| cell.type_name()),
-            _ => Err(self.type_name()),
+            u => Err(Self(u).type_name()),
         }
     }
     /// Convert the [`Dynamic`] into an [`Array`].
@@ -2802,7 +3158,7 @@ impl Dynamic {
     #[cfg(not(feature = "no_index"))]
     #[inline(always)]
     pub fn into_array(self) -> Result<Array, &'static str> {
-        match self.0 {
+        match self.into_union() {
             Union::Array(a, ..) => Ok(*a),
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(ref cell, ..) => crate::func::locked_read(cell)
@@ -2811,7 +3167,7 @@ impl Dynamic {
                     _ => None,
                 })
                 .ok_or_else(|| cell.type_name()),
-            _ => Err(self.type_name()),
+            u => Err(Self(u).type_name()),
         }
     }
     /// Convert the [`Dynamic`] into a [`Vec`].
@@ -2833,7 +3189,7 @@ impl Dynamic {
     #[cfg(not(feature = "no_index"))]
     #[inline(always)]
     pub fn into_typed_array<T: Variant + Clone>(self) -> Result<Vec<T>, &'static str> {
-        match self.0 {
+        match self.into_union() {
             Union::Array(a, ..) => a
                 .into_iter()
                 .map(|v| {
@@ -2866,7 +3222,7 @@ impl Dynamic {
                     _ => None,
                 })
                 .ok_or_else(|| cell.type_name()),
-            _ => Err(self.type_name()),
+            u => Err(Self(u).type_name()),
         }
     }
     /// Convert the [`Dynamic`] into a [`Blob`].
@@ -2888,7 +3244,7 @@ impl Dynamic {
     #[cfg(not(feature = "no_index"))]
     #[inline(always)]
     pub fn into_blob(self) -> Result<Blob, &'static str> {
-        match self.0 {
+        match self.into_union() {
             Union::Blob(b, ..) => Ok(*b),
             #[cfg(not(feature = "no_closure"))]
             Union::Shared(ref cell, ..) => crate::func::locked_read(cell)
@@ -2897,7 +3253,7 @@ impl Dynamic {
                     _ => None,
                 })
                 .ok_or_else(|| cell.type_name()),
-            _ => Err(self.type_name()),
+            u => Err(Self(u).type_name()),
         }
     }
 
