@@ -877,7 +877,13 @@ impl Drop for Dynamic {
     fn drop(&mut self) {
         match self.0 {
             #[cfg(not(feature = "no_index"))]
-            Union::Array(ref a, ..) if a.iter().any(nested::owns_items) => nested::drop(self),
+            Union::Array(ref a, ..) => {
+                #[cfg(not(feature = "unchecked"))]
+                crate::eval::forget_measured(Some(&**a));
+                if a.iter().any(nested::owns_items) {
+                    nested::drop(self);
+                }
+            }
             #[cfg(not(feature = "no_object"))]
             Union::Map(ref m, ..) if m.values().any(nested::owns_items) => nested::drop(self),
             _ => (),
@@ -890,6 +896,12 @@ impl Dynamic {
     /// destructured by value.
     #[inline(always)]
     pub(crate) fn into_union(self) -> Union {
+        // The array may be unboxed and its box freed: see `forget_measured`.
+        #[cfg(not(feature = "no_index"))]
+        #[cfg(not(feature = "unchecked"))]
+        if let Union::Array(ref a, ..) = self.0 {
+            crate::eval::forget_measured(Some(&**a));
+        }
         let this = mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so the union is moved, not copied.
         unsafe { std::ptr::read(&this.0) }
