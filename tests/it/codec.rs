@@ -452,6 +452,10 @@ fn deeply_nested_script_values_build_print_compare_and_drop() {
         print(to_debug(m).starts_with(`#{"k": #{"k": #{`));
         a = (); m = (); b = (); n = (); print("dropped");"#;
     let script = format!("{body} let t = task::start(|| {{ {body} 7 }}); print(t.join());");
+    // The REPL shows such a value (indented for 32 levels, then on one line).
+    let (code, out, err) = crate::util::cli_stdin(&["repl"], "let a = [];\nfor i in 0..20000 { a = [take(a)]; }\na\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("{}{}", "[".repeat(20000 - 40), "]".repeat(20000 - 40))), "{err}");
     let expected = "true\ntrue\nfalse\ntrue\n40002\n40002\ntrue\ntrue\ndropped\n".repeat(2) + "7\n";
     for limits in [&[][..], &["--max-array-size", "100000000", "--max-string-size", "100000000"]] {
         let mut args = vec!["run"];
