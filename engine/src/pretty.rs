@@ -12,6 +12,11 @@ const WIDTH: usize = 72;
 /// Blobs up to this length print inline as hex; longer ones as a hexdump.
 const INLINE_BLOB: usize = 16;
 
+/// Values nested deeper than this many levels print as `to_debug` writes
+/// them (on one line, without recursion), so a deeply nested value cannot
+/// overflow the stack or print quadratic indentation.
+const MAX_NESTING: usize = 32;
+
 /// Render `value` for people. `engine` provides the `to_debug` of handles
 /// (connections, listeners, tasks…).
 #[must_use]
@@ -20,6 +25,9 @@ pub fn pretty(engine: &Engine, value: &Dynamic) -> String {
 }
 
 fn render(engine: &Engine, value: &Dynamic, indent: usize) -> String {
+    if indent > 2 * MAX_NESTING {
+        return format!("{value:?}");
+    }
     let value = value.flatten_clone();
     if let Some(b) = value.read_lock::<Blob>() {
         return blob(&b);

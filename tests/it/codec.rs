@@ -452,6 +452,10 @@ fn deeply_nested_script_values_build_print_compare_and_drop() {
         print(to_debug(m).starts_with(`#{"k": #{"k": #{`));
         a = (); m = (); b = (); n = (); print("dropped");"#;
     let script = format!("{body} let t = task::start(|| {{ {body} 7 }}); print(t.join());");
+    // The REPL shows such a value (indented for 32 levels, then on one line).
+    let (code, out, err) = crate::util::cli_stdin(&["repl"], "let a = [];\nfor i in 0..20000 { a = [take(a)]; }\na\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("{}{}", "[".repeat(20000 - 40), "]".repeat(20000 - 40))), "{err}");
     let expected = "true\ntrue\nfalse\ntrue\n40002\n40002\ntrue\ntrue\ndropped\n".repeat(2) + "7\n";
     for limits in [&[][..], &["--max-array-size", "100000000", "--max-string-size", "100000000"]] {
         let mut args = vec!["run"];
@@ -460,4 +464,34 @@ fn deeply_nested_script_values_build_print_compare_and_drop() {
         let (code, out, err) = crate::util::cli(&args);
         assert_eq!((code, out.as_str()), (0, expected.as_str()), "{limits:?}: {err}");
     }
+}
+
+#[test]
+fn array_size_limit_counts_exactly_when_push_measures_only_the_item() {
+    // With a limit, `push` measures only the pushed item when it follows a
+    // check of the same array. Each case changes the array in between (an
+    // item replaced by an array, a nested array grown, the whole array
+    // replaced, items removed) and must stop where a full measure does:
+    // total items, nested arrays included, at most 10.
+    let push = |name: &str| format!("for i in 0..5 {{ {name}.push(i); print({name}.len()); }}");
+    for (setup, array, printed) in [
+        ("let a = []; for i in 0..5 { a.push(i); } a[0] = [1, 2, 3];", "a", "6\n7\n"),
+        ("let b = []; for i in 0..3 { b.push(i); } b.push([]); b[3].push(1); b[3].push(2);", "b", "5\n6\n7\n8\n"),
+        ("let c = []; for i in 0..3 { c.push(i); } let d = [[1, 2, 3, 4, 5], 0, 0]; c = d;", "c", "4\n5\n"),
+        ("let e = []; for i in 0..10 { e.push(i); } e.pop(); e.pop(); e.pop();", "e", "8\n9\n10\n"),
+    ] {
+        let script = format!("{setup} {}", push(array));
+        let (code, out, err) = crate::util::cli(&["run", "--max-array-size", "10", "-e", &script]);
+        assert_eq!((code, out.as_str()), (1, printed), "{script}: {err}");
+        assert!(err.contains("Size of array"), "{err}");
+    }
+    // A million pushes under a limit finish (each measured in O(1)).
+    let (code, out, err) = crate::util::cli(&[
+        "run",
+        "--max-array-size",
+        "10000000",
+        "-e",
+        "let f = []; for i in 0..1000000 { f.push(i); } print(f.len());",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "1000000\n"), "{err}");
 }

@@ -55,25 +55,56 @@ fn add_item_sizes(container: &Dynamic, sizes: &mut (usize, usize, usize)) {
 #[cfg(not(feature = "no_index"))]
 #[inline]
 pub fn calc_array_sizes(array: &crate::Array) -> (usize, usize, usize) {
-    // (Patched) Iterative; `add_item_sizes` walks a `Dynamic`, so borrow the array as one
-    // only when it holds arrays or maps (a flat array is counted here).
+    // (Patched) Iterative.
     let mut sizes = (0, 0, 0);
     for value in array {
-        sizes.0 += 1;
-        match value.0 {
-            Union::Array(..) => add_item_sizes(value, &mut sizes),
-            Union::Blob(ref a, ..) => sizes.0 += 1 + a.len(),
-            #[cfg(not(feature = "no_object"))]
-            Union::Map(..) => add_item_sizes(value, &mut sizes),
-            Union::Str(ref s, ..) => sizes.2 += s.len(),
-            #[cfg(not(feature = "no_closure"))]
-            Union::Shared(..) => {
-                unreachable!("shared values discovered within data")
-            }
-            _ => (),
-        }
+        add_array_item_sizes(value, &mut sizes);
     }
     sizes
+}
+
+/// (Patched) Add the sizes of `value`, an item of an array, to `sizes`.
+#[cfg(not(feature = "no_index"))]
+#[inline]
+fn add_array_item_sizes(value: &Dynamic, sizes: &mut (usize, usize, usize)) {
+    sizes.0 += 1;
+    match value.0 {
+        Union::Array(..) => add_item_sizes(value, sizes),
+        Union::Blob(ref a, ..) => sizes.0 += 1 + a.len(),
+        #[cfg(not(feature = "no_object"))]
+        Union::Map(..) => add_item_sizes(value, sizes),
+        Union::Str(ref s, ..) => sizes.2 += s.len(),
+        #[cfg(not(feature = "no_closure"))]
+        Union::Shared(..) => {
+            unreachable!("shared values discovered within data")
+        }
+        _ => (),
+    }
+}
+
+// (Patched) The array measured by the last size check after a native call: its address,
+// length and sizes, so that a `push` onto it right after measures only the pushed item
+// (stock Rhai re-measured the whole array after every push: quadratic). Every other size
+// check forgets it (`throw_on_size`), and so does freeing or unboxing an array at that
+// address (`Drop` and `Dynamic::into_union`), so it always describes that array as the
+// check left it: every change to an array's data is followed by a size check.
+#[cfg(not(feature = "no_index"))]
+#[cfg(not(feature = "no_std"))]
+std::thread_local! {
+    static MEASURED: std::cell::Cell<Option<(usize, usize, (usize, usize, usize))>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// (Patched) Forget the measured array if it is the one at `addr` (any, for `None`).
+#[cfg(not(feature = "no_index"))]
+#[inline(always)]
+pub(crate) fn forget_measured(_addr: Option<*const crate::Array>) {
+    #[cfg(not(feature = "no_std"))]
+    MEASURED.with(|m| match (m.get(), _addr) {
+        (None, _) => (),
+        (Some((a, ..)), Some(addr)) if a != addr as usize => (),
+        _ => m.set(None),
+    });
 }
 /// Calculate the sizes of a map, including every array and map inside it.
 ///
@@ -158,7 +189,17 @@ impl Engine {
     /// [`Position`] in [`EvalAltResult`][crate::EvalAltResult] is always [`NONE`][Position::NONE]
     /// and should be set afterwards.
     #[cfg(not(feature = "unchecked"))]
-    pub(crate) fn throw_on_size(&self, (_arr, _map, s): (usize, usize, usize)) -> RhaiResultOf<()> {
+    pub(crate) fn throw_on_size(&self, sizes: (usize, usize, usize)) -> RhaiResultOf<()> {
+        // (Patched) Any other check may follow a change the measured array did not see.
+        #[cfg(not(feature = "no_index"))]
+        forget_measured(None);
+        self.throw_on_size_only(sizes)
+    }
+
+    /// (Patched) [`throw_on_size`][Self::throw_on_size] keeping the measured array: for
+    /// checks that cannot follow a change to it.
+    #[cfg(not(feature = "unchecked"))]
+    fn throw_on_size_only(&self, (_arr, _map, s): (usize, usize, usize)) -> RhaiResultOf<()> {
         if self.limits.string_len.map_or(false, |max| s > max.get()) {
             return Err(
                 ERR::ErrorDataTooLarge("Length of string".to_string(), Position::NONE).into(),
@@ -200,6 +241,56 @@ impl Engine {
         self.throw_on_size(sizes)
             .map_err(|err| err.fill_position(pos))?;
 
+        Ok(value)
+    }
+
+    /// (Patched) [`check_data_size`][Self::check_data_size] of `value`, the first argument of
+    /// the native function `fn_name` just called with `num_args` arguments: after `push` of
+    /// one item onto the array measured by the previous such check, only that item is
+    /// measured (see `MEASURED`). Same results as measuring the whole array.
+    #[cfg(not(feature = "unchecked"))]
+    #[inline]
+    pub(crate) fn check_data_size_after_call(
+        &self,
+        fn_name: &str,
+        num_args: usize,
+        value: &Dynamic,
+        pos: Position,
+    ) -> RhaiResultOf<()> {
+        if !self.has_data_size_limit() {
+            return Ok(());
+        }
+        #[cfg(not(feature = "no_index"))]
+        #[cfg(not(feature = "no_std"))]
+        if let Union::Array(ref array, ..) = value.0 {
+            let addr = &**array as *const crate::Array as usize;
+            let sizes = match MEASURED.with(std::cell::Cell::take) {
+                Some((a, len, mut sizes))
+                    if a == addr && len + 1 == array.len() && fn_name == "push" && num_args == 2 =>
+                {
+                    add_array_item_sizes(array.last().unwrap(), &mut sizes);
+                    sizes
+                }
+                _ => calc_array_sizes(array),
+            };
+            self.throw_on_size_only(sizes).map_err(|err| err.fill_position(pos))?;
+            MEASURED.with(|m| m.set(Some((addr, array.len(), sizes))));
+            return Ok(());
+        }
+        let _ = (fn_name, num_args);
+        self.check_data_size(value, pos).map(|_| ())
+    }
+
+    /// (Patched) [`check_data_size`][Self::check_data_size] of the value a native function
+    /// returned, keeping the measured array: a native function changes no array but its
+    /// first argument, which `check_data_size_after_call` checks next.
+    #[cfg(not(feature = "unchecked"))]
+    #[inline]
+    pub(crate) fn check_result_size(&self, value: Dynamic, pos: Position) -> RhaiResultOf<Dynamic> {
+        if !self.has_data_size_limit() {
+            return Ok(value);
+        }
+        self.throw_on_size_only(calc_data_sizes(&value, true)).map_err(|err| err.fill_position(pos))?;
         Ok(value)
     }
 

@@ -26,6 +26,9 @@ pub use data_check::calc_array_sizes;
 #[cfg(not(feature = "unchecked"))]
 #[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
 pub use data_check::calc_data_sizes;
+#[cfg(not(feature = "unchecked"))]
+#[cfg(not(feature = "no_index"))]
+pub(crate) use data_check::forget_measured;
 #[cfg(feature = "debugging")]
 #[cfg(not(feature = "no_function"))]
 #[cfg(not(feature = "no_ast"))]
@@ -78,6 +81,12 @@ mod unchecked {
             value: T,
             _: Position,
         ) -> RhaiResultOf<T> {
+            Ok(value)
+        }
+
+        /// (Patched) Check whether the size of a native function's result is within limits.
+        #[inline(always)]
+        pub(crate) fn check_result_size(&self, value: Dynamic, _: Position) -> RhaiResultOf<Dynamic> {
             Ok(value)
         }
     }

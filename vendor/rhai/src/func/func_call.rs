@@ -588,13 +588,15 @@ impl Engine {
             RhaiFunc::Pure { func, .. } | RhaiFunc::Method { func, .. } => func(context, args),
             _ => unreachable!("non-native function"),
         }
-        .and_then(|r| self.check_data_size(r, pos))
+        // (Patched) Keeps the array measured for `push` (`eval/data_check.rs`).
+        .and_then(|r| self.check_result_size(r, pos))
         .map_err(|err| err.fill_position(pos))?;
 
         // Check the data size of any `&mut` object, which may be changed.
         #[cfg(not(feature = "unchecked"))]
         if is_ref_mut && !args.is_empty() {
-            self.check_data_size(&*args[0], pos)?;
+            // (Patched) After `push`, measures only the pushed item (`eval/data_check.rs`).
+            self.check_data_size_after_call(name, args.len(), &*args[0], pos)?;
         }
 
         // See if the function match print/debug (which requires special processing)

@@ -875,11 +875,12 @@ impl Clone for Dynamic {
 impl Drop for Dynamic {
     #[inline(always)]
     fn drop(&mut self) {
+        // Only a discriminant test inline: every value is dropped through here.
         match self.0 {
             #[cfg(not(feature = "no_index"))]
-            Union::Array(ref a, ..) if a.iter().any(nested::owns_items) => nested::drop(self),
+            Union::Array(..) => nested::drop_container(self),
             #[cfg(not(feature = "no_object"))]
-            Union::Map(ref m, ..) if m.values().any(nested::owns_items) => nested::drop(self),
+            Union::Map(..) => nested::drop_container(self),
             _ => (),
         }
     }
@@ -890,6 +891,12 @@ impl Dynamic {
     /// destructured by value.
     #[inline(always)]
     pub(crate) fn into_union(self) -> Union {
+        // The array may be unboxed and its box freed: see `forget_measured`.
+        #[cfg(not(feature = "no_index"))]
+        #[cfg(not(feature = "unchecked"))]
+        if let Union::Array(ref a, ..) = self.0 {
+            crate::eval::forget_measured(Some(&**a));
+        }
         let this = mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so the union is moved, not copied.
         unsafe { std::ptr::read(&this.0) }
@@ -1101,8 +1108,27 @@ pub(crate) mod nested {
         }
     }
 
+    /// `Drop` of an array or map: free its nested items first, without recursion.
+    #[inline(never)]
+    pub fn drop_container(value: &mut Dynamic) {
+        let nested = match value.0 {
+            #[cfg(not(feature = "no_index"))]
+            Union::Array(ref a, ..) => {
+                #[cfg(not(feature = "unchecked"))]
+                crate::eval::forget_measured(Some(&**a));
+                a.iter().any(owns_items)
+            }
+            #[cfg(not(feature = "no_object"))]
+            Union::Map(ref m, ..) => m.values().any(owns_items),
+            _ => false,
+        };
+        if nested {
+            drop(value);
+        }
+    }
+
     /// Free the items of the array or map `value` (which `Drop` then frees flat).
-    pub fn drop(value: &mut Dynamic) {
+    fn drop(value: &mut Dynamic) {
         let mut stack = Vec::new();
         take_items(value, &mut stack);
         while let Some(mut item) = stack.pop() {
