@@ -602,6 +602,9 @@ const SETTINGS: &[&str] = &[
     "max-array-4",
     "max-map-2",
     "max-expr-depth-8",
+    // Without a progress callback (no operation count printed): the limit alone.
+    "max-ops-300-no-progress",
+    "max-ops-2000-no-progress",
 ];
 
 fn engine(setting: &str, printed: &Arc<Mutex<Vec<String>>>, ops: &Arc<Mutex<u64>>) -> Engine {
@@ -612,7 +615,8 @@ fn engine(setting: &str, printed: &Arc<Mutex<Vec<String>>>, ops: &Arc<Mutex<u64>
     engine.set_max_string_size(10_000);
     engine.set_max_array_size(1_000);
     engine.set_max_map_size(1_000);
-    match setting {
+    let progress = !setting.ends_with("-no-progress");
+    match setting.trim_end_matches("-no-progress") {
         "default" => (),
         "opt-none" => {
             engine.set_optimization_level(OptimizationLevel::None);
@@ -659,11 +663,13 @@ fn engine(setting: &str, printed: &Arc<Mutex<Vec<String>>>, ops: &Arc<Mutex<u64>
     engine.on_print(move |s| p.lock().unwrap().push(s.to_string()));
     let p = printed.clone();
     engine.on_debug(move |s, _, _| p.lock().unwrap().push(format!("debug:{s}")));
-    let o = ops.clone();
-    engine.on_progress(move |n| {
-        *o.lock().unwrap() = n;
-        None
-    });
+    if progress {
+        let o = ops.clone();
+        engine.on_progress(move |n| {
+            *o.lock().unwrap() = n;
+            None
+        });
+    }
     engine
 }
 

@@ -1495,8 +1495,6 @@ impl Engine {
         let name = call.name.as_str();
         let imports = global.num_imports();
 
-        self.track_operation(global, *dot_pos)?;
-
         // A variable's method with every argument in place: none is evaluated, copied or
         // dropped.
         if let (Some(c), Var::Local(..) | Var::Outer(..)) = (cached.as_ref(), *var) {
@@ -1511,14 +1509,16 @@ impl Engine {
                 && c.types.first() == obj_type.as_ref()
                 && Self::fit_in_place(ptrs, arg_exprs, &c.types[1..])
             {
-                if !arg_exprs.is_empty() {
-                    self.track_operation(global, pos)?;
-                }
+                // The `.`, then the arguments' chain (if any) or the variable.
+                let has_args = !arg_exprs.is_empty();
+                self.track_two(global, *dot_pos, if has_args { pos } else { *var_pos })?;
                 // SAFETY: see `Vars::ptrs`; the variable is not among those passed in place.
                 let mut args = FnArgsVec::new();
                 args.push(unsafe { &mut *obj });
                 self.push_in_place(global, ptrs, arg_exprs, &mut args)?;
-                self.track_operation(global, *var_pos)?;
+                if has_args {
+                    self.track_operation(global, *var_pos)?;
+                }
                 #[cfg(not(feature = "no_closure"))]
                 #[cfg(not(feature = "unchecked"))]
                 if may_be_locked(&args) {
@@ -1532,6 +1532,7 @@ impl Engine {
             }
         }
 
+        self.track_operation(global, *dot_pos)?;
         let values = &mut FnArgsVec::with_capacity(arg_exprs.len());
         let mut refs = if cached.as_ref().is_some_and(|c| c.borrows) { *refs } else { 0 };
         if !arg_exprs.is_empty() {
@@ -1539,6 +1540,28 @@ impl Engine {
             refs = self.eval_fast_args(global, caches, vars, this_ptr.as_deref_mut(), arg_exprs, refs, values)?;
         }
         self.eval_fast_method_call(global, caches, vars, this_ptr, call, *var, *var_pos, arg_exprs, values, refs, cached, pos)
+    }
+
+    /// Count an operation at `first` and one at `second`, as two
+    /// [`track_operation`][Engine::track_operation] calls do: both at once when neither
+    /// reaches the operations limit or calls the progress callback.
+    #[inline(always)]
+    fn track_two(&self, global: &mut GlobalRuntimeState, first: Position, second: Position) -> RhaiResultOf<()> {
+        #[cfg(not(atomic_ops_count))]
+        {
+            let n = global.num_operations;
+            #[cfg(not(feature = "unchecked"))]
+            let room = self.max_operations() == 0 || n + 2 <= self.max_operations();
+            #[cfg(feature = "unchecked")]
+            let room = true;
+            let quiet = self.progress.is_none() || ((n + 1) & self.progress_mask != 0 && (n + 2) & self.progress_mask != 0);
+            if room && quiet {
+                global.num_operations = n + 2;
+                return Ok(());
+            }
+        }
+        self.track_operation(global, first)?;
+        self.track_operation(global, second)
     }
 
     /// `variable.method(args)[index]` as the general path of
