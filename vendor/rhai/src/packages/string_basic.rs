@@ -109,10 +109,26 @@ fn printed_value(
 }
 
 /// (Patched) Format an array or map as `[1, "a"]` or `#{"k": 1}`, each item with
-/// `to_debug`, except that nested arrays and maps are written here with an explicit stack
-/// (stock Rhai called `to_debug` on them, recursing once per level).
+/// `to_debug` as stock Rhai does, except that arrays and maps nested deeper than
+/// `STOCK_LEVELS` are written here with an explicit stack (stock Rhai called `to_debug`
+/// on them, recursing once per level, so a deep value overflowed the stack).
 #[cfg(any(not(feature = "no_index"), not(feature = "no_object")))]
 fn format_items(ctx: &NativeCallContext, items: ItemsMut) -> ImmutableString {
+    /// How many levels are formatted as stock Rhai does (each nested item through its
+    /// `to_debug`, so overloads and operation counts are the same); deeper levels are
+    /// written here, without recursing.
+    const STOCK_LEVELS: usize = 32;
+    std::thread_local! {
+        static LEVEL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+    struct Level(usize);
+    impl Drop for Level {
+        fn drop(&mut self) {
+            LEVEL.with(|l| l.set(self.0));
+        }
+    }
+    let level = Level(LEVEL.with(|l| l.replace(l.get() + 1)));
+    let stock = level.0 < STOCK_LEVELS;
     let open = |items: &ItemsMut| if items.is_map() { "#{" } else { "[" };
     let mut result = crate::new_smart_string();
     result.push_str(open(&items));
@@ -128,7 +144,7 @@ fn format_items(ctx: &NativeCallContext, items: ItemsMut) -> ImmutableString {
         if let Some(key) = key {
             write!(result, "{key:?}: ").unwrap();
         }
-        if crate::types::dynamic::nested::has_items(item) {
+        if !stock && crate::types::dynamic::nested::has_items(item) {
             let inner = ItemsMut::of(item).unwrap();
             result.push_str(open(&inner));
             stack.push((inner, true));
