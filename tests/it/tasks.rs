@@ -7,25 +7,11 @@ use std::time::{Duration, Instant};
 
 use netscript::{Host, Limits};
 
-use crate::util::{cli, repo_root};
+use crate::util::cli;
 
 /// Hashing this much takes many seconds on any machine (0.2 GB per call, 100
 /// calls), so a run that ends within the bounds below was stopped, not done.
 const LONG_HASHING: &str = "let b = blob(200000000); print(\"ready\"); for i in 0..100 { hash::sha256(b) }";
-
-/// Start `netscript ARGS` and wait until it prints its first line.
-fn start_until_first_line(args: &[&str]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
-        .args(args)
-        .current_dir(repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("netscript starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
-    child
-}
 
 fn sigint(child: &Child) {
     let ok = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs").success();
@@ -109,7 +95,7 @@ fn large_offloaded_results_match_python() {
 
 #[test]
 fn one_ctrl_c_cancels_a_long_native_call() {
-    let child = start_until_first_line(&["run", "-e", LONG_HASHING]);
+    let (child, _) = crate::util::netscript_first_line(&["run", "-e", LONG_HASHING]);
     sigint(&child);
     let (code, err) = exit_within(child, Duration::from_secs(10));
     assert_eq!(code, Some(1), "{err}");
@@ -118,7 +104,7 @@ fn one_ctrl_c_cancels_a_long_native_call() {
 
 #[test]
 fn two_ctrl_c_exit_a_run_at_once() {
-    let child = start_until_first_line(&["run", "-e", LONG_HASHING]);
+    let (child, _) = crate::util::netscript_first_line(&["run", "-e", LONG_HASHING]);
     sigint(&child);
     sigint(&child);
     // Either the first Ctrl-C's cancellation or the second's exit wins; the
@@ -205,15 +191,7 @@ fn a_server_over_the_task_ceiling_closes_the_connection_and_says_why() {
         l.serve(|c| { c.send("hi\n"); task::sleep(30); });
         task::sleep(30);
     "#;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
-        .args(["run", "--max-tasks", "2", "-e", script])
-        .current_dir(repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("netscript starts");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("port");
+    let (mut child, line) = crate::util::netscript_first_line(&["run", "--max-tasks", "2", "-e", script]);
     let port = line.trim();
     // The main script and the first handler fill the ceiling of 2; the
     // second connection gets no handler and is closed.

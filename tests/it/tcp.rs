@@ -380,14 +380,11 @@ fn family_and_socket_options() {
 
 #[test]
 fn ctrl_c_cancels_a_blocked_run_cleanly() {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
-        .args(["run", "-e", "print(\"waiting\"); let l = tcp::listen(\"127.0.0.1\", 0); l.accept();"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let (child, line) = crate::util::netscript_first_line(&[
+        "run",
+        "-e",
+        "print(\"waiting\"); let l = tcp::listen(\"127.0.0.1\", 0); l.accept();",
+    ]);
     assert_eq!(line.trim(), "waiting");
     let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -588,14 +585,7 @@ fn connections_reset_before_accept_do_not_stall_the_accept_loop() {
     // ("Transport endpoint is not connected"). They are skipped at once (a
     // pause per failure would hold the probe's connection for seconds past
     // its 5 s timeout), and none is reported.
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
-        .args(["run", "-e", SERVE_ON_SIGNAL])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(server.stdout.as_mut().unwrap()), &mut line).unwrap();
+    let (mut server, line) = crate::util::netscript_first_line(&["run", "-e", SERVE_ON_SIGNAL]);
     let out = abuse(&["queued", line.trim(), "500"]);
     let _ = server.kill();
     let output = server.wait_with_output().unwrap();

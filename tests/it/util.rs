@@ -73,6 +73,22 @@ pub fn python(code: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Start the built `netscript` with `args` from the repository root, its
+/// stdout and stderr piped, and wait for its first line of output.
+pub fn netscript_first_line(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netscript starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("first line");
+    (child, line)
+}
+
 /// A peer process on loopback (a Python program or a netscript script);
 /// killed when dropped, so a failing test never leaks it.
 pub struct Peer {
