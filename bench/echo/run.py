@@ -16,7 +16,8 @@ BENCH_PIN ("0,1" pins the server to CPU 0 and the load generator to CPU 1;
 default: both free to use both cores), BENCH_QUIET_WAIT (seconds to wait
 for other processes to go quiet before each measurement, default 30),
 BENCH_ROUNDS (interleaved rounds of every server, default 3; the figures
-are medians over the rounds).
+are medians over the rounds), BENCH_BASELINE (path of another netscript
+binary, measured as "netscript-base" in the same rounds).
 Results go to standard output and to target/bench/echo.json.
 """
 
@@ -53,6 +54,11 @@ SERVERS = {
     "py-asyncio": [sys.executable, os.path.join(SERVERS_DIR, "py_asyncio_echo.py"), "{port}"],
     "py-threads": [sys.executable, os.path.join(SERVERS_DIR, "py_threads_echo.py"), "{port}"],
 }
+# BENCH_BASELINE=PATH adds "netscript-base": another netscript binary (an
+# earlier build, say) running the same script, measured in the same rounds.
+BASELINE = os.environ.get("BENCH_BASELINE", "")
+if BASELINE:
+    SERVERS["netscript-base"] = [BASELINE] + SERVERS["netscript"][1:]
 SELECTED = [s for s in os.environ.get("BENCH_SERVERS", ",".join(SERVERS)).split(",") if s]
 
 

@@ -485,27 +485,25 @@ where
     Ok(tokio::task::spawn_local(async move {
         let _active = ActiveGuard;
         tokio::pin!(cancelled);
-        // Whether `cancelled` has been polled once: from then on it stays
-        // registered with the token and wakes this task when it is cancelled.
-        let mut registered = false;
+        // Registered with the token at the first wait that pends; from then
+        // on the token's wake sets this flag, so a cancellation is seen with
+        // one load, however it arrives: while the wait pends, or in the same
+        // tick as the wait's own result (a timer, a read), when the result is
+        // delivered (nothing received is lost) and the next wait is cancelled.
+        let mut flag: Option<Arc<CancelFlag>> = None;
         loop {
             match co.resume(()) {
-                // The wait first. The cancellation future takes two locks per
-                // poll, so it is polled only to register and then on a wake
-                // that left the wait pending (the token's, or a spurious one),
-                // never on the first poll of each wait. On cancellation the
-                // wait is dropped and `block_on` finds its slot empty.
+                // Dropping the wait unpolled: `block_on` finds its slot empty.
+                CoroutineResult::Yield(_) if flag.as_ref().is_some_and(|f| f.is_set()) => {}
                 CoroutineResult::Yield(mut wait) => {
-                    let mut first = true;
                     std::future::poll_fn(|cx| {
                         if Pin::new(&mut wait).poll(cx).is_ready() {
                             return std::task::Poll::Ready(());
                         }
-                        if (!registered || !first) && cancelled.as_mut().poll(cx).is_ready() {
+                        let f = flag.get_or_insert_with(|| CancelFlag::new(cx.waker()));
+                        if f.is_set() || f.poll(cancelled.as_mut()).is_ready() {
                             return std::task::Poll::Ready(());
                         }
-                        registered = true;
-                        first = false;
                         std::task::Poll::Pending
                     })
                     .await;
@@ -532,6 +530,50 @@ fn ceiling_cause() -> String {
     let maps =
         max_map_count().map_or_else(|| "the kernel's mapping limit".to_string(), |n| format!("vm.max_map_count = {n}"));
     format!(" (each task stack takes two memory mappings, against {maps}; see --max-tasks)")
+}
+
+/// The waker a task's cancellation future is registered with: sets the
+/// flag, then wakes the task (from any thread: Ctrl-C cancels from its own).
+struct CancelFlag {
+    set: AtomicBool,
+    /// Whether the cancellation future has been polled (registered) yet.
+    registered: AtomicBool,
+    task: std::task::Waker,
+}
+
+impl CancelFlag {
+    fn new(task: &std::task::Waker) -> Arc<Self> {
+        Arc::new(Self { set: AtomicBool::new(false), registered: AtomicBool::new(false), task: task.clone() })
+    }
+
+    fn is_set(&self) -> bool {
+        self.set.load(Ordering::Relaxed)
+    }
+
+    /// Register `cancelled` with this flag's waker the first time (two
+    /// locks, once per task); later, only the flag is read.
+    fn poll<F: Future<Output = ()>>(self: &Arc<Self>, cancelled: Pin<&mut F>) -> std::task::Poll<()> {
+        if self.registered.swap(true, Ordering::Relaxed) {
+            return std::task::Poll::Pending;
+        }
+        let waker = std::task::Waker::from(self.clone());
+        let ready = cancelled.poll(&mut std::task::Context::from_waker(&waker));
+        if ready.is_ready() {
+            self.set.store(true, Ordering::Relaxed);
+        }
+        ready
+    }
+}
+
+impl std::task::Wake for CancelFlag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.set.store(true, Ordering::Relaxed);
+        self.task.wake_by_ref();
+    }
 }
 
 /// Counts a task as active until its driver ends (or is dropped).

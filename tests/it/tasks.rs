@@ -73,6 +73,28 @@ fn cancelling_a_task_stops_its_long_native_call() {
 }
 
 #[test]
+fn a_cancellation_that_arrives_with_a_timer_is_never_lost() {
+    // Each worker's waits end on their own wake (a 1 ms timer), so the
+    // cancellation often lands in the same tick as the timer; every one of
+    // them must still stop (the driver once dropped such cancellations).
+    let lost = crate::util::eval(
+        r#"
+        let lost = 0;
+        for round in 0..20 {
+            let ts = [];
+            for i in 0..20 { ts.push(task::start(|| { for j in 0..200 { task::sleep(0.001) } "finished" })); }
+            task::sleep(0.03);
+            for t in ts { t.cancel(); }
+            for t in ts { try { t.join(); lost += 1; } catch (e) { if e.kind != "cancelled" { throw e } } }
+        }
+        lost
+        "#,
+    )
+    .unwrap();
+    assert_eq!(lost.as_int().unwrap(), 0, "tasks finished although cancelled");
+}
+
+#[test]
 fn large_offloaded_results_match_python() {
     // Over the offload threshold: hashing, compression and JSON run on the
     // blocking pool and give the same bytes as CPython.
