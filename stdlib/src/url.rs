@@ -166,9 +166,12 @@ fn py_float_repr(f: f64) -> String {
     }
 }
 
+/// A name and a value, as the bytes `urlencode` quotes.
+type BytePair = (Vec<u8>, Vec<u8>);
+
 /// `urlencode`'s pairs from a map (its keys in order) or an array of
 /// `[name, value]` pairs; with `doseq`, an array value gives one pair per item.
-fn encode_pairs(op: &str, query: &Dynamic, doseq: bool) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+fn encode_pairs(op: &str, query: &Dynamic, doseq: bool) -> Result<Vec<BytePair>, Error> {
     let entries: Vec<(Vec<u8>, Dynamic)> = if let Some(m) = query.read_lock::<Map>() {
         m.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.clone())).collect()
     } else if let Some(a) = query.read_lock::<Array>() {
