@@ -51,7 +51,7 @@ fn run_case(f, a) {
 let out = [];
 for c in cases {
     let r = #{};
-    try { r.result = run_case(c.fn, c.args); } catch (e) { r.error = e; }
+    try { r.result = run_case(c.name, c.args); } catch (e) { r.error = e; }
     out.push(r);
 }
 out
@@ -151,7 +151,7 @@ fn matches_cpython_urllib_parse() {
         .iter()
         .map(|c| {
             let mut m = Map::new();
-            m.insert("fn".into(), c["fn"].as_str().unwrap_or_default().into());
+            m.insert("name".into(), c["fn"].as_str().unwrap_or_default().into());
             m.insert("args".into(), to_dynamic(&c["args"]));
             m.into()
         })
