@@ -163,7 +163,7 @@ pub fn parse_qsl(qs: &str, opts: &QsOptions, op: &str) -> Result<Vec<(String, St
         let (name, value) = match field.split_once('=') {
             Some(nv) => nv,
             None if opts.strict_parsing => {
-                return Err(Error::value(op, format!("bad query field: {field:?}")));
+                return Err(Error::value(op, format!("bad query field: {}", super::split::py_repr(field))));
             }
             None if opts.keep_blank_values => (field, ""),
             None => continue,

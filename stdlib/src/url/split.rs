@@ -435,7 +435,7 @@ pub fn port(netloc: &str, op: &str) -> Result<Option<u16>, Error> {
 }
 
 /// A string as Python's `repr` quotes it, for messages (escapes kept simple).
-fn py_repr(text: &str) -> String {
+pub(super) fn py_repr(text: &str) -> String {
     if text.contains('\'') && !text.contains('"') {
         format!("\"{text}\"")
     } else {
