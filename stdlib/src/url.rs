@@ -144,10 +144,21 @@ fn py_float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf" } else { "-inf" }.to_owned();
     }
-    let sci = format!("{:e}", f.abs());
+    let a = f.abs();
+    // Rust's shortest digits round-trip but are not always the closest of
+    // that length to the value, which Python's are (`97196633545424.62`,
+    // not `.63`): take the correctly rounded number of that many digits when
+    // it round-trips too.
+    let shortest = format!("{a:e}");
+    let len = shortest.split('e').next().map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
+    let closest = format!("{a:.*e}", len.saturating_sub(1));
+    let sci = if closest.parse::<f64>() == Ok(a) { closest } else { shortest };
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
     let sign = if f.is_sign_negative() { "-" } else { "" };
     if (-4..16).contains(&exp) {
         let point = exp + 1;
@@ -570,6 +581,9 @@ mod tests {
             (-0.0, "-0.0"),
             (123456.789, "123456.789"),
             (1e300, "1e+300"),
+            (97196633545424.62, "97196633545424.62"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
         ] {
             assert_eq!(py_float_repr(f), want, "{f}");
         }
