@@ -532,6 +532,21 @@ mod tests {
     }
 
     #[test]
+    fn owned_results_match_the_borrowed_parts() {
+        let r = split(" \tHTTP://U@H:1/p;q?x#f", "", true, "t").expect("splits");
+        assert_eq!((r.scheme.as_str(), r.netloc.as_str(), r.path.as_str()), ("http", "U@H:1", "/p;q"));
+        assert_eq!((r.query.as_str(), r.fragment.as_str()), ("x", "f"));
+        let p = parse("http://h/a;b/c;d?x", "", true, "t").expect("parses");
+        assert_eq!((p.path.as_str(), p.params.as_str()), ("/a;b/c", "d"));
+        assert_eq!(p.url(), "http://h/a;b/c;d?x");
+        assert_eq!(r.url(), "http://U@H:1/p;q?x#f");
+        assert_eq!(split("//h", "x\n", false, "t").expect("splits").scheme, "x");
+        assert_eq!(join("http://a/b/c", "../../../g?y", true, "t").expect("joins"), "http://a/g?y");
+        assert_eq!(defrag("http://a/b#c", "t").expect("defrags"), ("http://a/b".to_owned(), "c".to_owned()));
+        assert!(split("http://[::1/", "", true, "t").is_err());
+    }
+
+    #[test]
     fn ports_are_checked_when_read() {
         assert_eq!(port("h:0080", "t"), Ok(Some(80)));
         assert_eq!(port("h:", "t"), Ok(None));
