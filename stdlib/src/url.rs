@@ -1,15 +1,15 @@
 //! `url::` — Python's `urllib.parse`, result for result (CPython 3.11).
 //!
-//! The string work is in [`split`] (`urlsplit`, `urlparse`, `urljoin`…) and
-//! [`quote`] (percent-encoding and query strings); both are public so the
-//! HTTP client and server and the HTML module use the same rules as
+//! The string work is in `url/split.rs` (`urlsplit`, `urlparse`, `urljoin`…)
+//! and `url/quote.rs` (percent-encoding and query strings), re-exported here
+//! so the HTTP client and server and the HTML module use the same rules as
 //! scripts. This file turns their results into script values: a split URL
 //! is a map `#{scheme, netloc, path, [params,] query, fragment, hostname,
 //! port, username, password}`, missing parts `()` where Python has `None`.
 //!
 //! Python raises `ValueError` when `.port` is *read* and is not a number in
 //! 0–65535; a map cannot raise on reading, so the map's `port` is `()` then
-//! and [`api::port_of`] (`url::port(u)`) raises the `value` error.
+//! and `url::port(u)` raises the `value` error.
 
 mod quote;
 mod split;
