@@ -28,6 +28,7 @@ pub mod permissions;
 pub mod structs;
 pub mod task;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 pub use error::{Error, Kind, NativeResult};
@@ -56,6 +57,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("task", task::module()),
         ("struct", structs::module()),
         ("frame", frame::module()),
+        ("tls", tls::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());
