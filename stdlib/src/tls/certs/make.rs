@@ -9,6 +9,7 @@ use rcgen::{
     KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, SignatureAlgorithm,
 };
 use rhai::{Dynamic, Map};
+use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::OffsetDateTime;
 
 use crate::args::Opts;
@@ -239,7 +240,27 @@ fn key_pair(op: &str, opts: &Opts) -> Result<KeyPair, Error> {
             ));
         }
     };
-    KeyPair::generate_for(alg).map_err(|e| rcgen_error(op, &e))
+    let key = KeyPair::generate_for(alg).map_err(|e| rcgen_error(op, &e))?;
+    if alg == &PKCS_ED25519 { ed25519_v1(op, &key) } else { Ok(key) }
+}
+
+/// The same Ed25519 key in a PKCS#8 v1 document. ring writes v2 (with the
+/// public key), which OpenSSL 3.0 — and so Python's `ssl` — cannot load.
+fn ed25519_v1(op: &str, key: &KeyPair) -> Result<KeyPair, Error> {
+    /// The v1 document up to the 32-byte seed: version 0, id-Ed25519, the
+    /// OCTET STRING holding the CurvePrivateKey OCTET STRING.
+    const V1_PREFIX: [u8; 16] =
+        [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    let v2 = key.serialized_der();
+    // ring's v2 document has the same layout as v1 up to the seed, but for
+    // the outer length and the version.
+    let seed = match v2.get(..48) {
+        Some(head) if head[5..16] == V1_PREFIX[5..] => &head[16..48],
+        _ => return Err(Error::value(op, "unexpected Ed25519 key encoding")),
+    };
+    let mut v1 = V1_PREFIX.to_vec();
+    v1.extend_from_slice(seed);
+    KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(v1), &PKCS_ED25519).map_err(|e| rcgen_error(op, &e))
 }
 
 fn rcgen_error(op: &str, err: &rcgen::Error) -> Error {

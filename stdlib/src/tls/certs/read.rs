@@ -71,7 +71,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Parse one DER certificate, with nothing after it.
 fn parse<'a>(op: &str, der: &'a [u8]) -> Result<X509Certificate<'a>, Error> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok((rest, _)) => Err(Error::value(op, format!("{} bytes after the DER certificate", rest.len()))),
         Err(e) => Err(Error::value(op, format!("not a DER X.509 certificate: {e}"))),
     }
