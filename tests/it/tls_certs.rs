@@ -242,7 +242,52 @@ fn cert_info_matches_cpython_for_certificates_made_by_openssl() {
             "4.pem",
         ],
     );
-    for name in ["1.pem", "2.pem", "3.pem", "ca.pem", "4.pem"] {
+    // 5. otherName SANs (UPN, SRVName, an unknown type), Ed448.
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ed448",
+            "-nodes",
+            "-keyout",
+            "5.key",
+            "-out",
+            "5.pem",
+            "-subj",
+            "/CN=other.test",
+            "-addext",
+            "subjectAltName=otherName:1.3.6.1.4.1.311.20.2.3;UTF8:user@example.com,otherName:1.3.6.1.5.5.7.8.7;IA5:_imap.example.com,otherName:1.2.3.4;UTF8:x,otherName:1.3.6.1.4.1.311.20.2.3;IA5:not-utf8-type,DNS:other.test",
+        ],
+    );
+    // 6. A version 1 certificate (no extensions), a negative serial, a
+    //    subject in T61String (`nombstr`).
+    dir.write("6.cnf", "[req]\ndistinguished_name = dn\nprompt = no\nstring_mask = nombstr\n[dn]\nCN = x\n");
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:secp521r1",
+            "-nodes",
+            "-config",
+            "6.cnf",
+            "-utf8",
+            "-subj",
+            "/CN=Zoë Latin/O=Plain",
+            "-set_serial",
+            "-5",
+            "-keyout",
+            "6.key",
+            "-out",
+            "6.pem",
+        ],
+    );
+    for name in ["1.pem", "2.pem", "3.pem", "ca.pem", "4.pem", "5.pem", "6.pem"] {
         let python = python_decode(&dir.path(name));
         let ours = python_part(cert_info(&dir.read(name)));
         assert_eq!(ours, python, "{name}: ours (left) differs from CPython (right)");
@@ -259,6 +304,11 @@ fn cert_info_matches_cpython_for_certificates_made_by_openssl() {
     let three = python_decode(&dir.path("3.pem"));
     assert!(three["subjectAltName"].to_string().contains("DirName"), "{three}");
     assert_eq!(python_decode(&dir.path("4.pem"))["serialNumber"], "00");
+    let five = python_decode(&dir.path("5.pem"));
+    assert!(five["subjectAltName"].to_string().contains(r#"["othername","UPN:user@example.com"]"#), "{five}");
+    let six = python_decode(&dir.path("6.pem"));
+    assert_eq!((&six["version"], &six["serialNumber"]), (&serde_json::json!(1), &serde_json::json!("-05")));
+    assert!(openssl(d, &["asn1parse", "-in", "6.pem"]).contains("T61STRING"));
 }
 
 /// Our own certificates read back by CPython give the same dict too, and

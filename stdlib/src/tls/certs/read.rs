@@ -155,10 +155,31 @@ fn general_name(name: &GeneralName<'_>) -> Dynamic {
         GeneralName::IPAddress(ip) => pair("IP Address", ip_text(ip)),
         GeneralName::DirectoryName(dn) => Dynamic::from_array(vec!["DirName".into(), name_array(dn).into()]),
         GeneralName::RegisteredID(oid) => pair("Registered ID", oid.to_id_string()),
-        GeneralName::OtherName(..) => pair("othername", "<unsupported>".into()),
+        GeneralName::OtherName(oid, value) => pair("othername", other_name(oid, value)),
         GeneralName::X400Address(_) => pair("X400Name", "<unsupported>".into()),
         GeneralName::EDIPartyName(_) => pair("EdiPartyName", "<unsupported>".into()),
         GeneralName::Invalid(..) => pair("invalid", "<invalid>".into()),
+    }
+}
+
+/// An otherName SAN as OpenSSL 3's `GENERAL_NAME_print` shows it (which
+/// Python splits at the first colon): the types it knows with their UTF-8
+/// (SRVName: IA5) value, anything else `<unsupported>`.
+fn other_name(oid: &Oid<'_>, explicit: &[u8]) -> String {
+    let label = match oid.to_id_string().as_str() {
+        "1.3.6.1.5.5.7.8.9" => "SmtpUTF8Mailbox",
+        "1.3.6.1.5.5.7.8.5" => "XmppAddr",
+        "1.3.6.1.5.5.7.8.7" => "SRVName",
+        "1.3.6.1.4.1.311.20.2.3" => "UPN",
+        "1.3.6.1.5.5.7.8.8" => "NAIRealm",
+        _ => return "<unsupported>".into(),
+    };
+    let want = if label == "SRVName" { Tag::Ia5String } else { Tag::Utf8String };
+    // The value is `[0] EXPLICIT ANY`: unwrap the tag, then read the string.
+    let value = Any::from_der(explicit).ok().and_then(|(_, wrapper)| Any::from_der(wrapper.data).ok());
+    match value {
+        Some((_, v)) if v.tag() == want => format!("{label}:{}", String::from_utf8_lossy(v.data)),
+        _ => "<unsupported>".into(),
     }
 }
 
