@@ -614,3 +614,35 @@ fn ca_handle_clones_share_one_ca() {
     .unwrap();
     assert_eq!(v.to_string(), r#"[true, true, "CA(Shared)", [[["commonName", "Shared"]]]]"#);
 }
+
+/// An intermediate from `ca.child_ca` makes a three-certificate chain that
+/// `openssl verify` accepts from the root (with the intermediate as
+/// untrusted) and rejects without the intermediate.
+#[test]
+fn child_ca_makes_a_chain_openssl_verifies() {
+    let dir = Scratch::new("child");
+    let d = &dir.0;
+    let v = eval(
+        r#"let root = tls::make_ca(#{common_name: "Root"});
+           let mid = root.child_ca(#{common_name: "Issuing", key_type: "ed25519"});
+           let leaf = mid.issue(["localhost"]);
+           #{root: root.cert, mid: mid.cert, mid_chain: mid.chain, leaf: leaf.cert, chain: leaf.chain,
+             root_chain: root.chain}"#,
+    )
+    .unwrap();
+    for name in ["root", "mid", "leaf"] {
+        dir.write(&format!("{name}.pem"), &field(&v, name));
+    }
+    let ok = openssl(d, &["verify", "-CAfile", "root.pem", "-untrusted", "mid.pem", "-show_chain", "leaf.pem"]);
+    assert!(ok.contains("leaf.pem: OK") && ok.contains("depth=2"), "{ok}");
+    let (ok, text) = openssl_status(d, &["verify", "-CAfile", "root.pem", "leaf.pem"]);
+    assert!(!ok && text.contains("unable to get local issuer certificate"), "{text}");
+    let (root, mid, leaf) = (field(&v, "root"), field(&v, "mid"), field(&v, "leaf"));
+    assert_eq!(field(&v, "chain"), format!("{leaf}{mid}{root}"));
+    assert_eq!(field(&v, "mid_chain"), format!("{mid}{root}"));
+    assert_eq!(field(&v, "root_chain"), root);
+    let mid_info = cert_info(&mid);
+    assert_eq!(mid_info["is_ca"], true);
+    assert_eq!(mid_info["issuer"], serde_json::json!([[["commonName", "Root"]]]));
+    assert_eq!(cert_info(&leaf)["signature_algorithm"], "ED25519");
+}

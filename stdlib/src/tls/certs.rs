@@ -128,8 +128,41 @@ mod api {
         ca.key_pem().to_string()
     }
 
+    /// The CA's certificate followed by its issuers' (PEM), up to the root:
+    /// just `ca.cert` for a root made by `tls::make_ca`.
+    #[rhai_fn(global, get = "chain", pure)]
+    pub fn ca_chain(ca: &mut CA) -> String {
+        ca.chain_pem().to_string()
+    }
+
+    /// An intermediate CA signed by this one, with the options of
+    /// `tls::make_ca`; its leaves' `chain` holds the leaf, the
+    /// intermediate and the root. Like trustme's `ca.create_child_ca()`.
+    ///
+    /// ```rhai
+    /// let root = tls::make_ca();
+    /// let mid = root.child_ca(#{common_name: "Issuing CA"});
+    /// let leaf = mid.issue("localhost");   // leaf.chain: leaf, mid, root
+    /// ```
+    #[rhai_fn(global, name = "child_ca", return_raw, pure)]
+    pub fn child_ca(ca: &mut CA) -> NativeResult<CA> {
+        Ok(ca.child(&Opts::empty(make::CHILD_CA))?)
+    }
+
+    /// An intermediate CA with options (`common_name`, `organization`,
+    /// `days`, `not_before`, `not_after`, `key_type`, `key`).
+    ///
+    /// ```rhai
+    /// let mid = tls::make_ca().child_ca(#{common_name: "Issuing CA", key_type: "ed25519"});
+    /// ```
+    #[rhai_fn(global, name = "child_ca", return_raw, pure)]
+    pub fn child_ca_opts(ca: &mut CA, opts: Map) -> NativeResult<CA> {
+        let opts = Opts::new(make::CHILD_CA, opts, make::CA_OPTS)?;
+        Ok(ca.child(&opts)?)
+    }
+
     /// A certificate for `names` signed by this CA: `#{cert, key, chain}`
-    /// (PEM strings; `chain` is the leaf then the CA certificate). Valid
+    /// (PEM strings; `chain` is the leaf then `ca.chain`). Valid
     /// from an hour ago for 365 days, for TLS servers.
     ///
     /// ```rhai

@@ -21,6 +21,8 @@ pub const SELF_SIGNED: &str = "tls::self_signed";
 pub const MAKE_CA: &str = "tls::make_ca";
 /// See [`SELF_SIGNED`].
 pub const ISSUE: &str = "ca.issue";
+/// See [`SELF_SIGNED`].
+pub const CHILD_CA: &str = "ca.child_ca";
 
 /// Options of `tls::self_signed` and `ca.issue`.
 pub const CERT_OPTS: &[&str] =
@@ -51,6 +53,8 @@ pub struct CertAuthority(Arc<CaInner>);
 struct CaInner {
     issuer: Issuer<'static, KeyPair>,
     cert_pem: String,
+    /// This CA's certificate, then its issuers' up to the root.
+    chain_pem: String,
     key_pem: String,
     subject: String,
 }
@@ -58,24 +62,51 @@ struct CaInner {
 impl CertAuthority {
     /// A new self-signed CA (`tls::make_ca(opts)`).
     pub fn new(opts: &Opts) -> Result<Self, Error> {
+        Self::build(MAKE_CA, opts, None)
+    }
+
+    /// A CA signed by this one (`ca.child_ca(opts)`), for chains with an
+    /// intermediate.
+    pub fn child(&self, opts: &Opts) -> Result<Self, Error> {
+        Self::build(CHILD_CA, opts, Some(&self.0))
+    }
+
+    fn build(op: &str, opts: &Opts, parent: Option<&CaInner>) -> Result<Self, Error> {
         let subject = opts.string("common_name")?.unwrap_or_else(|| CA_NAME.to_string());
         let mut params = CertificateParams::default();
         params.distinguished_name = distinguished_name(opts, &subject)?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages =
             vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        set_validity(MAKE_CA, &mut params, opts, CA_DAYS)?;
-        let key = key_pair(MAKE_CA, opts)?;
-        let cert = params.self_signed(&key).map_err(|e| rcgen_error(MAKE_CA, &e))?;
+        set_validity(op, &mut params, opts, CA_DAYS)?;
+        let key = key_pair(op, opts)?;
+        let (cert_pem, chain_pem) = match parent {
+            None => {
+                let cert = params.self_signed(&key).map_err(|e| rcgen_error(op, &e))?.pem();
+                (cert.clone(), cert)
+            }
+            Some(parent) => {
+                params.use_authority_key_identifier_extension = true;
+                let cert = params.signed_by(&key, &parent.issuer).map_err(|e| rcgen_error(op, &e))?.pem();
+                let chain = format!("{cert}{}", parent.chain_pem);
+                (cert, chain)
+            }
+        };
         let key_pem = key.serialize_pem();
         let issuer = Issuer::new(params, key);
-        Ok(Self(Arc::new(CaInner { issuer, cert_pem: cert.pem(), key_pem, subject })))
+        Ok(Self(Arc::new(CaInner { issuer, cert_pem, chain_pem, key_pem, subject })))
     }
 
     /// The CA certificate, PEM.
     #[must_use]
     pub fn cert_pem(&self) -> &str {
         &self.0.cert_pem
+    }
+
+    /// This CA's certificate then its issuers' (PEM), up to the root.
+    #[must_use]
+    pub fn chain_pem(&self) -> &str {
+        &self.0.chain_pem
     }
 
     /// The CA's private key, PEM (PKCS#8).
@@ -97,7 +128,7 @@ impl CertAuthority {
         let cert = params.signed_by(&key, &self.0.issuer).map_err(|e| rcgen_error(ISSUE, &e))?;
         let cert = cert.pem();
         let mut m = Map::new();
-        m.insert("chain".into(), format!("{cert}{}", self.0.cert_pem).into());
+        m.insert("chain".into(), format!("{cert}{}", self.0.chain_pem).into());
         m.insert("cert".into(), cert.into());
         m.insert("key".into(), key.serialize_pem().into());
         Ok(m)
