@@ -511,6 +511,36 @@ print(reply.decode(), cert["subjectAltName"], seen["client"])
     }
 }
 
+/// A self-signed certificate is its own trust anchor for Python's client,
+/// with the host name checked against its names.
+#[test]
+fn python_trusts_a_self_signed_certificate_as_its_own_ca() {
+    let dir = Scratch::new("self-signed");
+    let v = eval(r#"tls::self_signed(["localhost", "127.0.0.1"], #{organization: "Solo"})"#).unwrap();
+    dir.write("cert.pem", &field(&v, "cert"));
+    dir.write("key.pem", &field(&v, "key"));
+    let out = crate::util::python(&format!(
+        r#"
+import os, socket, ssl, threading
+os.chdir({dir:?})
+srv_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+srv_ctx.load_cert_chain("cert.pem", "key.pem")
+lsock = socket.create_server(("127.0.0.1", 0))
+def serve():
+    c, _ = lsock.accept()
+    with srv_ctx.wrap_socket(c, server_side=True) as s:
+        s.sendall(b"hi")
+t = threading.Thread(target=serve); t.start()
+ctx = ssl.create_default_context(cafile="cert.pem")
+with ctx.wrap_socket(socket.create_connection(lsock.getsockname()), server_hostname="127.0.0.1") as s:
+    print(s.recv(2).decode(), s.getpeercert()["subject"])
+t.join()
+"#,
+        dir = dir.0.to_str().unwrap()
+    ));
+    assert_eq!(out.trim(), "hi ((('commonName', 'localhost'),), (('organizationName', 'Solo'),))");
+}
+
 /// Python's client rejects a leaf from another CA and a leaf for another
 /// name, so the handshake above proves verification really happened.
 #[test]
