@@ -343,3 +343,49 @@ const SIGNATURE_NAMES: &[(&str, &str)] = &[
     ("1.3.101.112", "ED25519"),
     ("1.3.101.113", "ED448"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_print_as_openssl_i2a_asn1_integer() {
+        assert_eq!(serial_hex(&[0x01]), "01");
+        assert_eq!(serial_hex(&[0x00]), "00");
+        assert_eq!(serial_hex(&[]), "00");
+        assert_eq!(serial_hex(&[0x00, 0xff, 0x10]), "FF10");
+        assert_eq!(serial_hex(&[0xfb]), "-05");
+        assert_eq!(serial_hex(&[0xff, 0x00]), "-0100");
+        assert_eq!(serial_hex(&[0x80]), "-80");
+    }
+
+    #[test]
+    fn ip_addresses_and_dates_print_as_cpython() {
+        assert_eq!(ip_text(&[10, 0, 0, 1]), "10.0.0.1");
+        let v6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xab, 0xcd];
+        assert_eq!(ip_text(&v6), "2001:DB8:0:0:0:0:0:ABCD");
+        assert_eq!(ip_text(&[1, 2, 3]), "<invalid>");
+        let t = OffsetDateTime::from_unix_timestamp(1_767_605_683).expect("a date");
+        assert_eq!(python_time(t), "Jan  5 09:34:43 2026 GMT");
+    }
+
+    #[test]
+    fn peer_cert_map_is_cert_info_without_the_extras_and_rejects_garbage() {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["peer.test".to_string()]).expect("params");
+        let der = params.self_signed(&key).expect("cert").der().to_vec();
+        let peer = peer_cert_map(&der).expect("parses");
+        let mut info = cert_info(&Dynamic::from_blob(der.clone())).expect("parses");
+        info.retain(|k, _| peer.contains_key(k));
+        assert_eq!(format!("{peer:?}"), format!("{info:?}"));
+        assert_eq!(peer["subjectAltName"].to_string(), r#"[["DNS", "peer.test"]]"#);
+        let err = peer_cert_map(&der[..der.len() - 1]).expect_err("cut short");
+        assert!(err.to_string().starts_with("peer_cert: not a DER X.509 certificate"), "{err}");
+        let mut long = der;
+        long.push(0);
+        assert_eq!(
+            peer_cert_map(&long).expect_err("trailing byte").to_string(),
+            "peer_cert: 1 bytes after the DER certificate"
+        );
+    }
+}
