@@ -607,6 +607,8 @@ fn bad_input_is_a_value_error_naming_the_function() {
         (r#"tls::self_signed([])"#, "tls::self_signed", "at least one name"),
         (r#"tls::self_signed(["bad name"])"#, "tls::self_signed", "bad name"),
         (r#"tls::self_signed(["zoë.test"])"#, "tls::self_signed", "bad name"),
+        (r#"tls::self_signed(["fe80::1%eth0"])"#, "tls::self_signed", "bad name"),
+        (r#"tls::self_signed(["a.test", ""])"#, "tls::self_signed", "bad name"),
         (r#"tls::self_signed([1])"#, "tls::self_signed", "names must be strings"),
         (r#"tls::self_signed("a.test", #{key_type: "rsa2048"})"#, "tls::self_signed", "RSA keys cannot be generated"),
         (r#"tls::self_signed("a.test", #{key_type: "dsa"})"#, "tls::self_signed", "unknown key_type 'dsa'"),

@@ -190,13 +190,22 @@ fn name_list(op: &str, names: &Dynamic) -> Result<Vec<String>, Error> {
     if list.len() > MAX_NAMES {
         return Err(Error::value(op, format!("{} names, at most {MAX_NAMES}", list.len())));
     }
-    if let Some(bad) = list.iter().find(|n| n.is_empty() || !n.is_ascii() || n.contains(char::is_whitespace)) {
+    if let Some(bad) = list.iter().find(|n| !is_name(n)) {
         return Err(Error::value(
             op,
-            format!("bad name {bad:?}: expected a DNS name (ASCII, no spaces) or an IP address"),
+            format!("bad name {bad:?}: expected a DNS name (letters, digits, '-', '_', '.', '*') or an IP address"),
         ));
     }
     Ok(list)
+}
+
+/// An IP address, or a DNS name made of ASCII letters, digits, `-`, `_`,
+/// `.` and `*` (wildcards; test names like `_srv.example` pass too).
+fn is_name(name: &str) -> bool {
+    name.parse::<std::net::IpAddr>().is_ok()
+        || (!name.is_empty()
+            && name.len() <= 253
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*')))
 }
 
 /// A subject with `common_name` and the `organization` option.
