@@ -455,6 +455,10 @@ fn openssl_rejects_expired_and_not_yet_valid_certificates() {
     let info = cert_info(&field(&v, "expired"));
     let (nb, na) = (info["not_before"].as_i64().unwrap(), info["not_after"].as_i64().unwrap());
     assert_eq!(na - nb, 365 * 86400);
+    // A short validity starts an hour ago, like the default one.
+    let short =
+        eval(r#"let i = tls::cert_info(tls::self_signed("a.test", #{days: 0}).cert); i.not_after - i.not_before"#);
+    assert_eq!(short.unwrap().as_int().unwrap(), 3600);
 }
 
 /// Python's `ssl` loads our certificates and keys of every key type, a

@@ -234,7 +234,10 @@ fn set_validity(op: &str, params: &mut CertificateParams, opts: &Opts, default_d
         Some(_) => opts.int("not_after", 0)?,
         None => given_start.unwrap_or(now).saturating_add(span),
     };
-    let not_before = given_start.unwrap_or_else(|| (now - BACKDATE).min(not_after.saturating_sub(default_days * DAY)));
+    let not_before = given_start.unwrap_or_else(|| {
+        let start = now - BACKDATE;
+        if not_after > start { start } else { not_after.saturating_sub(default_days * DAY) }
+    });
     if not_before > not_after {
         return Err(Error::value(op, format!("not_before ({not_before}) is after not_after ({not_after})")));
     }
