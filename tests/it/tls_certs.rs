@@ -90,6 +90,29 @@ fn field(map: &rhai::Dynamic, key: &str) -> String {
     map.read_lock::<rhai::Map>().expect("a map")[key].clone().into_string().expect("a string")
 }
 
+/// The extras of `info` (for the PEM file `name` in `dir`) against what
+/// `openssl x509` prints.
+fn extras_agree_with_openssl(dir: &Path, name: &str, info: &Value) {
+    let text = openssl(dir, &["x509", "-in", name, "-noout", "-text"]);
+    let sig = info["signature_algorithm"].as_str().expect("signature_algorithm");
+    assert!(text.contains(&format!("Signature Algorithm: {sig}\n")), "{name}: {sig} not in\n{text}");
+    let key_type = info["key_type"].as_str().expect("key_type");
+    let bits = info["key_bits"].as_i64().expect("key_bits");
+    match key_type {
+        "ed25519" => assert!(text.contains("ED25519 Public-Key:"), "{name}"),
+        "ed448" => assert!(text.contains("ED448 Public-Key:"), "{name}"),
+        _ => assert!(text.contains(&format!("Public-Key: ({bits} bit)")), "{name}: {key_type} {bits} bits\n{text}"),
+    }
+    let curve = [("ecdsa-p256", "prime256v1"), ("ecdsa-p384", "secp384r1"), ("ecdsa-p521", "secp521r1")];
+    if let Some((_, nist)) = curve.iter().find(|(k, _)| *k == key_type) {
+        assert!(text.contains(&format!("ASN1 OID: {nist}")), "{name}: {key_type}\n{text}");
+    }
+    assert_eq!(info["is_ca"], text.contains("CA:TRUE"), "{name}");
+    let fp = openssl(dir, &["x509", "-in", name, "-noout", "-fingerprint", "-sha256"]);
+    let fp = fp.trim().rsplit('=').next().unwrap_or_default().replace(':', "").to_lowercase();
+    assert_eq!(info["fingerprint_sha256"], fp.as_str(), "{name}");
+}
+
 /// Make certificates of many shapes with the openssl CLI and compare our
 /// `getpeercert()` fields with CPython's, field by field.
 #[test]
@@ -291,6 +314,7 @@ fn cert_info_matches_cpython_for_certificates_made_by_openssl() {
         let python = python_decode(&dir.path(name));
         let ours = python_part(cert_info(&dir.read(name)));
         assert_eq!(ours, python, "{name}: ours (left) differs from CPython (right)");
+        extras_agree_with_openssl(d, name, &cert_info(&dir.read(name)));
     }
     // The shapes the test meant to cover really are there (so the
     // comparison above is not between two empty maps).
@@ -365,14 +389,7 @@ fn cert_info_extras_agree_with_openssl() {
         assert_eq!(info["key_type"], key_type, "{name}");
         assert_eq!(info["key_bits"], bits, "{name}");
         assert_eq!(info["is_ca"], is_ca, "{name}");
-        let text = openssl(d, &["x509", "-in", path, "-noout", "-text"]);
-        assert!(text.contains(&format!("Public-Key: ({bits} bit)")), "{text}");
-        let sig = info["signature_algorithm"].as_str().unwrap();
-        assert!(text.contains(&format!("Signature Algorithm: {sig}")), "{sig} not in\n{text}");
-        assert_eq!(text.contains("CA:TRUE"), is_ca);
-        let fp = openssl(d, &["x509", "-in", path, "-noout", "-fingerprint", "-sha256"]);
-        let fp = fp.trim().rsplit('=').next().unwrap().replace(':', "").to_lowercase();
-        assert_eq!(info["fingerprint_sha256"], fp.as_str());
+        extras_agree_with_openssl(d, &format!("{name}.pem"), &info);
         let py = crate::util::python(&format!(
             "import ssl; d = ssl._ssl._test_decode_cert({path:?}); \
              print(int(ssl.cert_time_to_seconds(d['notBefore'])), int(ssl.cert_time_to_seconds(d['notAfter'])))"
