@@ -183,6 +183,44 @@ kinds
         kinds: &["value", "permission"],
         scope: dns_scope,
     },
+    Target {
+        name: "cert",
+        about: "certificates as DER and PEM (tls::cert_info), and PEM private keys (the key option of tls::make_ca)",
+        script: r#"
+try { tls::cert_info(data); } catch (e) { kinds.push(kind_of(e)); }
+try { tls::cert_info(data.as_string_lossy()); } catch (e) { kinds.push(kind_of(e)); }
+try { tls::make_ca(#{key: data.as_string_lossy()}); } catch (e) { kinds.push(kind_of(e)); }
+kinds
+"#,
+        kinds: &["value"],
+        scope: data_scope,
+    },
+    Target {
+        name: "url",
+        about: "URLs as url:: splits, parses, joins and rebuilds them (urllib.parse), and query strings and percent-escapes",
+        script: r#"
+try {
+    let p = url::parse(u);
+    let again = url::unparse(p);
+    let s = url::split(u);
+    url::unsplit(s);
+    url::split(again);
+    url::port(u);
+} catch (e) { kinds.push(kind_of(e)); }
+try { url::join(u, r); url::join(r, u); url::defrag(u); } catch (e) { kinds.push(kind_of(e)); }
+try {
+    let pairs = url::parse_qsl(u, #{keep_blank_values: true});
+    url::encode(pairs);
+    url::parse_qs(r, #{strict_parsing: true, max_num_fields: 50});
+} catch (e) { kinds.push(kind_of(e)); }
+if url::unquote(url::quote(u, "")) != u { throw "quote round trip"; }
+if url::unquote_plus(url::quote_plus(r)) != r { throw "quote_plus round trip"; }
+url::unquote(r);
+kinds
+"#,
+        kinds: &["value"],
+        scope: url_scope,
+    },
 ];
 
 /// The target called `name`.
@@ -263,5 +301,18 @@ fn dns_scope(input: &[u8]) -> Scope<'static> {
     let mut scope = Scope::new();
     scope.push("rtype", rtype);
     scope.push("name", String::from_utf8_lossy(u.take_rest()).into_owned());
+    scope
+}
+
+/// A URL `u` up to the first NUL byte and `r` after it (a reference to
+/// join, a query string), both UTF-8, lossily.
+fn url_scope(input: &[u8]) -> Scope<'static> {
+    let (u, r) = match input.iter().position(|&b| b == 0) {
+        Some(i) => (&input[..i], &input[i + 1..]),
+        None => (input, &[][..]),
+    };
+    let mut scope = Scope::new();
+    scope.push("u", String::from_utf8_lossy(u).into_owned());
+    scope.push("r", String::from_utf8_lossy(r).into_owned());
     scope
 }

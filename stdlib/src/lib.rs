@@ -28,6 +28,7 @@ pub mod permissions;
 pub mod structs;
 pub mod task;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 pub mod url;
 
@@ -58,6 +59,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("struct", structs::module()),
         ("frame", frame::module()),
         ("url", url::module()),
+        ("tls", tls::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

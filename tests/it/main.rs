@@ -17,4 +17,5 @@ mod structs;
 mod tasks;
 mod tcp;
 mod url;
+mod tls_certs;
 mod watch;
