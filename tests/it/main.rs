@@ -16,4 +16,5 @@ mod runner;
 mod structs;
 mod tasks;
 mod tcp;
+mod tls;
 mod watch;
