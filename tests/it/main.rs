@@ -17,4 +17,5 @@ mod structs;
 mod tasks;
 mod tcp;
 mod tls;
+mod tls_certs;
 mod watch;
