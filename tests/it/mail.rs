@@ -150,23 +150,29 @@ fn smtp_starttls_delivers_intact_over_tls_and_says_ehlo_again() {
     let sink = SmtpSink::start_tls("starttls");
     let ca = crate::tls::pki().path("ca.pem");
     let body = "Hello over TLS,\n.dotted line\nbye";
-    let code = format!(
-        r#"import "smtp" as smtp;
-        let s = smtp::connect("localhost", {port}, #{{require_tls: true, tls: #{{ca: "{ca}"}}}});
-        let facts = s.conn.tls;
-        let offered_again = "starttls" in s.features;
-        smtp::sendmail(s, "a@x.test", ["b@x.test"], smtp::message("a@x.test", "b@x.test", "tls", "{body}"));
-        smtp::quit(s);
-        `${{s.tls}} ${{facts.version}} ${{facts.verified}} ${{offered_again}}`"#,
-        port = sink.port,
-        body = body.replace('\n', "\\n"),
-    );
-    // After the upgrade the server no longer offers STARTTLS: the second EHLO's features replaced the first's.
-    assert_eq!(eval(&code).expect("script runs").to_string(), "true TLSv1.3 true false");
-    let messages = sink.messages();
-    assert_eq!(messages.len(), 1);
-    let data = messages[0]["data"].as_str().expect("data");
-    assert!(data.contains("Hello over TLS,\r\n.dotted line\r\nbye"), "{data:?}");
+    // Through `connect`'s `require_tls`, and through `start_tls` on a plain session.
+    let openings = [
+        format!(r#"smtp::connect("localhost", {}, #{{require_tls: true, tls: #{{ca: "{ca}"}}}})"#, sink.port),
+        format!(r#"smtp::start_tls(smtp::connect("localhost", {}), #{{ca: "{ca}"}})"#, sink.port),
+    ];
+    for (n, open) in openings.iter().enumerate() {
+        let code = format!(
+            r#"import "smtp" as smtp;
+            let s = {open};
+            let facts = s.conn.tls;
+            let offered_again = "starttls" in s.features;
+            smtp::sendmail(s, "a@x.test", ["b@x.test"], smtp::message("a@x.test", "b@x.test", "tls", "{body}"));
+            smtp::quit(s);
+            `${{s.tls}} ${{facts.version}} ${{facts.verified}} ${{offered_again}}`"#,
+            body = body.replace('\n', "\\n"),
+        );
+        // After the upgrade the server no longer offers STARTTLS: the second EHLO's features replaced the first's.
+        assert_eq!(eval(&code).expect("script runs").to_string(), "true TLSv1.3 true false", "{open}");
+        let messages = sink.messages();
+        assert_eq!(messages.len(), n + 1);
+        let data = messages[n]["data"].as_str().expect("data");
+        assert!(data.contains("Hello over TLS,\r\n.dotted line\r\nbye"), "{data:?}");
+    }
 }
 
 #[test]
