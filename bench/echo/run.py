@@ -3,8 +3,12 @@
 Python threads, side by side on loopback. Run through `bench/run echo`
 (which builds the release binaries first).
 
-Three parts (`bench/run echo [throughput] [idle] [startup]`, default all):
+Parts (`bench/run echo [throughput] [idle] [startup] [tls]`, default the
+first three):
   throughput  closed-loop echo, 64-byte messages, at 50 and 1000 connections
+  tls         the same over TLS 1.3 (netscript's scripts/tls_echo_server.rhai,
+              Node `tls`, Python asyncio with `ssl`), then full TLS 1.3
+              handshakes per second (a new connection per request)
   idle        10,000 idle connections held open while 50 connections echo;
               the netscript server's VmRSS
   startup     wall time of a hello-world run (netscript, python3, node)
@@ -93,10 +97,10 @@ def cpu_seconds(pid):
 class Server:
     """A server process started on a free port, ready once it printed its line."""
 
-    def __init__(self, name):
+    def __init__(self, name, servers=None):
         self.name = name
         self.port = free_port()
-        cmd = [a.format(port=self.port) for a in SERVERS[name]]
+        cmd = [a.format(port=self.port) for a in (servers or SERVERS)[name]]
         if PIN:
             cmd = ["taskset", "-c", PIN[0]] + cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -125,11 +129,15 @@ def wait_quiet(limit=QUIET_WAIT):
             return
 
 
-def load(port, conns, idle=0, sample_pid=None):
+def load(port, conns, idle=0, sample_pid=None, tls_ca=None, mode="load"):
     """Run the load generator; returns its JSON result plus RSS samples of `sample_pid`."""
     wait_quiet()
-    cmd = [LOADGEN, "load", "--port", str(port), "--conns", str(conns), "--warm", str(WARM),
-           "--measure", str(MEASURE), "--idle", str(idle), "--threads", LOADGEN_THREADS]
+    cmd = [LOADGEN, mode, "--port", str(port), "--conns", str(conns), "--warm", str(WARM),
+           "--measure", str(MEASURE)]
+    if mode == "load":
+        cmd += ["--idle", str(idle), "--threads", LOADGEN_THREADS]
+    if tls_ca:
+        cmd += ["--tls", tls_ca]
     if PIN:
         cmd = ["taskset", "-c", PIN[-1]] + cmd
     children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -224,7 +232,7 @@ def throughput(results):
             print(f"{name:<12} {r['msgs_per_s']:>10,.0f} {r['p50_us']:>8} {r['p99_us']:>8} "
                   f"{r['p999_us']:>9} {cpu['server_cpu']:>8} {cpu['loadgen_cpu']:>8} {cpu['other_cpu']:>6} "
                   f"{r['errors']:>6}", flush=True)
-        for other in ("native", "node"):
+        for other in ("native", "node", "netscript-base"):
             per_round = [ratio(r["netscript"]["msgs_per_s"], r[other]["msgs_per_s"])
                          for r in rounds if "netscript" in r and other in r]
             if per_round:
@@ -279,13 +287,73 @@ def startup(results):
     results["startup"] = out
 
 
+def tls_files():
+    """A CA and a leaf for localhost it signs, made by the openssl CLI."""
+    d = os.path.join(ROOT, "target", "bench", "tls")
+    os.makedirs(d, exist_ok=True)
+    ca, leaf, key = (os.path.join(d, n) for n in ("ca.pem", "leaf.pem", "leaf.key"))
+    if not os.path.exists(key):
+        def run(*args):
+            subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "365", "-subj", "/CN=bench CA")
+        run("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=localhost")
+        with open(os.path.join(d, "leaf.ext"), "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "leaf.pem", "-days", "365", "-extfile", "leaf.ext")
+    return ca, leaf, key
+
+
+def tls(results):
+    """TLS echo at each connection count, then full handshakes per second,
+    ROUNDS interleaved rounds each; ratios are netscript against Node."""
+    ca, cert, key = tls_files()
+    servers = {
+        "netscript": [NETSCRIPT, "run", os.path.join(ROOT, "scripts", "tls_echo_server.rhai"), "{port}", cert, key],
+        "node": ["node", os.path.join(SERVERS_DIR, "node_tls_echo.js"), "{port}", cert, key],
+        "py-asyncio": [sys.executable, os.path.join(SERVERS_DIR, "py_asyncio_tls_echo.py"), "{port}", cert, key],
+    }
+    # BENCH_BASELINE is measured by the plain parts only: a baseline build may predate `tls::`.
+    names = [n for n in SELECTED if n in servers] or list(servers)
+    out = results.setdefault("tls", {})
+    for mode, counts, metric in (("load", CONNS, "msgs_per_s"), ("handshakes", [8], "handshakes_per_s")):
+        for conns in counts:
+            what = f"TLS 1.3 echo, {conns} connections" if mode == "load" else f"full TLS 1.3 handshakes, {conns} loops"
+            print(f"\n== {what}, {ROUNDS} round(s) ==", flush=True)
+            rounds = []
+            for _ in range(ROUNDS):
+                got = {}
+                for name in names:
+                    srv = Server(name, servers)
+                    try:
+                        got[name] = load(srv.port, conns, sample_pid=srv.proc.pid, tls_ca=ca, mode=mode)
+                    except RuntimeError as e:
+                        print(f"{name:<12} failed: {e}", flush=True)
+                    finally:
+                        srv.stop()
+                rounds.append(got)
+            row = out.setdefault(f"{mode}-{conns}", {})
+            for name in names:
+                vals = sorted(r[name][metric] for r in rounds if name in r)
+                if vals:
+                    row[name] = median(vals)
+                    errs = sum(r[name]["errors"] for r in rounds if name in r)
+                    print(f"{name:<12} {row[name]:>10,.0f} {metric}  errors {errs}", flush=True)
+            per_round = [ratio(r["netscript"][metric], r["node"][metric]) for r in rounds if "netscript" in r and "node" in r]
+            if per_round:
+                row["ratio_node"] = median(per_round)
+                print(f"netscript / node: {row['ratio_node']:.2f} (rounds: "
+                      f"{', '.join(f'{x:.2f}' for x in per_round)})", flush=True)
+
+
 def main():
     parts = sys.argv[1:] or ["throughput", "idle", "startup"]
     os.makedirs(os.path.join(ROOT, "target", "bench"), exist_ok=True)
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "pin": PIN,
                "warm_s": WARM, "measure_s": MEASURE, "loadgen_threads": LOADGEN_THREADS}
     for part in parts:
-        {"throughput": throughput, "idle": idle, "startup": startup}[part](results)
+        {"throughput": throughput, "idle": idle, "startup": startup, "tls": tls}[part](results)
     with open(os.path.join(ROOT, "target", "bench", "echo.json"), "w") as f:
         json.dump(results, f, indent=2)
 

@@ -29,6 +29,7 @@ pub mod structs;
 pub mod task;
 pub mod tcp;
 pub mod tls;
+pub mod trace;
 pub mod udp;
 pub mod url;
 
@@ -52,6 +53,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
     let mut all = vec![
         ("bytes", bytes::module()),
         ("tcp", tcp::module()),
+        ("tls", tls::module()),
         ("udp", udp::module()),
         ("net", net::module()),
         ("dns", dns::module()),
@@ -59,7 +61,6 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("struct", structs::module()),
         ("frame", frame::module()),
         ("url", url::module()),
-        ("tls", tls::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

@@ -16,6 +16,7 @@ mod runner;
 mod structs;
 mod tasks;
 mod tcp;
-mod url;
+mod tls;
 mod tls_certs;
+mod url;
 mod watch;

@@ -4,8 +4,14 @@
 //! ```text
 //! echo-bench serve PORT [--threads N]        native echo server (prints "echo server on 127.0.0.1:PORT")
 //! echo-bench load --port P [--conns N] [--size B] [--warm S] [--measure S]
-//!                 [--threads T] [--idle K] [--host H]
+//!                 [--threads T] [--idle K] [--host H] [--tls CA.pem]
+//! echo-bench handshakes --port P --tls CA.pem [--conns N] [--warm S] [--measure S]
 //! ```
+//!
+//! `--tls CA.pem` speaks TLS (tokio-rustls, ring) to a server whose
+//! certificate for `localhost` that CA signed. `handshakes` measures full
+//! TLS 1.3 handshakes: each of `N` loops connects, handshakes (no session
+//! resumption), echoes one message, closes, and starts over.
 //!
 //! `load` opens `K` idle connections first (held open, never used), then `N`
 //! active ones. Each active connection sends one `B`-byte message, waits for
@@ -20,8 +26,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
 
 const WARM: u8 = 0;
 const MEASURE: u8 = 1;
@@ -36,6 +44,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
         Some("load") => load(&args[1..]),
+        Some("handshakes") => handshakes(&args[1..]),
         _ => Err(usage()),
     };
     if let Err(msg) = result {
@@ -46,7 +55,8 @@ fn main() {
 
 fn usage() -> String {
     "usage: echo-bench serve PORT [--threads N] | echo-bench load --port P [--conns N] [--size B] \
-     [--warm S] [--measure S] [--threads T] [--idle K] [--host H]"
+     [--warm S] [--measure S] [--threads T] [--idle K] [--host H] [--tls CA.pem] | \
+     echo-bench handshakes --port P --tls CA.pem [--conns N] [--warm S] [--measure S]"
         .to_string()
 }
 
@@ -111,6 +121,30 @@ struct Load {
     warm: Duration,
     measure: Duration,
     idle: usize,
+    tls: Option<TlsConnector>,
+}
+
+/// A TLS 1.3 client that trusts the CA in `path` (no resumption: every
+/// connection does a full handshake).
+fn connector(path: &str) -> Result<TlsConnector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("{path}: {e}"))? {
+        roots.add(cert.map_err(|e| format!("{path}: {e}"))?).map_err(|e| format!("{path}: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+fn server_name() -> rustls::pki_types::ServerName<'static> {
+    rustls::pki_types::ServerName::try_from("localhost").expect("a valid name")
 }
 
 fn load(args: &[String]) -> Result<(), String> {
@@ -124,6 +158,10 @@ fn load(args: &[String]) -> Result<(), String> {
         warm: Duration::from_secs_f64(f.get("--warm", 5.0)?),
         measure: Duration::from_secs_f64(f.get("--measure", 10.0)?),
         idle: f.get("--idle", 0)?,
+        tls: match f.get("--tls", String::new())?.as_str() {
+            "" => None,
+            ca => Some(connector(ca)?),
+        },
     };
     let threads: usize = f.get("--threads", 1)?;
     runtime(threads)?.block_on(run_load(cfg))
@@ -160,7 +198,14 @@ async fn run_load(cfg: Load) -> Result<(), String> {
     let phase = Arc::new(AtomicU8::new(WARM));
     let mut tasks = Vec::with_capacity(cfg.conns);
     for s in active {
-        tasks.push(tokio::spawn(client(s, cfg.size, phase.clone())));
+        let phase = phase.clone();
+        tasks.push(match &cfg.tls {
+            None => tokio::spawn(client(s, cfg.size, phase)),
+            Some(tls) => {
+                let s = tls.connect(server_name(), s).await.map_err(|e| format!("TLS handshake: {e}"))?;
+                tokio::spawn(client(s, cfg.size, phase))
+            }
+        });
     }
     tokio::time::sleep(cfg.warm).await;
     phase.store(MEASURE, Ordering::Relaxed);
@@ -204,7 +249,7 @@ fn new_hist() -> Histogram<u32> {
 }
 
 /// One closed-loop connection: send, wait for the whole echo, repeat.
-async fn client(mut s: TcpStream, size: usize, phase: Arc<AtomicU8>) -> Tally {
+async fn client<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, size: usize, phase: Arc<AtomicU8>) -> Tally {
     let msg: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     let mut buf = vec![0u8; size];
     let mut tally = Tally { hist: new_hist(), count: 0, error: None };
@@ -233,4 +278,67 @@ async fn client(mut s: TcpStream, size: usize, phase: Arc<AtomicU8>) -> Tally {
             _ => {}
         }
     }
+}
+
+/// Full TLS handshakes per second: `--conns` loops of connect, handshake,
+/// one 64-byte echo, close.
+fn handshakes(args: &[String]) -> Result<(), String> {
+    let f = Flags(args);
+    let port: u16 = f.get("--port", 0)?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().map_err(|e| format!("address: {e}"))?;
+    let tls = connector(&f.get("--tls", String::new())?)?;
+    let conns: usize = f.get("--conns", 8)?;
+    let warm = Duration::from_secs_f64(f.get("--warm", 2.0)?);
+    let measure = Duration::from_secs_f64(f.get("--measure", 10.0)?);
+    runtime(1)?.block_on(async move {
+        let phase = Arc::new(AtomicU8::new(WARM));
+        let mut tasks = Vec::new();
+        for _ in 0..conns {
+            let (tls, phase) = (tls.clone(), phase.clone());
+            tasks.push(tokio::spawn(async move {
+                let msg = [7u8; 64];
+                let mut buf = [0u8; 64];
+                let (mut count, mut error) = (0u64, None);
+                while phase.load(Ordering::Relaxed) != STOP {
+                    let round = async {
+                        let tcp = TcpStream::connect(addr).await?;
+                        tcp.set_nodelay(true)?;
+                        let mut s = tls.connect(server_name(), tcp).await?;
+                        s.write_all(&msg).await?;
+                        s.read_exact(&mut buf).await?;
+                        s.shutdown().await
+                    };
+                    match round.await {
+                        Ok(()) if phase.load(Ordering::Relaxed) == MEASURE => count += 1,
+                        Ok(()) => {}
+                        Err(e) => {
+                            error = Some(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                (count, error)
+            }));
+        }
+        tokio::time::sleep(warm).await;
+        phase.store(MEASURE, Ordering::Relaxed);
+        let start = Instant::now();
+        tokio::time::sleep(measure).await;
+        phase.store(STOP, Ordering::Relaxed);
+        let elapsed = start.elapsed().as_secs_f64();
+        let (mut count, mut errors) = (0u64, Vec::new());
+        for t in tasks {
+            let (n, e) = t.await.map_err(|e| e.to_string())?;
+            count += n;
+            errors.extend(e);
+        }
+        let first_error = errors.first().map_or("null".to_string(), |e| format!("{e:?}"));
+        println!(
+            "{{\"conns\": {conns}, \"seconds\": {elapsed:.3}, \"handshakes\": {count}, \"handshakes_per_s\": {:.0}, \
+             \"errors\": {}, \"first_error\": {first_error}}}",
+            count as f64 / elapsed,
+            errors.len()
+        );
+        Ok(())
+    })
 }
