@@ -438,7 +438,10 @@ fn located(err: &EvalAltResult) -> String {
         }
     }
     let what = crate::error::describe(err);
-    if pos.is_none() { what } else { format!("{what} ({pos})") }
+    // Rhai's own errors already end with their position; thrown values and
+    // library errors do not.
+    let bare = matches!(crate::error::innermost(err), EvalAltResult::ErrorRuntime(..));
+    if pos.is_none() || !bare { what } else { format!("{what} ({pos})") }
 }
 
 /// Run a script handler in a task of its own and turn what it returns into

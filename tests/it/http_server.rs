@@ -1,0 +1,381 @@
+//! `http::` server against real clients: curl (HTTP/1.1, h2c, multipart,
+//! slow uploads), Python `requests` (sessions, cookies, redirects), raw
+//! sockets (garbage, slowloris, drops mid-request), headless Chromium
+//! driven by Selenium (the guestbook's POST-redirect-GET), and hot reload
+//! under `netscript watch`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::{Peer, python};
+
+/// Start `code` (which must print its URL first) with `netscript run -e`.
+fn server(code: &str) -> Peer {
+    Peer::netscript(&["run", "-e", code])
+}
+
+/// Run curl with `args`; returns its standard output.
+fn curl(args: &[&str]) -> String {
+    let out = Command::new("curl").args(["-s", "--max-time", "20"]).args(args).output().expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `curl -i`: the status code, the header block (lowercase) and the body.
+fn curl_i(args: &[&str]) -> (u16, String, String) {
+    let out = curl(&[&["-i"], args].concat());
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+fn url(peer: &Peer, path: &str) -> String {
+    format!("http://127.0.0.1:{}{path}", peer.port)
+}
+
+/// Send raw bytes on a new connection and read the reply until EOF (or 10 s).
+fn raw(peer: &Peer, data: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", peer.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.write_all(data).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const CONVENTIONS: &str = r#"
+let r = http::router();
+r.get("/", |req| "<h1>home</h1>");
+r.get("/blob", |req| blob(3, 65));
+r.get("/json/:id", |req| #{id: req.params.id, q: req.query, ua: req.header("USER-AGENT"), h: req.headers["x-test"]});
+r.get("/none", |req| ());
+r.post("/created", |req| http::response(201, req.json(), #{"X-Made": "yes"}));
+r.get("/go", |req| http::redirect("/"));
+r.get("/gone", |req| http::redirect("/new", 301));
+r.get("/missing", |req| http::not_found());
+r.get("/files/*rest", |req| req.params.rest);
+r.any("/any", |req| req.method);
+r.get("/boom", |req| { let x = 1; throw "kaboom " + x; });
+r.get("/stream", |req| http::stream(|w| { for i in 0..3 { w.write("chunk" + i + ";"); task::sleep(0.02); } }));
+r.post("/len", |req| `${req.body.len()}`);
+let s = http::listen("127.0.0.1", 0, #{http2: true}).serve(r);
+print(s.url);
+s.wait();
+"#;
+
+#[test]
+fn return_conventions_and_routing_with_curl() {
+    let p = server(CONVENTIONS);
+    let (status, head, body) = curl_i(&[&url(&p, "/")]);
+    assert_eq!((status, body.as_str()), (200, "<h1>home</h1>"));
+    assert!(head.contains("content-type: text/html; charset=utf-8"), "{head}");
+
+    let (status, head, body) = curl_i(&[&url(&p, "/blob")]);
+    assert_eq!((status, body.as_str()), (200, "AAA"));
+    assert!(head.contains("content-type: application/octet-stream"), "{head}");
+
+    let (status, head, body) =
+        curl_i(&["-A", "probe/1", "-H", "X-Test: t1", &url(&p, "/json/42?a=1&a=2&b=x+y&empty=")]);
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let got = python(&format!(
+        "import json; v = json.loads({body:?}); print(v['id'], v['q'] == {{'a': ['1', '2'], 'b': ['x y']}}, v['ua'], v['h'])"
+    ));
+    assert_eq!(got.trim(), "42 True probe/1 t1");
+
+    assert_eq!(curl_i(&[&url(&p, "/none")]).0, 204);
+    let (status, head, body) =
+        curl_i(&["-H", "Content-Type: application/json", "-d", r#"{"n": [1, 2]}"#, &url(&p, "/created")]);
+    assert_eq!((status, body.as_str()), (201, r#"{"n":[1,2]}"#));
+    assert!(head.contains("x-made: yes"), "{head}");
+
+    let (status, head, _) = curl_i(&[&url(&p, "/go")]);
+    assert_eq!(status, 303);
+    assert!(head.contains("location: /"), "{head}");
+    assert_eq!(curl_i(&[&url(&p, "/gone")]).0, 301);
+    assert_eq!(curl_i(&[&url(&p, "/missing")]).0, 404);
+    assert_eq!(curl_i(&[&url(&p, "/nowhere")]).0, 404);
+    assert_eq!(curl_i(&[&url(&p, "/files/a/b%20c")]).2, "a/b c");
+    assert_eq!(curl_i(&["-X", "PATCH", &url(&p, "/any")]).2, "PATCH");
+
+    // 405 with Allow; HEAD follows GET without a body.
+    let (status, head, _) = curl_i(&["-X", "DELETE", &url(&p, "/")]);
+    assert_eq!(status, 405);
+    assert!(head.contains("allow: get, head"), "{head}");
+    let (status, head, body) = curl_i(&["-I", &url(&p, "/")]);
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert!(head.contains("content-length: 13"), "{head}");
+
+    // A throwing handler is a 500 without details; the server goes on.
+    let (status, _, body) = curl_i(&[&url(&p, "/boom")]);
+    assert_eq!(status, 500);
+    assert!(!body.contains("kaboom"), "{body}");
+    assert_eq!(curl_i(&[&url(&p, "/")]).0, 200);
+
+    // Streaming arrives whole, chunked.
+    let (status, head, body) = curl_i(&[&url(&p, "/stream")]);
+    assert_eq!((status, body.as_str()), (200, "chunk0;chunk1;chunk2;"));
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+
+    // HTTP/2 with prior knowledge (h2c).
+    let out = curl(&["--http2-prior-knowledge", "-w", " %{http_version}", &url(&p, "/json/7")]);
+    assert!(out.contains(r#""id":"7""#), "{out}");
+    assert!(out.ends_with(" 2"), "{out}");
+
+    // A slow upload (10 kB/s for 40 kB) arrives whole.
+    let dir = std::env::temp_dir().join(format!("netscript-http-upload-{}", std::process::id()));
+    std::fs::write(&dir, vec![b'x'; 40_000]).expect("write");
+    let out = curl(&["--limit-rate", "10k", "--data-binary", &format!("@{}", dir.display()), &url(&p, "/len")]);
+    assert_eq!(out, "40000");
+    let _ = std::fs::remove_file(&dir);
+}
+
+#[test]
+fn debug_servers_show_the_error_with_its_position() {
+    let p = server(
+        r#"let s = http::listen("127.0.0.1", 0, #{debug: true}).serve(|req| { let v = 1;
+throw "broken " + v; });
+print(s.url); s.wait();"#,
+    );
+    let (status, _, body) = curl_i(&[&url(&p, "/")]);
+    assert_eq!(status, 500);
+    assert!(body.contains("broken 1") && body.contains("line 2"), "{body}");
+}
+
+#[test]
+fn multipart_and_urlencoded_forms() {
+    let p = server(
+        r#"let s = http::listen("127.0.0.1", 0).serve(|req| {
+    let f = req.form();
+    if "upload" in f {
+        `${f.name}|${f.upload.filename}|${f.upload.content_type}|${f.upload.data.len()}|${f.upload.data.as_string()}`
+    } else { `${f.name}|${f.tag}` }
+});
+print(s.url); s.wait();"#,
+    );
+    let file = std::env::temp_dir().join(format!("netscript-http-form-{}.txt", std::process::id()));
+    std::fs::write(&file, "hello file").expect("write");
+    let out =
+        curl(&["-F", "name=Ann Lee", "-F", &format!("upload=@{};type=text/plain", file.display()), &url(&p, "/")]);
+    let fname = file.file_name().and_then(|n| n.to_str()).expect("name");
+    assert_eq!(out, format!("Ann Lee|{fname}|text/plain|10|hello file"));
+    let out = curl(&["-d", "name=a+b%21&tag=1&tag=2", &url(&p, "/")]);
+    assert_eq!(out, "a b!|[\"1\", \"2\"]");
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn limits_answer_413_431_400_and_drop_slow_headers() {
+    let p = server(
+        r#"let s = http::listen("127.0.0.1", 0, #{max_body: 1000, max_headers: 20, header_timeout: 0.5})
+    .serve(|req| `got ${req.body.len()}`);
+print(s.url); s.wait();"#,
+    );
+    assert_eq!(curl(&["-d", &"x".repeat(1000), &url(&p, "/")]), "got 1000");
+    assert_eq!(curl_i(&["-d", &"x".repeat(1001), &url(&p, "/")]).0, 413);
+    // Chunked, so no Content-Length announces the size.
+    let big = format!("{:x}\r\n{}\r\n0\r\n\r\n", 5000, "y".repeat(5000));
+    let reply = raw(&p, format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{big}").as_bytes());
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    let many: String = (0..30).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let reply = raw(&p, format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes());
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
+    let reply = raw(&p, b"\x16\x03\x01 garbage\r\n\r\n");
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    // Slowloris: half a request head, then nothing; the server hangs up.
+    let reply = raw(&p, b"GET / HTTP/1.1\r\nHost: x\r\n");
+    assert!(!reply.contains("got"), "{reply}");
+    assert_eq!(curl(&[&url(&p, "/")]), "got 0");
+}
+
+#[test]
+fn static_files_with_caching_ranges_and_no_way_out() {
+    let root = std::env::temp_dir().join(format!("netscript-http-static-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let public = root.join("public");
+    std::fs::create_dir_all(public.join("sub")).expect("dirs");
+    std::fs::write(public.join("hello.txt"), "0123456789").expect("write");
+    std::fs::write(public.join("style.css"), "b{}").expect("write");
+    std::fs::write(public.join("sub/index.html"), "<p>index</p>").expect("write");
+    std::fs::write(root.join("secret.txt"), "SECRET").expect("write");
+    std::os::unix::fs::symlink(root.join("secret.txt"), public.join("link.txt")).expect("symlink");
+    let p = server(&format!(
+        r#"let r = http::router(); r.static_dir("/static", {:?});
+let s = http::listen("127.0.0.1", 0).serve(r); print(s.url); s.wait();"#,
+        public.display().to_string()
+    ));
+    let (status, head, body) = curl_i(&[&url(&p, "/static/hello.txt")]);
+    assert_eq!((status, body.as_str()), (200, "0123456789"));
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    assert!(curl_i(&[&url(&p, "/static/style.css")]).1.contains("content-type: text/css"));
+    assert_eq!(curl_i(&[&url(&p, "/static/sub/")]).2, "<p>index</p>");
+    let etag = head.lines().find_map(|l| l.strip_prefix("etag: ")).expect("etag").trim().to_string();
+    let modified = head.lines().find_map(|l| l.strip_prefix("last-modified: ")).expect("last-modified").trim();
+    assert_eq!(curl_i(&["-H", &format!("If-None-Match: {etag}"), &url(&p, "/static/hello.txt")]).0, 304);
+    assert_eq!(curl_i(&["-H", &format!("If-Modified-Since: {modified}"), &url(&p, "/static/hello.txt")]).0, 304);
+    assert_eq!(
+        curl_i(&["-H", "If-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT", &url(&p, "/static/hello.txt")]).0,
+        200
+    );
+    let (status, head, body) = curl_i(&["-r", "2-4", &url(&p, "/static/hello.txt")]);
+    assert_eq!((status, body.as_str()), (206, "234"));
+    assert!(head.contains("content-range: bytes 2-4/10"), "{head}");
+    assert_eq!(curl_i(&["-r", "20-30", &url(&p, "/static/hello.txt")]).0, 416);
+
+    for attack in [
+        "/static/../secret.txt",
+        "/static/%2e%2e/secret.txt",
+        "/static/%2E%2E/secret.txt",
+        "/static/sub/..%2f..%2fsecret.txt",
+        "/static/link.txt",
+        "/static/hello.txt%00.png",
+        "/static/..%5csecret.txt",
+    ] {
+        let (status, _, body) = curl_i(&["--path-as-is", &url(&p, attack)]);
+        assert!(matches!(status, 400 | 404), "{attack}: {status}");
+        assert!(!body.contains("SECRET"), "{attack}: {body}");
+    }
+    let reply = raw(&p, b"GET /static/../../secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(!reply.contains("SECRET") && reply.starts_with("HTTP/1.1 404"), "{reply}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn guestbook_with_requests_session_cookies_and_redirects() {
+    let p = Peer::netscript(&["run", "scripts/guestbook.rhai", "0"]);
+    let out = python(&format!(
+        r#"
+import requests
+base = "http://127.0.0.1:{}/"
+s = requests.Session()
+r = s.get(base)
+print(r.status_code, 'name="name"' in r.text)
+r = s.post(base, data={{"name": "", "message": "kept <text>"}})
+print(r.status_code, 'id="name" class="error"' in r.text, 'class="error"' in r.text.split('id="message"')[1][:20], 'value="kept &lt;text&gt;"' in r.text)
+r = s.post(base, data={{"name": "Ann", "message": "Hello & bye"}})
+print(r.status_code, [h.status_code for h in r.history], r.url == base, "Thank you for signing!" in r.text, "<b>Ann</b>: Hello &amp; bye" in r.text)
+r = s.get(base)
+print("Thank you" in r.text, "flash" in s.cookies)
+"#,
+        p.port
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["200 True", "400 True False True", "200 [303] True True True", "False False"], "{out}");
+}
+
+#[test]
+fn mock_api_serves_json_with_path_params() {
+    let p = Peer::netscript(&["run", "scripts/mock_api.rhai", "0"]);
+    let out = python(&format!(
+        r#"
+import requests
+base = "http://127.0.0.1:{}"
+r = requests.post(base + "/items", json={{"name": "disk"}})
+print(r.status_code, r.json(), r.headers["Location"])
+print(requests.get(base + "/items/1").json(), requests.get(base + "/items/9").status_code)
+print(requests.put(base + "/items/1", json={{"name": "tape"}}).json())
+print(requests.get(base + "/items").json())
+print(requests.delete(base + "/items/1").status_code, requests.delete(base + "/items/1").status_code)
+print(requests.get(base + "/echo?a=1&a=2", headers={{"X-Y": "z"}}).json()["query"])
+print(requests.get(base + "/status/418").status_code)
+"#,
+        p.port
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "201 {'id': 1, 'name': 'disk'} /items/1",
+            "{'id': 1, 'name': 'disk'} 404",
+            "{'id': 1, 'name': 'tape'}",
+            "[{'id': 1, 'name': 'tape'}]",
+            "204 404",
+            "{'a': ['1', '2']}",
+            "418",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn a_thousand_connections_dropping_mid_request_cost_only_themselves() {
+    let p = server(
+        r#"let s = http::listen("127.0.0.1", 0, #{header_timeout: 2}).serve(|req| `ok ${req.path}`);
+print(s.url); s.wait();"#,
+    );
+    let out = python(&format!(
+        r#"
+import socket, threading, http.client
+port = {}
+good = []
+def client():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    for i in range(200):
+        c.request("GET", f"/n{{i}}")
+        r = c.getresponse()
+        good.append(r.status == 200 and r.read() == f"ok /n{{i}}".encode())
+t = threading.Thread(target=client); t.start()
+junk = [b"GET /", b"GET / HTTP/1.1\r\nHost: x\r\n", b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc", b""]
+for i in range(1000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(junk[i % len(junk)])
+    if i % 2:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()
+t.join()
+print(len(good), all(good))
+"#,
+        p.port
+    ));
+    assert_eq!(out.trim(), "200 True");
+}
+
+#[test]
+fn stop_is_graceful_and_wait_returns() {
+    let (mut child, first) = crate::util::netscript_first_line(&[
+        "run",
+        "-e",
+        r#"let s; s = http::listen("127.0.0.1", 0).serve(|req| {
+    if req.path == "/stop" { s.stop(); return "stopping" }
+    task::sleep(0.5); "slow done"
+});
+print(s.url); s.wait(); print("stopped");"#,
+    ]);
+    let base = first.trim().to_string();
+    let slow = std::thread::spawn({
+        let base = base.clone();
+        move || curl(&[&format!("{base}/slow")])
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(curl(&[&format!("{base}/stop")]), "stopping");
+    assert_eq!(slow.join().expect("slow client"), "slow done");
+    let out = child.wait_with_output().expect("exit");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped"));
+    assert!(out.status.success());
+}
+
+#[test]
+fn trace_and_access_log_lines() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args([
+            "run",
+            "--trace",
+            "-e",
+            r#"let s = http::listen("127.0.0.1", 0, #{log: true}).serve(|req| "hi");
+print(s.url); task::start(|| { task::sleep(1.5); s.stop() }); s.wait();"#,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netscript starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().expect("stdout")), &mut line)
+        .expect("url");
+    assert_eq!(curl(&[&format!("{}/x?y=1", line.trim())]), "hi");
+    let out = child.wait_with_output().expect("exit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("> GET /x?y=1 HTTP/1.1") && err.contains("> user-agent: curl"), "{err}");
+    assert!(err.contains("< HTTP/1.1 200 OK") && err.contains("< content-type: text/html"), "{err}");
+    assert!(err.contains("127.0.0.1 - - [") && err.contains("] \"GET /x?y=1 HTTP/1.1\" 200 2"), "{err}");
+}
