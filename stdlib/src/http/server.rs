@@ -572,7 +572,8 @@ mod api {
     /// body, and for each `w.write` of a stream, default 60), `keep_alive`
     /// (default true), `idle_timeout` (seconds before an idle keep-alive
     /// connection is closed, default 60), `http2` (also accept HTTP/2 with
-    /// prior knowledge, h2c), `debug` (500 pages show the error), `log`
+    /// prior knowledge, h2c), `"debug"` (500 pages show the error; quote
+    /// the key, `debug` is a reserved word), `log`
     /// (an access log line per request on standard error, common log
     /// format), `family`, `backlog`.
     ///
