@@ -384,3 +384,107 @@ print(s.url); task::start(|| { task::sleep(1.5); s.stop() }); s.wait();"#,
     assert!(err.contains("< HTTP/1.1 200 OK") && err.contains("< content-type: text/html"), "{err}");
     assert!(err.contains("127.0.0.1 - - [") && err.contains("] \"GET /x?y=1 HTTP/1.1\" 200 2"), "{err}");
 }
+
+/// One request on a kept-alive connection; the body of the answer.
+fn keep_alive_get(conn: &mut std::io::BufReader<TcpStream>, path: &str) -> String {
+    use std::io::BufRead;
+    conn.get_mut().write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).expect("send");
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        conn.read_line(&mut line).expect("head");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().expect("length");
+        }
+    }
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body).expect("body");
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+const RELOADABLE: &str = r#"
+fn page(req) { "v1 " + req.path }
+let r = http::router();
+r.get("/*rest", Fn("page"));
+let s = http::listen("127.0.0.1", 0).serve(r);
+print(`listening ${s.port}`);
+s.wait();
+"#;
+
+#[test]
+fn watch_swaps_handlers_under_a_running_server_and_its_keep_alive_connections() {
+    use crate::watch::{Watch, save, scratch};
+    let dir = scratch("http");
+    let file = dir.join("app.rhai");
+    std::fs::write(&file, RELOADABLE).expect("write");
+    let w = Watch::start(&file);
+    let port: u16 = w.expect("listening ").trim().trim_start_matches("listening ").parse().expect("port");
+    let mut conn = std::io::BufReader::new(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    assert_eq!(keep_alive_get(&mut conn, "/a"), "v1 /a");
+    save(&file, &RELOADABLE.replace("\"v1 \"", "\"v2 \""));
+    w.expect("reloaded");
+    // The same connection and port, the new code.
+    assert_eq!(keep_alive_get(&mut conn, "/b"), "v2 /b");
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/c")]), "v2 /c");
+}
+
+/// Headless Chromium through Selenium: an invalid guestbook post shows the
+/// marked fields with the typed value kept; a valid one lands, after the
+/// 303, on the GET page showing the entry, and going back does not post again.
+#[test]
+fn browser_signs_the_guestbook() {
+    let have = |cmd: &str| {
+        Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
+    };
+    let selenium = Command::new("python3").args(["-c", "import selenium"]).output().is_ok_and(|o| o.status.success());
+    if !(have("chromium") && have("chromedriver") && selenium) {
+        eprintln!(
+            "SKIPPED browser_signs_the_guestbook: needs Debian chromium + chromium-driver and PyPI selenium (tests/run installs them)"
+        );
+        return;
+    }
+    let p = Peer::netscript(&["run", "scripts/guestbook.rhai", "0"]);
+    let profile = std::env::temp_dir().join(format!("netscript-chromium-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let out = python(&format!(
+        r##"
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+o = webdriver.ChromeOptions()
+o.binary_location = "/usr/bin/chromium"
+for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          "--user-data-dir={profile}"]:
+    o.add_argument(a)
+d = webdriver.Chrome(options=o, service=Service("/usr/bin/chromedriver"))
+try:
+    base = "http://127.0.0.1:{port}/"
+    d.get(base)
+    d.find_element(By.ID, "message").send_keys("no name given")
+    d.find_element(By.ID, "send").click()
+    print("error" in d.find_element(By.ID, "name").get_attribute("class"),
+          d.find_element(By.ID, "message").get_attribute("value"),
+          len(d.find_elements(By.ID, "name-problem")))
+    d.find_element(By.ID, "name").send_keys("Ann")
+    d.find_element(By.ID, "send").click()
+    print(d.current_url == base, d.find_element(By.ID, "flash").text,
+          d.find_element(By.ID, "entries").text)
+    d.refresh()
+    d.back()
+    d.get(base)
+    print(len(d.find_elements(By.CSS_SELECTOR, "#entries li")))
+finally:
+    d.quit()
+"##,
+        profile = profile.display(),
+        port = p.port
+    ));
+    let _ = std::fs::remove_dir_all(&profile);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["True no name given 1", "True Thank you for signing! Ann: no name given", "1"], "{out}");
+}
