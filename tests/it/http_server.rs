@@ -336,7 +336,7 @@ print(len(good), all(good))
 
 #[test]
 fn stop_is_graceful_and_wait_returns() {
-    let (mut child, first) = crate::util::netscript_first_line(&[
+    let (child, first) = crate::util::netscript_first_line(&[
         "run",
         "-e",
         r#"let ch = task::channel(1);

@@ -102,7 +102,6 @@ impl ServerRequest {
     }
 
     /// One header by name, in any case; `()` if absent.
-    #[must_use]
     pub fn header(&self, name: &str) -> Dynamic {
         let values: Vec<_> =
             self.0.headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
