@@ -14,6 +14,7 @@ use hyper::{HeaderMap, Method, Uri, Version};
 use rhai::{Array, Blob, Dynamic, Map};
 
 use crate::error::{Error, Kind, NativeResult};
+use crate::url::{QsOptions, parse_qsl, unquote};
 
 /// A request as handed to a script; clones share it.
 #[derive(Clone)]
@@ -65,7 +66,7 @@ impl ServerRequest {
     /// The query as Python's `parse_qs`: each name to the list of its values.
     #[must_use]
     pub fn query(&self) -> Map {
-        parse_qs(self.query_string().as_bytes())
+        parse_qs(self.query_string())
     }
 
     /// The whole URL, rebuilt from the `Host` header (or the URI's authority).
@@ -170,9 +171,11 @@ impl ServerRequest {
             return crate::runtime::block_on(multipart(body, boundary))?.map_err(Into::into);
         }
         if ctype.is_empty() || ctype.starts_with("application/x-www-form-urlencoded") {
+            // Blank fields are kept: a form's empty input is a value ("").
+            let opts = QsOptions { keep_blank_values: true, ..QsOptions::default() };
             let mut map = Map::new();
-            for (name, value) in form_urlencoded::parse(&self.0.body) {
-                add_field(&mut map, &name, value.into_owned().into());
+            for (name, value) in parse_qsl(&String::from_utf8_lossy(&self.0.body), &opts, OP)? {
+                add_field(&mut map, &name, value.into());
             }
             return Ok(map);
         }
@@ -226,25 +229,11 @@ async fn multipart(body: Bytes, boundary: String) -> Result<Map, Error> {
     Ok(map)
 }
 
-/// Percent-decode `text` (invalid UTF-8 becomes U+FFFD, as Python's `unquote`).
-#[must_use]
-pub fn unquote(text: &str) -> String {
-    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
-}
-
-/// Python's `urllib.parse.parse_qs(qs)`: `+` is a space, `%XX` decoded,
-/// fields without a value dropped, each name to the list of its values.
-#[must_use]
-pub fn parse_qs(qs: &[u8]) -> Map {
-    let mut map = Map::new();
-    for (name, value) in form_urlencoded::parse(qs) {
-        if value.is_empty() {
-            continue;
-        }
-        let entry = map.entry(name.as_ref().into()).or_insert_with(|| Dynamic::from_array(Array::new()));
-        if let Some(mut list) = entry.write_lock::<Array>() {
-            list.push(value.into_owned().into());
-        }
-    }
-    map
+/// Python's `urllib.parse.parse_qs(qs)` as a map of lists.
+fn parse_qs(qs: &str) -> Map {
+    let pairs = crate::url::parse_qs(qs, &QsOptions::default(), "req.query").unwrap_or_default();
+    pairs
+        .into_iter()
+        .map(|(name, values)| (name.into(), values.into_iter().map(Dynamic::from).collect::<Array>().into()))
+        .collect()
 }

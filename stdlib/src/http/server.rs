@@ -41,7 +41,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::request::{ServerRequest, unquote};
+use super::request::ServerRequest;
 use super::response::{self, Body, Payload, ServerResponse, StreamWriter, to_hyper};
 use super::router::{Handler, Router, Target};
 use super::static_files;
@@ -50,6 +50,7 @@ use crate::error::{Error, Kind, NativeResult};
 use crate::runtime;
 use crate::task::Callable;
 use crate::tcp::FailureLog;
+use crate::url::unquote;
 
 /// Default `max_body`: 1 MiB, as the issue asks (larger bodies get 413).
 const DEFAULT_MAX_BODY: usize = 1 << 20;
