@@ -29,6 +29,8 @@ pub mod permissions;
 pub mod structs;
 pub mod task;
 pub mod tcp;
+pub mod tls;
+pub mod trace;
 pub mod udp;
 pub mod url;
 
@@ -52,6 +54,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
     let mut all = vec![
         ("bytes", bytes::module()),
         ("tcp", tcp::module()),
+        ("tls", tls::module()),
         ("udp", udp::module()),
         ("net", net::module()),
         ("dns", dns::module()),

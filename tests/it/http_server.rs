@@ -488,3 +488,33 @@ finally:
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["True no name given 1", "True Thank you for signing! Ann: no name given", "1"], "{out}");
 }
+
+#[test]
+fn https_with_http1_and_http2_by_alpn() {
+    let dir = std::env::temp_dir().join(format!("netscript-https-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=CA:FALSE"])
+        .current_dir(&dir)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (cert, key) = (dir.join("cert.pem").display().to_string(), dir.join("key.pem").display().to_string());
+    let p = server(&format!(
+        r#"let s = http::listen("127.0.0.1", 0, #{{tls: #{{cert: {cert:?}, key: {key:?}}}}})
+    .serve(|req| `${{req.url}} ${{req.version}}`);
+print(s.url); s.wait();"#
+    ));
+    let base = format!("https://127.0.0.1:{}/x", p.port);
+    assert_eq!(curl(&["--cacert", &cert, "--http1.1", &base]), format!("{base} HTTP/1.1"));
+    assert_eq!(curl(&["--cacert", &cert, "--http2", &base]), format!("{base} HTTP/2.0"));
+    let out = python(&format!("import requests; print(requests.get({base:?}, verify={cert:?}).text)"));
+    assert_eq!(out.trim(), format!("{base} HTTP/1.1"));
+    // A client that does not trust the certificate fails its handshake; the server goes on.
+    assert_eq!(curl(&[&base]), "");
+    assert_eq!(curl(&["--cacert", &cert, &base]), format!("{base} HTTP/2.0"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

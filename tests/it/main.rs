@@ -17,5 +17,6 @@ mod runner;
 mod structs;
 mod tasks;
 mod tcp;
+mod tls;
 mod url;
 mod watch;

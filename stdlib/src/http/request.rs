@@ -27,13 +27,21 @@ struct RequestInner {
     headers: HeaderMap,
     body: Bytes,
     remote: SocketAddr,
+    /// `http` or `https`, for `req.url`.
+    scheme: &'static str,
     /// Path parameters filled in by the router (`/items/:id`).
     params: Map,
 }
 
 impl ServerRequest {
     /// A request with its whole body read.
-    pub(crate) fn new(parts: hyper::http::request::Parts, body: Bytes, remote: SocketAddr, params: Map) -> Self {
+    pub(crate) fn new(
+        parts: hyper::http::request::Parts,
+        body: Bytes,
+        remote: SocketAddr,
+        params: Map,
+        scheme: &'static str,
+    ) -> Self {
         Self(Arc::new(RequestInner {
             method: parts.method,
             uri: parts.uri,
@@ -41,6 +49,7 @@ impl ServerRequest {
             headers: parts.headers,
             body,
             remote,
+            scheme,
             params,
         }))
     }
@@ -80,7 +89,7 @@ impl ServerRequest {
             .or_else(|| self.0.headers.get(HOST).and_then(|h| h.to_str().ok()).map(String::from))
             .unwrap_or_default();
         let target = self.0.uri.path_and_query().map_or("/", |p| p.as_str());
-        format!("http://{host}{target}")
+        format!("{}://{host}{target}", self.0.scheme)
     }
 
     /// `HTTP/1.1`, `HTTP/2.0`.

@@ -8,7 +8,9 @@
 //! files, 404s, 405s and the limits (`max_body`, `max_headers`,
 //! `header_timeout`, `idle_timeout`) are answered natively without a task.
 //! A handler that throws gets its client a 500 and is reported on standard
-//! error (with its script position); other requests go on.
+//! error (with its script position); other requests go on. With the `tls`
+//! option the connection is the `tls::` module's rustls server stream, and
+//! HTTP/2 is offered by ALPN.
 //!
 //! ```rhai
 //! let srv = http::listen("127.0.0.1", 0).serve(|req| `hello ${req.query.name ?? ["you"]}`);
@@ -75,6 +77,7 @@ const LISTEN_OPTS: &[&str] = &[
     "idle_timeout",
     "debug",
     "log",
+    "tls",
 ];
 
 /// Server settings from `http::listen`'s options.
@@ -89,11 +92,25 @@ struct Settings {
     idle_timeout: Option<Duration>,
     debug: bool,
     log: bool,
+    /// HTTPS: the rustls configuration of the `tls` option (ALPN offers h2 and http/1.1).
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Settings {
-    fn from_opts(opts: &Opts) -> Result<Self, Error> {
+    fn from_opts(op: &str, opts: &Opts) -> Result<Self, Error> {
+        let tls = match opts.get("tls") {
+            None => None,
+            Some(v) => {
+                let mut map = v
+                    .read_lock::<Map>()
+                    .map(|m| m.clone())
+                    .ok_or_else(|| Error::value(op, "option 'tls' must be a map #{cert, key, client_ca?}"))?;
+                map.entry("alpn".into()).or_insert_with(|| Dynamic::from_array(vec!["h2".into(), "http/1.1".into()]));
+                Some(crate::tls::server_config(op, map)?)
+            }
+        };
         Ok(Self {
+            tls,
             http2: opts.bool("http2", false)?,
             max_body: opts.size("max_body", DEFAULT_MAX_BODY)?,
             max_headers: opts.size("max_headers", DEFAULT_MAX_HEADERS)?.max(1),
@@ -120,13 +137,15 @@ pub struct HttpListener {
 pub struct HttpServer {
     token: CancellationToken,
     local: SocketAddr,
+    /// `http` or `https`.
+    scheme: &'static str,
     /// Connections still open; `wait` returns once stopped and at 0.
     open: watch::Receiver<usize>,
 }
 
 impl HttpServer {
     fn url(&self) -> String {
-        format!("http://{}", self.local)
+        format!("{}://{}", self.scheme, self.local)
     }
 }
 
@@ -141,7 +160,7 @@ fn listen(host: &str, port: INT, opts: Map) -> NativeResult<HttpListener> {
     const OP: &str = "http::listen";
     let port = u16::try_from(port).map_err(|_| Error::value(OP, format!("port must be 0..65535, got {port}")))?;
     let opts = Opts::new(OP, opts, LISTEN_OPTS)?;
-    let settings = Settings::from_opts(&opts)?;
+    let settings = Settings::from_opts(OP, &opts)?;
     let mut socket_opts = Map::new();
     for key in ["family", "backlog"] {
         if let Some(v) = opts.get(key) {
@@ -159,6 +178,8 @@ struct Shared {
     handler: Handler,
     settings: Arc<Settings>,
     failures: Rc<FailureLog>,
+    /// `http` or `https`, for `req.url`.
+    scheme: &'static str,
 }
 
 /// Counts an open connection while alive.
@@ -182,10 +203,12 @@ fn serve(l: &HttpListener, handler: Handler) -> HttpServer {
     let (open_tx, open) = watch::channel(0usize);
     let open_tx = Rc::new(open_tx);
     let local = l.local;
+    let scheme = if l.settings.tls.is_some() { "https" } else { "http" };
     let shared = Rc::new(Shared {
         handler,
         settings: l.settings.clone(),
         failures: FailureLog::new(format!("http {local}"), "handler errors"),
+        scheme,
     });
     let accept_log = FailureLog::new(format!("http {local}"), "accept failures");
     let (listener, stop) = (l.listener.clone(), token.clone());
@@ -201,8 +224,8 @@ fn serve(l: &HttpListener, handler: Handler) -> HttpServer {
             match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let conn = connection(shared.clone(), stream, peer, stop.clone(), OpenGuard::new(&open_tx));
-                    tokio::task::spawn_local(conn);
+                    let open = OpenGuard::new(&open_tx);
+                    tokio::task::spawn_local(accepted_connection(shared.clone(), stream, peer, stop.clone(), open));
                 }
                 Err(e) => {
                     accept_log.report(format!("accept failed: {e}"));
@@ -217,16 +240,43 @@ fn serve(l: &HttpListener, handler: Handler) -> HttpServer {
         accept_log.flush();
         shared.failures.flush();
     });
-    HttpServer { token, local, open }
+    HttpServer { token, local, scheme, open }
+}
+
+/// Serve an accepted connection: after the TLS handshake (bounded by
+/// `header_timeout`) for HTTPS, else at once.
+async fn accepted_connection(
+    shared: Rc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    stop: CancellationToken,
+    open: OpenGuard,
+) {
+    const OP: &str = "http handshake";
+    let Some(config) = shared.settings.tls.clone() else {
+        return connection(shared, stream, peer, stop, open).await;
+    };
+    let handshake = crate::tls::accept_stream(OP, stream, config);
+    let limit = shared.settings.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT);
+    let tls = tokio::select! {
+        () = stop.cancelled() => return,
+        r = tokio::time::timeout(limit, handshake) => r,
+    };
+    match tls {
+        Ok(Ok(tls)) => connection(shared, tls, peer, stop, open).await,
+        // A failed handshake is the client's problem: traced, not logged.
+        Ok(Err(e)) if crate::trace::on() => crate::trace::event("http tls", &peer.to_string(), &e.to_string()),
+        Ok(Err(_)) | Err(_) => {}
+    }
 }
 
 /// A connection's socket, noting when bytes last moved (for `idle_timeout`).
-struct Tracked {
-    stream: TcpStream,
+struct Tracked<S> {
+    stream: S,
     last: Rc<Cell<Instant>>,
 }
 
-impl AsyncRead for Tracked {
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         if polled.is_ready() {
@@ -236,7 +286,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write(cx, data);
         if polled.is_ready() {
@@ -282,13 +332,10 @@ impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
 
 /// Serve one connection until it closes, the server stops (gracefully:
 /// the request in flight finishes) or it is idle for `idle_timeout`.
-async fn connection(
-    shared: Rc<Shared>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    stop: CancellationToken,
-    _open: OpenGuard,
-) {
+async fn connection<S>(shared: Rc<Shared>, stream: S, peer: SocketAddr, stop: CancellationToken, _open: OpenGuard)
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
     let settings = shared.settings.clone();
     let last = Rc::new(Cell::new(Instant::now()));
     let io = TokioIo::new(Tracked { stream, last: last.clone() });
@@ -303,7 +350,8 @@ async fn connection(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(settings.max_headers * 8192).unwrap_or(u32::MAX));
-    let builder = if settings.http2 { builder } else { builder.http1_only() };
+    // HTTP/2 by prior knowledge (h2c) when asked for, and over TLS (ALPN).
+    let builder = if settings.http2 || settings.tls.is_some() { builder } else { builder.http1_only() };
     let inflight = Rc::new(Cell::new(0usize));
     let (sh, fl) = (shared.clone(), inflight.clone());
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
@@ -345,7 +393,7 @@ async fn sleep_until(at: Option<Instant>) {
 
 /// Answer one request.
 async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let tracing = runtime::tracing();
+    let tracing = crate::trace::on();
     let line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
     if tracing {
         let mut text = format!("[http {peer}] > {line}\n");
@@ -400,7 +448,7 @@ async fn dispatch(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> 
                 Ok(body) => body,
                 Err(resp) => return resp,
             };
-            let request = ServerRequest::new(parts, body, peer, params);
+            let request = ServerRequest::new(parts, body, peer, params, shared.scheme);
             run_handler(shared, callable, request).await
         }
     }
@@ -576,7 +624,8 @@ mod api {
     /// prior knowledge, h2c), `"debug"` (500 pages show the error; quote
     /// the key, `debug` is a reserved word), `log`
     /// (an access log line per request on standard error, common log
-    /// format), `family`, `backlog`.
+    /// format), `tls` (HTTPS: `#{cert, key, client_ca}` and the other
+    /// `tls::listen` options; ALPN offers h2 and http/1.1), `family`, `backlog`.
     ///
     /// ```rhai
     /// let l = http::listen("127.0.0.1", 0, #{max_body: 10_000, log: true, http2: true});
