@@ -187,6 +187,11 @@ print(s.url); s.wait();"#,
     let reply = raw(&p, b"GET / HTTP/1.1\r\nHost: x\r\n");
     assert!(!reply.contains("got"), "{reply}");
     assert_eq!(curl(&[&url(&p, "/")]), "got 0");
+    // The head timeout does not apply to a kept-alive connection between requests.
+    let mut conn = std::io::BufReader::new(TcpStream::connect(("127.0.0.1", p.port)).expect("connect"));
+    assert_eq!(keep_alive_get(&mut conn, "/"), "got 0");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(keep_alive_get(&mut conn, "/"), "got 0");
 }
 
 #[test]

@@ -270,17 +270,61 @@ async fn accepted_connection(
     }
 }
 
-/// A connection's socket, noting when bytes last moved (for `idle_timeout`).
+/// What a connection's timeouts look at. hyper's own `header_read_timeout`
+/// also closes an idle keep-alive connection (its timer runs while it waits
+/// for the next request), so the server keeps these and applies
+/// `header_timeout` only from the first byte of a request (or the connect)
+/// to its complete head, and `idle_timeout` to the silence between requests.
+struct Clock {
+    /// When bytes last moved either way.
+    last: Cell<Instant>,
+    /// When the request being received began (its first byte, or the
+    /// connect); `None` while none is being received.
+    head_since: Cell<Option<Instant>>,
+    /// Requests whose head was read and whose answer is not yet sent.
+    inflight: Cell<usize>,
+}
+
+/// Counts a request in flight on its connection's [`Clock`] while alive
+/// (a service future hyper drops, when a client resets a stream, counts too).
+struct InFlight(Rc<Clock>);
+
+impl InFlight {
+    fn new(clock: &Rc<Clock>) -> Self {
+        clock.inflight.set(clock.inflight.get() + 1);
+        clock.head_since.set(None);
+        Self(clock.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.inflight.set(self.0.inflight.get().saturating_sub(1));
+    }
+}
+
+/// A connection's socket, feeding its [`Clock`].
 struct Tracked<S> {
     stream: S,
-    last: Rc<Cell<Instant>>,
+    clock: Rc<Clock>,
+}
+
+impl<S> Tracked<S> {
+    fn moved(&self, read: bool) {
+        let now = Instant::now();
+        self.clock.last.set(now);
+        if read && self.clock.inflight.get() == 0 && self.clock.head_since.get().is_none() {
+            self.clock.head_since.set(Some(now));
+        }
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if polled.is_ready() {
-            self.last.set(Instant::now());
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.moved(true);
         }
         polled
     }
@@ -290,7 +334,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write(cx, data);
         if polled.is_ready() {
-            self.last.set(Instant::now());
+            self.moved(false);
         }
         polled
     }
@@ -302,7 +346,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     ) -> Poll<std::io::Result<usize>> {
         let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
         if polled.is_ready() {
-            self.last.set(Instant::now());
+            self.moved(false);
         }
         polled
     }
@@ -337,29 +381,23 @@ where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let settings = shared.settings.clone();
-    let last = Rc::new(Cell::new(Instant::now()));
-    let io = TokioIo::new(Tracked { stream, last: last.clone() });
+    let now = Instant::now();
+    let clock = Rc::new(Clock { last: Cell::new(now), head_since: Cell::new(Some(now)), inflight: Cell::new(0) });
+    let io = TokioIo::new(Tracked { stream, clock: clock.clone() });
     let mut builder = auto::Builder::new(LocalExec);
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout)
-        .keep_alive(settings.keep_alive)
-        .max_headers(settings.max_headers);
+    builder.http1().keep_alive(settings.keep_alive).max_headers(settings.max_headers);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(settings.max_headers * 8192).unwrap_or(u32::MAX));
     // HTTP/2 by prior knowledge (h2c) when asked for, and over TLS (ALPN).
     let builder = if settings.http2 || settings.tls.is_some() { builder } else { builder.http1_only() };
-    let inflight = Rc::new(Cell::new(0usize));
-    let (sh, fl) = (shared.clone(), inflight.clone());
+    let (sh, cl) = (shared.clone(), clock.clone());
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let (sh, fl) = (sh.clone(), fl.clone());
+        let (sh, inflight) = (sh.clone(), InFlight::new(&cl));
         async move {
-            fl.set(fl.get() + 1);
             let resp = handle(&sh, req, peer).await;
-            fl.set(fl.get() - 1);
+            drop(inflight);
             Ok::<_, Infallible>(resp)
         }
     });
@@ -367,15 +405,27 @@ where
     tokio::pin!(conn);
     let mut closing = false;
     loop {
-        let idle_at = settings.idle_timeout.map(|t| last.get() + t);
+        // Between requests: the head's deadline, or the idle one.
+        let idle = clock.inflight.get() == 0;
+        let head_at = clock.head_since.get().zip(settings.header_timeout).map(|(t, d)| t + d);
+        let idle_at = settings.idle_timeout.map(|d| clock.last.get() + d);
+        let wake = if idle { head_at.or(idle_at) } else { None };
         tokio::select! {
             _ = conn.as_mut() => break,
             () = stop.cancelled(), if !closing => {
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = sleep_until(idle_at), if !closing && idle_at.is_some() => {
-                if inflight.get() == 0 && idle_at.is_some_and(|at| Instant::now() >= at) {
+            () = sleep_until(wake), if wake.is_some() && !closing => {
+                let now = Instant::now();
+                if clock.inflight.get() > 0 {
+                    continue;
+                }
+                if clock.head_since.get().zip(settings.header_timeout).is_some_and(|(t, d)| now >= t + d) {
+                    // Slowloris: no complete head in time; hang up.
+                    break;
+                }
+                if !closing && settings.idle_timeout.is_some_and(|d| now >= clock.last.get() + d) {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
                 }
@@ -394,6 +444,9 @@ async fn sleep_until(at: Option<Instant>) {
 /// Answer one request.
 async fn handle(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let tracing = crate::trace::on();
+    if !tracing && !shared.settings.log {
+        return dispatch(shared, req, peer).await;
+    }
     let line = format!("{} {} {:?}", req.method(), req.uri(), req.version());
     if tracing {
         let mut text = format!("[http {peer}] > {line}\n");
