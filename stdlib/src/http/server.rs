@@ -256,14 +256,16 @@ async fn accepted_connection(
     let Some(config) = shared.settings.tls.clone() else {
         return connection(shared, stream, peer, stop, open).await;
     };
-    let handshake = crate::tls::accept_stream(OP, stream, config);
+    // Boxed, as the connection below: a plain connection's task should not
+    // carry room for a TLS session it does not have.
+    let handshake = Box::pin(crate::tls::accept_stream(OP, stream, config));
     let limit = shared.settings.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT);
     let tls = tokio::select! {
         () = stop.cancelled() => return,
         r = tokio::time::timeout(limit, handshake) => r,
     };
     match tls {
-        Ok(Ok(tls)) => connection(shared, tls, peer, stop, open).await,
+        Ok(Ok(tls)) => Box::pin(connection(shared, tls, peer, stop, open)).await,
         // A failed handshake is the client's problem: traced, not logged.
         Ok(Err(e)) if crate::trace::on() => crate::trace::event("http tls", &peer.to_string(), &e.to_string()),
         Ok(Err(_)) | Err(_) => {}
@@ -395,11 +397,13 @@ where
     let (sh, cl) = (shared.clone(), clock.clone());
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (sh, inflight) = (sh.clone(), InFlight::new(&cl));
-        async move {
+        // Boxed: hyper keeps room for one service future in every
+        // connection, idle or not, and this one is a few kilobytes.
+        Box::pin(async move {
             let resp = handle(&sh, req, peer).await;
             drop(inflight);
             Ok::<_, Infallible>(resp)
-        }
+        })
     });
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
