@@ -10,16 +10,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::util::{Peer, eval, repo_root};
+use crate::util::{Peer, eval};
 
 /// The certificates of the scenarios, as files in a temporary directory.
-struct Pki {
+pub struct Pki {
     dir: PathBuf,
 }
 
 impl Pki {
     /// Path of file `name` (`ca.pem`, `leaf.pem`, `leaf.key`…) as a script string.
-    fn path(&self, name: &str) -> String {
+    pub fn path(&self, name: &str) -> String {
         self.dir.join(name).to_string_lossy().into_owned()
     }
 }
@@ -31,7 +31,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// Make (once per test process) the CA, the leaves and the client certificate.
-fn pki() -> &'static Pki {
+pub fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("netscript-tls-{}", std::process::id()));
@@ -110,7 +110,7 @@ impl SServer {
     fn start(cert: &str, extra: &[&str]) -> Self {
         let pki = pki();
         let mut child = Command::new("openssl")
-            .args(["s_server", "-accept", "127.0.0.1:0", "-rev", "-quiet"])
+            .args(["s_server", "-accept", "127.0.0.1:0", "-rev"])
             .args(["-cert", &pki.path(&format!("{cert}.pem")), "-key", &pki.path(&format!("{cert}.key"))])
             .args(extra)
             .stdin(Stdio::null())
@@ -144,13 +144,15 @@ impl Drop for SServer {
 /// text) and exchanging a line: `ok <reply>` or `kind/reason: message`.
 fn exchange(port: u16, host: &str, opts: &str) -> String {
     let code = format!(
-        r#"try {{
+        r#"let out = ();
+        try {{
             let c = tls::connect("{host}", {port}, {opts});
             c.send("hello\n");
             let r = c.recv_line();
             c.close();
-            `ok ${{r}}`
-        }} catch (e) {{ `${{e.kind}}/${{e.reason}}: ${{e.message}}` }}"#
+            out = `ok ${{r}}`;
+        }} catch (e) {{ out = `${{e.kind}}/${{e.reason}}: ${{e.message}}`; }}
+        out"#
     );
     eval(&code).expect("script runs").to_string()
 }
@@ -339,17 +341,20 @@ fn mutual_tls_with_a_python_server_that_requires_certificates() {
 
 #[test]
 fn an_eof_without_close_notify_is_truncated_unless_suppressed() {
-    let body = "c.recv(100)\nc.sendall(b'partial')\nraw.shutdown(socket.SHUT_RDWR)\nraw.close()";
+    // SSLSocket.shutdown is the socket's: a FIN with no close_notify.
+    let body = "c.recv(100)\nc.sendall(b'partial')\nc.shutdown(socket.SHUT_RDWR)\nc.close()";
     let script = |port: u16, extra: &str| {
         format!(
             r#"let c = tls::connect("localhost", {port}, #{{ca: "{}", timeout: 10{extra}}});
             c.send("go");
-            try {{ let d = c.recv_all(); c.close(); `eof ${{d.as_string()}}` }} catch (e) {{ c.close(); `${{e.reason}} ${{c.buffered()}}` }}"#,
+            let out = ();
+            try {{ let d = c.recv_all(); c.close(); out = `eof ${{d.as_string()}}`; }} catch (e) {{ out = `${{e.reason}} ${{c.recv(100).as_string()}}`; c.close(); }}
+            out"#,
             pki().path("ca.pem")
         )
     };
     let srv = python_server("leaf", "", body);
-    assert_eq!(eval(&script(srv.port, "")).expect("runs").to_string(), "truncated 7");
+    assert_eq!(eval(&script(srv.port, "")).expect("runs").to_string(), "truncated partial");
     let srv = python_server("leaf", "", body);
     assert_eq!(eval(&script(srv.port, ", suppress_ragged_eofs: true")).expect("runs").to_string(), "eof partial");
 }
@@ -489,13 +494,16 @@ fn starttls_upgrades_a_plain_connection_and_refuses_unread_bytes() {
             c.recv_line();
             task::sleep(0.2);
             c.recv(0);
+            let out = ();
             try {{
                 c.starttls("localhost", #{{ca: "{}"}});
                 c.send("secret");
                 let r = c.recv(100).as_string();
+                let shown = c.to_string();
                 c.close();
-                `${{r}} ${{c.to_string().starts_with("tls")}}`
-            }} catch (e) {{ c.close(); `${{e.kind}}/${{e.reason}}` }}"#,
+                out = `${{r}} ${{shown.starts_with("tls")}}`;
+            }} catch (e) {{ c.close(); out = `${{e.kind}}/${{e.reason}}`; }}
+            out"#,
             pki.path("ca.pem")
         )
     };
@@ -559,12 +567,75 @@ fn frames_select_and_serve_work_over_tls_in_one_script() {
 
 #[test]
 fn tls_options_are_checked() {
-    let got = eval(r#"try { tls::connect("localhost", 1, #{colour: 1}) } catch (e) { e.kind }"#).expect("runs");
-    assert_eq!(got.to_string(), "value");
-    let got = eval(r#"try { tls::listen("127.0.0.1", 0, #{}) } catch (e) { e.message }"#).expect("runs");
-    assert!(got.to_string().contains("'cert' and 'key'"), "{got}");
     let got =
-        eval(r#"try { tls::connect("localhost", 1, #{min_version: "1.1"}) } catch (e) { e.kind }"#).expect("runs");
+        eval(r#"let k; try { tls::connect("localhost", 1, #{colour: 1}) } catch (e) { k = e.kind } k"#).expect("runs");
     assert_eq!(got.to_string(), "value");
-    let _ = repo_root();
+    let got = eval(r#"let k; try { tls::listen("127.0.0.1", 0, #{}) } catch (e) { k = e.message } k"#).expect("runs");
+    assert!(got.to_string().contains("'cert' and 'key'"), "{got}");
+    let got = eval(r#"let k; try { tls::connect("localhost", 1, #{min_version: "1.1"}) } catch (e) { k = e.kind } k"#)
+        .expect("runs");
+    assert_eq!(got.to_string(), "value");
+}
+
+#[test]
+fn peer_cert_is_pythons_getpeercert_of_the_same_certificate() {
+    let pki = pki();
+    let srv = SServer::start("leaf", &[]);
+    let code = format!(
+        r#"let c = tls::connect("localhost", {}, #{{ca: "{}"}});
+        let p = c.peer_cert();
+        let n = c.peer_chain().len();
+        let same = c.peer_cert_der() == c.peer_chain()[0];
+        c.close();
+        `${{n}} ${{same}} ${{json::encode(p)}}`"#,
+        srv.port,
+        pki.path("ca.pem")
+    );
+    let got = eval(&code).expect("runs").to_string();
+    let (head, json) = got.split_at(got.find('{').expect("a map"));
+    assert_eq!(head, "1 true ");
+    let ours: serde_json::Value = serde_json::from_str(json).expect("json");
+    let python: serde_json::Value = serde_json::from_str(&crate::util::python(&format!(
+        "import ssl, json; print(json.dumps(ssl._ssl._test_decode_cert({:?})))",
+        pki.path("leaf.pem")
+    )))
+    .expect("python json");
+    for key in ["subject", "issuer", "version", "serialNumber", "notBefore", "notAfter", "subjectAltName"] {
+        assert_eq!(ours[key], python[key], "{key}");
+    }
+}
+
+#[test]
+fn a_tls_listen_server_sees_the_client_certificate_of_a_python_client() {
+    let pki = pki();
+    let code = format!(
+        r#"let l = tls::listen("127.0.0.1", 0, #{{cert: "{c}", key: "{k}", client_ca: "{ca}", suppress_ragged_eofs: true}});
+        print(l.port);
+        let c = l.accept(20);
+        let p = c.peer_cert();
+        let f = c.tls;
+        c.send_line(`${{p.subject[0][0][1]}} ${{f.verified}} ${{f.version}}`);
+        c.recv_all();
+        c.close();
+        l.close();"#,
+        c = pki.path("leaf.pem"),
+        k = pki.path("leaf.key"),
+        ca = pki.path("ca.pem"),
+    );
+    let script = std::env::temp_dir().join(format!("netscript-tls-mtls-{}.rhai", std::process::id()));
+    std::fs::write(&script, code).expect("write script");
+    let srv = Peer::netscript(&["run", &script.to_string_lossy()]);
+    let out = crate::util::python(&format!(
+        "import socket, ssl\n\
+         ctx = ssl.create_default_context(cafile={ca:?})\n\
+         ctx.load_cert_chain({cc:?}, {ck:?})\n\
+         with ctx.wrap_socket(socket.create_connection(('127.0.0.1', {port})), server_hostname='localhost') as c:\n\
+         \x20   print(c.recv(200).decode().strip(), dict(x[0] for x in c.getpeercert()['subject'])['commonName'])\n",
+        ca = pki.path("ca.pem"),
+        cc = pki.path("client.pem"),
+        ck = pki.path("client.key"),
+        port = srv.port
+    ));
+    let _ = std::fs::remove_file(&script);
+    assert_eq!(out.trim(), "netscript client true TLSv1.3 localhost");
 }

@@ -20,6 +20,7 @@
 //! (the HTTP client and server) a tokio-rustls stream with the same
 //! options and the same error reasons.
 
+pub mod certs;
 mod config;
 mod reason;
 mod session;
@@ -99,18 +100,31 @@ fn upgrade(
     Ok(())
 }
 
-/// The client side of a handshake on `conn`: `host` names the server
-/// unless option `server_name` does.
-fn start_client(conn: &TcpConn, op: &'static str, host: &str, opts: &Opts) -> NativeResult<()> {
-    let (config, verified) = config::client(op, opts)?;
-    let sni = opts.string("server_name")?.unwrap_or_else(|| host.to_string());
-    let name = config::server_name(op, &sni)?;
-    let tls = rustls::ClientConnection::new(config, name)
-        .map_err(|e| reason::of_rustls(op, &conn.peer().to_string(), &e, Some(&sni)))?;
-    let setup =
-        session::Setup { server_name: Some(sni), verified, ragged_ok: opts.bool("suppress_ragged_eofs", false)? };
-    let timeout = opts.duration("timeout", conn.timeout())?;
-    upgrade(conn, op, tls.into(), setup, timeout)
+/// A client handshake ready to run: built from the options before any
+/// connect, so a bad option fails first.
+struct Client {
+    tls: rustls::Connection,
+    setup: session::Setup,
+}
+
+impl Client {
+    /// `host` names the server unless option `server_name` does.
+    fn new(op: &str, host: &str, opts: &Opts) -> Result<Self, Error> {
+        let (config, verified) = config::client(op, opts)?;
+        let sni = opts.string("server_name")?.unwrap_or_else(|| host.to_string());
+        let name = config::server_name(op, &sni)?;
+        let tls = rustls::ClientConnection::new(config, name)
+            .map_err(|e| reason::of_rustls(op, host, &e, Some(&sni)))?
+            .into();
+        let ragged_ok = opts.bool("suppress_ragged_eofs", false)?;
+        Ok(Self { tls, setup: session::Setup { server_name: Some(sni), verified, ragged_ok } })
+    }
+
+    /// Run it on `conn`, bounded by option `timeout` (else `conn`'s).
+    fn start(self, conn: &TcpConn, op: &'static str, opts: &Opts) -> NativeResult<()> {
+        let timeout = opts.duration("timeout", conn.timeout())?;
+        upgrade(conn, op, self.tls, self.setup, timeout)
+    }
 }
 
 /// `2020-01-02 03:04:05 UTC` for `secs` since the Unix epoch.
@@ -283,8 +297,10 @@ mod api {
         const OP: &str = "tls::connect";
         let known = super::connect_opts();
         let opts = Opts::new(OP, opts, &known)?;
-        let conn = tcp::connect_as(OP, host, port_arg(OP, port)?, &opts)?;
-        if let Err(e) = start_client(&conn, OP, host, &opts) {
+        let port = port_arg(OP, port)?;
+        let client = Client::new(OP, host, &opts)?;
+        let conn = tcp::connect_as(OP, host, port, &opts)?;
+        if let Err(e) = client.start(&conn, OP, &opts) {
             conn.close();
             return Err(e);
         }
@@ -342,7 +358,7 @@ mod api {
         const OP: &str = "starttls";
         let known = super::starttls_opts();
         let opts = Opts::new(OP, opts, &known)?;
-        start_client(c, OP, server_name, &opts)
+        Client::new(OP, server_name, &opts)?.start(c, OP, &opts)
     }
 
     /// Upgrade this plain connection to TLS as its server (the server side
@@ -376,6 +392,25 @@ mod api {
         facts(c)
     }
 
+    /// The peer's certificate as Python's `getpeercert()` shows it:
+    /// `#{subject, issuer, version, serialNumber, notBefore, notAfter,
+    /// subjectAltName}` (`subject` and `issuer` as tuples of
+    /// `[[name, value]]` pairs); `()` on a plain connection or when the peer
+    /// showed none (a server whose client sent no certificate). Unlike
+    /// Python, an unverified certificate (`insecure: true`) is shown too.
+    ///
+    /// ```rhai
+    /// let cert = c.peer_cert();
+    /// print(cert.notAfter);
+    /// ```
+    #[rhai_fn(global, name = "peer_cert", return_raw, pure)]
+    pub fn peer_cert(c: &mut Conn) -> NativeResult<Dynamic> {
+        match chain(c).first() {
+            Some(der) => Ok(certs::peer_cert_map(der)?.into()),
+            None => Ok(Dynamic::UNIT),
+        }
+    }
+
     /// The peer's certificate in DER form, `()` if none.
     ///
     /// ```rhai
@@ -398,8 +433,11 @@ mod api {
     }
 }
 
-/// The `tls::` module.
+/// The `tls::` module: connections and servers, and the certificate
+/// functions ([`certs`]).
 #[must_use]
 pub fn module() -> rhai::Module {
-    exported_module!(api)
+    let mut m = exported_module!(api);
+    m.combine_flatten(certs::module());
+    m
 }

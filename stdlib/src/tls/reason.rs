@@ -130,7 +130,9 @@ fn names(presented: &[String]) -> String {
     if presented.is_empty() {
         return "no name".into();
     }
-    let quoted: Vec<String> = presented.iter().map(|n| format!("'{n}'")).collect();
+    // rustls gives them in Debug form (`DnsName("example.org")`): keep the name.
+    let bare = |n: &str| n.split('"').nth(1).map_or_else(|| n.to_string(), str::to_string);
+    let quoted: Vec<String> = presented.iter().map(|n| format!("'{}'", bare(n))).collect();
     quoted.join(", ")
 }
 
