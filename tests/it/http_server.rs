@@ -523,3 +523,165 @@ print(s.url); s.wait();"#
     assert_eq!(curl(&["--cacert", &cert, &base]), format!("{base} HTTP/2.0"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every failure a script can meet is an error with a kind and the
+/// operation's name: bad arguments and options, a taken port, and bodies
+/// that do not decode (caught inside the handler, whose answer lists them).
+#[test]
+fn script_visible_failures_have_kinds_and_name_the_operation() {
+    let out = crate::util::eval(
+        r#"
+fn failure(f) { try { f.call(); "no error" } catch (e) { `${e.kind} ${e.op}` } }
+let s = http::listen("127.0.0.1", 0).serve(|req| {
+    [failure(|| req.json()), failure(|| req.form()), failure(|| req.text())].reduce(|a, b| a + "," + b)
+});
+let got = [
+    failure(|| http::listen("127.0.0.1", s.port)),
+    failure(|| http::listen("127.0.0.1", 0, #{max_bdy: 1})),
+    failure(|| http::listen("127.0.0.1", 0, #{max_body: -1})),
+    failure(|| http::listen("127.0.0.1", 0, #{tls: 1})),
+    failure(|| http::listen("127.0.0.1", 70000)),
+    failure(|| http::response(1000, "")),
+    failure(|| http::redirect("/", 200)),
+    failure(|| http::response(200, "x").set_header("Bad Name", "v")),
+    failure(|| http::response(200, "x").set_cookie("a;b", "v")),
+    failure(|| http::response(200, "x").set_cookie("a", "v", #{samesite: "sometimes"})),
+    failure(|| http::router().get("no-slash", |req| 1)),
+    failure(|| http::router().route("BAD METHOD", "/", |req| 1)),
+    failure(|| http::router().static_dir("/s", "/nonexistent/netscript")),
+];
+let c = tcp::connect("127.0.0.1", s.port, #{timeout: 10});
+let body = blob(3, 0xff);
+c.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 3\r\n\r\n");
+c.send(body);
+let reply = c.recv_all().as_string();
+got.push(reply.split("\r\n\r\n")[1]);
+s.stop();
+s.wait();
+got
+"#,
+    )
+    .expect("the script runs");
+    let got: Vec<String> = out.into_array().expect("an array").iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "addr_in_use http::listen",
+            "value http::listen",
+            "value http::listen",
+            "value http::listen",
+            "value http::listen",
+            "value http::response",
+            "value http::redirect",
+            "value resp.set_header",
+            "value resp.set_cookie",
+            "value resp.set_cookie",
+            "value r.get",
+            "value r.route",
+            "io r.static_dir",
+            "decode req.json,decode req.form,decode req.text",
+        ]
+    );
+}
+
+/// `keep_alive: false` answers one request per connection; `idle_timeout`
+/// closes a connection that stays silent; `stop()` closes an idle
+/// keep-alive connection at once, so `wait()` returns while its client
+/// still holds it open.
+#[test]
+fn keep_alive_off_idle_timeout_and_stop_close_connections() {
+    let p = server(
+        r#"let s = http::listen("127.0.0.1", 0, #{keep_alive: false}).serve(|req| "one");
+print(s.url); s.wait();"#,
+    );
+    let mut conn = std::io::BufReader::new(TcpStream::connect(("127.0.0.1", p.port)).expect("connect"));
+    conn.get_mut().set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    assert_eq!(keep_alive_get(&mut conn, "/"), "one");
+    let mut rest = Vec::new();
+    assert_eq!(conn.read_to_end(&mut rest).expect("EOF, not a timeout"), 0);
+
+    let p = server(
+        r#"let s = http::listen("127.0.0.1", 0, #{idle_timeout: 0.3}).serve(|req| "idle");
+print(s.url); s.wait();"#,
+    );
+    let mut conn = std::io::BufReader::new(TcpStream::connect(("127.0.0.1", p.port)).expect("connect"));
+    conn.get_mut().set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    assert_eq!(keep_alive_get(&mut conn, "/"), "idle");
+    assert_eq!(conn.read_to_end(&mut rest).expect("EOF, not a timeout"), 0);
+
+    let (child, first) = crate::util::netscript_first_line(&[
+        "run",
+        "-e",
+        r#"let ch = task::channel(1);
+let s = http::listen("127.0.0.1", 0).serve(|req| { if req.path == "/stop" { ch.send(1); } "bye" });
+task::start(|| { ch.recv(); s.stop() });
+print(s.url); s.wait(); print("stopped");"#,
+    ]);
+    let port: u16 = first.trim().rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let mut idle = std::io::BufReader::new(TcpStream::connect(("127.0.0.1", port)).expect("connect"));
+    idle.get_mut().set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    assert_eq!(keep_alive_get(&mut idle, "/"), "bye");
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{port}/stop")]), "bye");
+    let out = child.wait_with_output().expect("exit");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped"), "{out:?}");
+    assert_eq!(idle.read_to_end(&mut rest).expect("EOF, not a timeout"), 0);
+}
+
+/// A streamed body larger than any queue reaches a slow client whole; a
+/// client that goes away mid-stream makes the writer's `w.write` fail with
+/// a catchable `closed` error, and the server goes on.
+#[test]
+fn streams_wait_for_slow_clients_and_see_gone_ones() {
+    let p = server(
+        r#"let gone = task::channel(1);
+let r = http::router();
+r.get("/big", |req| http::stream(|w| { for i in 0..1000 { w.write(blob(1000, 0x61 + i % 26)); } }));
+r.get("/endless", |req| http::stream(|w| {
+    try { loop { w.write(blob(4096, 0x7a)); } } catch (e) { gone.send(`${e.kind} ${e.op}`); }
+}));
+r.get("/gone", |req| gone.recv());
+let s = http::listen("127.0.0.1", 0).serve(r);
+print(s.url); s.wait();"#,
+    );
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "60", "--limit-rate", "1M", &url(&p, "/big")])
+        .output()
+        .expect("curl runs");
+    assert_eq!(out.stdout.len(), 1_000_000);
+    let expected: Vec<u8> = (0..1000u32).flat_map(|i| vec![b'a' + (i % 26) as u8; 1000]).collect();
+    assert!(out.stdout == expected, "the streamed body differs");
+
+    let mut s = TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
+    s.write_all(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+    let mut some = [0; 10_000];
+    s.read_exact(&mut some).expect("part of the stream");
+    drop(s);
+    assert_eq!(curl(&[&url(&p, "/gone")]), "closed w.write");
+    assert_eq!(curl_i(&[&url(&p, "/big")]).0, 200);
+}
+
+/// HTTPS that asks for client certificates (`client_ca`): curl and
+/// `requests` with a certificate from that CA are answered; curl without
+/// one is refused in the handshake, and the server goes on.
+#[test]
+fn https_with_client_certificates() {
+    let pki = crate::tls::pki();
+    let (cert, key, ca) = (pki.path("leaf.pem"), pki.path("leaf.key"), pki.path("ca.pem"));
+    let (ccert, ckey) = (pki.path("client.pem"), pki.path("client.key"));
+    let p = server(&format!(
+        r#"let s = http::listen("127.0.0.1", 0, #{{tls: #{{cert: {cert:?}, key: {key:?}, client_ca: {ca:?}}}}})
+    .serve(|req| `hello ${{req.version}}`);
+print(s.url); s.wait();"#
+    ));
+    let base = format!("https://localhost:{}/", p.port);
+    let resolve = format!("localhost:{}:127.0.0.1", p.port);
+    let with_cert = ["--resolve", &resolve, "--cacert", &ca, "--cert", &ccert, "--key", &ckey, &base];
+    assert_eq!(curl(&with_cert), "hello HTTP/2.0");
+    assert_eq!(curl(&["--resolve", &resolve, "--cacert", &ca, &base]), "");
+    let out = python(&format!(
+        "import requests; print(requests.get('https://127.0.0.1:{}/', verify={ca:?}, cert=({ccert:?}, {ckey:?})).text)",
+        p.port
+    ));
+    assert_eq!(out.trim(), "hello HTTP/1.1");
+    assert_eq!(curl(&with_cert), "hello HTTP/2.0");
+}

@@ -1,6 +1,6 @@
 //! `http::router()`: routes by method and path pattern (`/items/:id`,
 //! `/files/*rest`) to script handlers, and directories served by
-//! `r.static(prefix, dir)`. A path no route matches is a 404; a path matched
+//! `r.static_dir(prefix, dir)`. A path no route matches is a 404; a path matched
 //! only under other methods is a 405 with `Allow`.
 
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ struct Route {
     handler: Callable,
 }
 
-/// A directory mounted with `r.static(prefix, dir)`.
+/// A directory mounted with `r.static_dir(prefix, dir)`.
 #[derive(Clone)]
 pub struct Mount {
     /// Path segments of the prefix.
@@ -122,7 +122,7 @@ impl Router {
 
     /// Serve the files below `dir` under `prefix`.
     pub fn mount(&self, prefix: &str, dir: &str) -> Result<(), Error> {
-        const OP: &str = "r.static";
+        const OP: &str = "r.static_dir";
         let canonical = std::fs::canonicalize(dir).map_err(|e| Error::io(OP, &e).with_peer(dir)).and_then(|d| {
             if d.is_dir() { Ok(d) } else { Err(Error::value(OP, format!("{dir} is not a directory"))) }
         })?;

@@ -54,7 +54,7 @@ use crate::task::Callable;
 use crate::tcp::FailureLog;
 use crate::url::unquote;
 
-/// Default `max_body`: 1 MiB, as the issue asks (larger bodies get 413).
+/// Default `max_body`: 1 MiB (larger bodies get 413).
 const DEFAULT_MAX_BODY: usize = 1 << 20;
 /// Default `max_headers` (hyper's own default is 100).
 const DEFAULT_MAX_HEADERS: usize = 100;
@@ -167,7 +167,7 @@ fn listen(host: &str, port: INT, opts: Map) -> NativeResult<HttpListener> {
             socket_opts.insert(key.into(), v.clone());
         }
     }
-    let tcp = crate::tcp::listen(host, port, &Opts::new(OP, socket_opts, &["family", "backlog"])?)?;
+    let tcp = crate::tcp::listen_as(OP, host, port, &Opts::new(OP, socket_opts, &["family", "backlog"])?, None)?;
     let listener = tcp.listener_for(OP)?;
     let local = listener.local_addr().map_err(|e| Error::io(OP, &e))?;
     Ok(HttpListener { listener, local, settings: Arc::new(settings) })
@@ -880,8 +880,8 @@ mod api {
         r.add(Some(method), pattern, Callable::new(&ctx, handler)).map_err(Into::into)
     }
 
-    /// Serve the files below `dir` under `prefix` for GET and HEAD (the
-    /// issue's `r.static`; `static` is a reserved word in Rhai). Content
+    /// Serve the files below `dir` under `prefix` for GET and HEAD (not
+    /// `r.static`: `static` is a reserved word in Rhai). Content
     /// types come from file names; `ETag`/`Last-Modified` give 304s, `Range`
     /// 206s; a directory serves its `index.html`; `..`, `%2e%2e`, NUL bytes
     /// and symlinks leading outside `dir` are a 404.

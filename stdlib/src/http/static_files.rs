@@ -1,4 +1,4 @@
-//! Files served by `r.static(prefix, dir)`: content types from the file
+//! Files served by `r.static_dir(prefix, dir)`: content types from the file
 //! name, `Last-Modified`/`ETag` with `If-Modified-Since`/`If-None-Match`
 //! (304), single byte ranges (206/416), `index.html` for directories, and
 //! no way out of `dir`: `..` and `.` segments (also as `%2e%2e`), NUL bytes
