@@ -269,7 +269,7 @@ fn fuzz(target: &'static Target, millis: u64, seed: u64, record: &Path) -> ExitC
         run(&mutator.next(&pool));
         runs += 1;
     }
-    println!("{:<9} {:>4} corpus inputs, {runs:>7} new inputs", target.name, pool.len());
+    println!("{:<11} {:>4} corpus inputs, {runs:>7} new inputs", target.name, pool.len());
     ExitCode::SUCCESS
 }
 
@@ -348,7 +348,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "list" => {
             for t in TARGETS {
-                println!("{:<9} {}", t.name, t.about);
+                println!("{:<11} {}", t.name, t.about);
             }
             ExitCode::SUCCESS
         }

@@ -531,9 +531,9 @@ print(s.url); s.wait();"#
 fn script_visible_failures_have_kinds_and_name_the_operation() {
     let out = crate::util::eval(
         r#"
-fn failure(f) { try { f.call(); "no error" } catch (e) { `${e.kind} ${e.op}` } }
+fn failure(f) { try { f.call(); return "no error"; } catch (e) { return `${e.kind} ${e.op}`; } }
 let s = http::listen("127.0.0.1", 0).serve(|req| {
-    [failure(|| req.json()), failure(|| req.form()), failure(|| req.text())].reduce(|a, b| a + "," + b)
+    `${failure(|| req.json())},${failure(|| req.form())},${failure(|| req.text())}`
 });
 let got = [
     failure(|| http::listen("127.0.0.1", s.port)),
