@@ -6,7 +6,8 @@ bytes at the front for the frame and compression targets (each one byte
 picks among that target's choices, `max` is two bytes), `format NUL data`
 for struct, a record-type byte then the name for dns_name, the raw bytes
 for cert (DER, PEM, PEM after a key, a key alone), `url NUL reference` for
-url.
+url, and what a client sends for http_server (request heads and bodies,
+some pipelined, as http.client and curl write them).
 
 Usage: python3 fuzz/seed_corpus.py
 """
@@ -142,6 +143,51 @@ def urls():
         put("url", u.encode())
 
 
+def http_requests():
+    def req(method, target, headers=(), body=b""):
+        head = f"{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        for name, value in headers:
+            head += f"{name}: {value}\r\n"
+        if body and not any(n.lower() in ("content-length", "transfer-encoding") for n, _ in headers):
+            head += f"Content-Length: {len(body)}\r\n"
+        return head.encode() + b"\r\n" + body
+
+    boundary = "----fuzzboundary7"
+    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nAnn\r\n"
+                 f"--{boundary}\r\nContent-Disposition: form-data; name=\"up\"; filename=\"a.txt\"\r\n"
+                 f"Content-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n").encode()
+    form = ("Content-Type", "application/x-www-form-urlencoded")
+    for data in [
+        req("GET", "/"),
+        req("GET", "/a/b%20c?x=1&x=2&y=%20z&e=&=v;k", [("Cookie", "sid=abc; flash=\"hi there\"; a=1; a=2")]),
+        req("POST", "/form", [form], b"name=a+b%21&tag=1&tag=2&empty="),
+        req("POST", "/up", [("Content-Type", f"multipart/form-data; boundary={boundary}")], multipart),
+        req("POST", "/json", [("Content-Type", "application/json")], json.dumps({"a": [1, 2.5, None, "x"]}).encode()),
+        req("PUT", "/chunked", [("Transfer-Encoding", "chunked"), form], b"5\r\nname=\r\n3\r\nAnn\r\n0\r\n\r\n"),
+        req("POST", "/expect", [("Expect", "100-continue"), form], b"a=1"),
+        req("POST", "/big", [("Content-Length", "99999")], b"x" * 10),
+        req("GET", "/s/README.md", [("Range", "bytes=0-10")]),
+        req("GET", "/s/README.md", [("Range", "bytes=-5")]),
+        req("GET", "/s/README.md", [("Range", "bytes=100-")]),
+        req("GET", "/s/README.md", [("Range", "bytes=0-1,3-4")]),
+        req("GET", "/s/README.md", [("Range", "bytes=99999999-")]),
+        req("GET", "/s/README.md", [("If-None-Match", "W/\"1-2\", *")]),
+        req("GET", "/s/Cargo.toml", [("If-Modified-Since", "Thu, 01 Jan 2099 00:00:00 GMT")]),
+        req("HEAD", "/s/README.md"),
+        req("GET", "/s/src/"),
+        req("GET", "/s/../Cargo.toml"),
+        req("GET", "/s/%2e%2e/%2E%2E/Cargo.toml"),
+        req("GET", "/s/README.md%00.png"),
+        req("GET", "/s/..%5c..%5cCargo.toml"),
+        req("GET", "/one") + req("POST", "/two", [form], b"a=1") + req("GET", "/three", [("Connection", "close")]),
+        b"GET /old HTTP/1.0\r\n\r\n",
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03 garbage\r\n\r\n",
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        req("GET", "/h", [(f"X-H{i}", "v" * i) for i in range(40)]),
+    ]:
+        put("http_server", data)
+
+
 structs()
 frames()
 codecs()
@@ -149,3 +195,4 @@ compressed()
 names()
 certs()
 urls()
+http_requests()

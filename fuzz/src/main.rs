@@ -55,12 +55,21 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 /// Runs a target's script on inputs, through the standard library.
 struct Harness {
     engine: Arc<Engine>,
-    ast: AST,
+    ast: Arc<AST>,
     target: &'static Target,
+    /// The event loop a [`Target::loopback`] script runs on as a host task.
+    host: Option<(tokio::runtime::Runtime, tokio::task::LocalSet)>,
 }
 
 impl Harness {
     fn new(target: &'static Target) -> Self {
+        // A panic anywhere is a bug, also one that a task or the event loop
+        // would survive: print it and die, so the parent reports the input.
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            report(info);
+            std::process::abort();
+        }));
         let mut engine = Engine::new();
         netscript_stdlib::register_all(&mut engine);
         // Limits as an embedder sets them: the size checks of the natives
@@ -71,25 +80,52 @@ impl Harness {
         engine.set_max_operations(2_000_000);
         engine.set_max_expr_depths(64, 32);
         let engine = Arc::new(engine);
-        // No network at all: a target that would send a packet gets a
-        // `permission` error instead.
+        // No network at all (a target that would send a packet gets a
+        // `permission` error instead), or only 127.0.0.1 for a loopback one.
+        let permissions = if target.loopback {
+            Permissions::allow_net(["127.0.0.1"]).expect("127.0.0.1 is an entry")
+        } else {
+            Permissions::none()
+        };
         runtime::set_context(Context {
             engine: Arc::clone(&engine),
-            permissions: Permissions::none(),
+            permissions,
             trace: Arc::new(AtomicBool::new(false)),
             root: tokio_util::sync::CancellationToken::new(),
         });
         let ast = engine
             .compile(format!("{}{}", targets::PRELUDE, target.script))
             .unwrap_or_else(|e| panic!("target {}: the script does not compile: {e}", target.name));
-        Self { engine, ast, target }
+        let host = target.loopback.then(|| {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime starts");
+            (rt, tokio::task::LocalSet::new())
+        });
+        Self { engine, ast: Arc::new(ast), target, host }
+    }
+
+    /// The script's result on `scope`: evaluated here, or as a host task.
+    fn eval(&self, mut scope: rhai::Scope<'static>) -> Result<Dynamic, Box<EvalAltResult>> {
+        let Some((rt, local)) = &self.host else {
+            return self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast);
+        };
+        let (engine, ast) = (Arc::clone(&self.engine), Arc::clone(&self.ast));
+        local.block_on(rt, async move {
+            let token = runtime::context().root.child_token();
+            let task = runtime::spawn("fuzz", runtime::StackKind::Main, token.clone(), move || {
+                engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+            })
+            .expect("a task starts");
+            let result = task.await.expect("the task ends");
+            // Whatever the script left running stops with it.
+            token.cancel();
+            result
+        })
     }
 
     /// Run one input; panics when it finds a bug (the kind of failure the
     /// parent reports).
     fn run(&self, input: &[u8]) {
-        let mut scope = (self.target.scope)(input);
-        match self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast) {
+        match self.eval((self.target.scope)(input)) {
             Ok(kinds) => {
                 for kind in kinds.into_array().unwrap_or_default() {
                     let kind = kind.to_string();
@@ -233,7 +269,7 @@ fn fuzz(target: &'static Target, millis: u64, seed: u64, record: &Path) -> ExitC
         run(&mutator.next(&pool));
         runs += 1;
     }
-    println!("{:<9} {:>4} corpus inputs, {runs:>7} new inputs", target.name, pool.len());
+    println!("{:<11} {:>4} corpus inputs, {runs:>7} new inputs", target.name, pool.len());
     ExitCode::SUCCESS
 }
 
@@ -312,7 +348,7 @@ fn main() -> ExitCode {
     match command.as_str() {
         "list" => {
             for t in TARGETS {
-                println!("{:<9} {}", t.name, t.about);
+                println!("{:<11} {}", t.name, t.about);
             }
             ExitCode::SUCCESS
         }

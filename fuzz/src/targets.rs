@@ -24,6 +24,9 @@ pub struct Target {
     pub kinds: &'static [&'static str],
     /// The script's variables for an input.
     pub scope: fn(&[u8]) -> Scope<'static>,
+    /// Whether the script runs as a host task (an event loop under it) that
+    /// may listen and connect on 127.0.0.1; otherwise it has no network.
+    pub loopback: bool,
 }
 
 /// Shared by every script: the list of caught kinds and how to name one.
@@ -54,6 +57,7 @@ kinds
 "#,
         kinds: &["pack", "limit"],
         scope: struct_scope,
+        loopback: false,
     },
     Target {
         name: "frame",
@@ -79,6 +83,7 @@ kinds
 "#,
         kinds: &["frame", "value"],
         scope: frame_scope,
+        loopback: false,
     },
     Target {
         name: "json",
@@ -93,6 +98,7 @@ kinds
 "#,
         kinds: &["decode", "value", "limit"],
         scope: data_scope,
+        loopback: false,
     },
     Target {
         name: "pickle",
@@ -106,6 +112,7 @@ kinds
 "#,
         kinds: &["decode", "value", "limit"],
         scope: data_scope,
+        loopback: false,
     },
     Target {
         name: "zlib",
@@ -122,6 +129,7 @@ kinds
 "#,
         kinds: &["decode", "value", "limit"],
         scope: compress_scope,
+        loopback: false,
     },
     Target {
         name: "gzip",
@@ -138,6 +146,7 @@ kinds
 "#,
         kinds: &["decode", "value", "limit"],
         scope: compress_scope,
+        loopback: false,
     },
     Target {
         name: "zstd",
@@ -154,6 +163,7 @@ kinds
 "#,
         kinds: &["decode", "value", "limit"],
         scope: compress_scope,
+        loopback: false,
     },
     Target {
         name: "text",
@@ -169,6 +179,7 @@ kinds
 "#,
         kinds: &["decode", "value"],
         scope: data_scope,
+        loopback: false,
     },
     Target {
         name: "dns_name",
@@ -182,6 +193,7 @@ kinds
 "#,
         kinds: &["value", "permission"],
         scope: dns_scope,
+        loopback: false,
     },
     Target {
         name: "cert",
@@ -194,6 +206,46 @@ kinds
 "#,
         kinds: &["value"],
         scope: data_scope,
+        loopback: false,
+    },
+    Target {
+        name: "http_server",
+        about: "raw bytes a client sends to http::listen(...).serve(router): request heads, bodies, query, cookies, \
+                forms, Range and conditional headers on static files; no 500s, and the server answers the next client",
+        script: r#"
+let r = http::router();
+r.static_dir("/s", dir);
+r.any("/*rest", |req| {
+    let seen = [req.method, req.path, req.query, req.query_string, req.url, req.version, req.headers, req.cookies,
+                req.remote, req.params, req.header("content-type"), req.body.len()];
+    for decode in [|q| q.text(), |q| q.json(), |q| q.form()] {
+        try { decode.call(req); } catch (e) { if kind_of(e) != "decode" { throw e; } }
+    }
+    "ok"
+});
+let s = http::listen("127.0.0.1", 0, #{max_body: 4096, max_headers: 32, header_timeout: 2, body_timeout: 2}).serve(r);
+let c = tcp::connect("127.0.0.1", s.port, #{timeout: 5});
+let reply = "";
+try {
+    c.send(data);
+    c.shutdown("write");
+    reply = c.recv_all().as_string_lossy();
+} catch (e) { kinds.push(kind_of(e)); }
+c.close();
+if reply.contains("HTTP/1.1 500 ") { throw `the server failed: ${reply}`; }
+let c = tcp::connect("127.0.0.1", s.port, #{timeout: 5});
+c.send("GET /alive HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+let next = c.recv_all().as_string_lossy();
+if !next.starts_with("HTTP/1.1 200 ") || !next.ends_with("ok") { throw `the next client got ${next}`; }
+s.stop();
+s.wait();
+kinds
+"#,
+        // The server may hang up with the input unread (after a 400, 413 or
+        // 431), which resets the connection.
+        kinds: &["reset", "closed"],
+        scope: http_scope,
+        loopback: true,
     },
     Target {
         name: "url",
@@ -290,6 +342,14 @@ fn compress_scope(input: &[u8]) -> Scope<'static> {
     scope.push("max", max);
     scope.push("chunks", chunks(data, chunk));
     scope.push("data", Blob::from(data));
+    scope
+}
+
+/// The input as the blob `data` a client sends, and the directory served
+/// under `/s` (this crate's, so `/s/README.md` is a file).
+fn http_scope(input: &[u8]) -> Scope<'static> {
+    let mut scope = data_scope(input);
+    scope.push("dir", env!("CARGO_MANIFEST_DIR"));
     scope
 }
 

@@ -74,7 +74,7 @@ fn number(n: &Number, op: &str) -> Result<Dynamic, Error> {
 }
 
 /// Convert parsed JSON to a script value.
-fn from_json(value: Value, op: &str) -> Result<Dynamic, Error> {
+pub(crate) fn from_json(value: Value, op: &str) -> Result<Dynamic, Error> {
     Ok(match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => b.into(),
@@ -88,7 +88,7 @@ fn from_json(value: Value, op: &str) -> Result<Dynamic, Error> {
 }
 
 /// Encode with the options map of `json::encode`.
-fn encode_with(value: &Dynamic, opts: &Map) -> Result<String, Error> {
+pub(crate) fn encode_with(value: &Dynamic, opts: &Map) -> Result<String, Error> {
     const OP: &str = "json::encode";
     let mut pretty = false;
     for (key, v) in opts {

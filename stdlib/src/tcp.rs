@@ -935,7 +935,7 @@ const LOG_SHOWN: u32 = 5;
 /// the first few are printed; the rest are counted and summarised in one
 /// line when the window ends (or the server stops), so a flood of failing
 /// connections does not become a flood of output.
-struct FailureLog {
+pub(crate) struct FailureLog {
     /// `serve 127.0.0.1:9000`
     prefix: String,
     /// `handler errors`
@@ -954,12 +954,12 @@ struct LogWindow {
 }
 
 impl FailureLog {
-    fn new(prefix: String, what: &'static str) -> std::rc::Rc<Self> {
+    pub(crate) fn new(prefix: String, what: &'static str) -> std::rc::Rc<Self> {
         std::rc::Rc::new(Self { prefix, what, window: std::cell::RefCell::default() })
     }
 
     /// Print `line`, or count it if this window has printed its share.
-    fn report(self: &std::rc::Rc<Self>, line: String) {
+    pub(crate) fn report(self: &std::rc::Rc<Self>, line: String) {
         let now = Instant::now();
         let mut w = self.window.borrow_mut();
         let start = match w.start {
@@ -989,7 +989,7 @@ impl FailureLog {
     }
 
     /// Print the summary of the failures not shown, and end the window.
-    fn flush(&self) {
+    pub(crate) fn flush(&self) {
         let mut w = self.window.borrow_mut();
         self.summarise(&w);
         w.start = None;

@@ -9,13 +9,13 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 /// The watcher process; killed (by its own pid) when dropped.
-struct Watch {
+pub(crate) struct Watch {
     child: Child,
     lines: Receiver<String>,
 }
 
 impl Watch {
-    fn start(file: &std::path::Path) -> Self {
+    pub(crate) fn start(file: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
             .args(["watch", &file.display().to_string()])
             .stdout(Stdio::piped())
@@ -38,13 +38,13 @@ impl Watch {
     }
 
     /// Wait for a line containing `needle`; returns it.
-    fn expect(&self, needle: &str) -> String {
+    pub(crate) fn expect(&self, needle: &str) -> String {
         self.expect_all(&[needle]).remove(0)
     }
 
     /// Wait for lines containing each of `needles`, in any order (stdout
     /// and stderr are read by two threads).
-    fn expect_all(&self, needles: &[&str]) -> Vec<String> {
+    pub(crate) fn expect_all(&self, needles: &[&str]) -> Vec<String> {
         let mut found: Vec<Option<String>> = vec![None; needles.len()];
         while found.iter().any(Option::is_none) {
             match self.lines.recv_timeout(Duration::from_secs(10)) {
@@ -69,7 +69,7 @@ impl Drop for Watch {
     }
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
+pub(crate) fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("netscript-watch-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -77,7 +77,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 }
 
 /// Save like an editor: write a new file, rename it over the old one.
-fn save(path: &std::path::Path, code: &str) {
+pub(crate) fn save(path: &std::path::Path, code: &str) {
     let tmp = path.with_extension("swp");
     std::fs::write(&tmp, code).expect("write");
     std::fs::rename(&tmp, path).expect("rename");
