@@ -50,6 +50,8 @@ pub enum Kind {
     Tls,
     /// An HTTP exchange failed.
     Http,
+    /// An HTTP response had an error status (`raise_for_status`); `code` holds it.
+    Status,
     /// The task was cancelled while waiting.
     Cancelled,
 }
@@ -75,6 +77,7 @@ impl Kind {
             Self::Decode => "decode",
             Self::Tls => "tls",
             Self::Http => "http",
+            Self::Status => "status",
             Self::Cancelled => "cancelled",
         }
     }
