@@ -115,12 +115,13 @@ pub struct Error {
     peer: Option<String>,
     detail: String,
     code: Option<String>,
+    reason: Option<&'static str>,
 }
 
 impl Error {
     /// A new error of `kind` raised by operation `op`.
     pub fn new(kind: Kind, op: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self { kind, op: op.into(), peer: None, detail: detail.into(), code: None }
+        Self { kind, op: op.into(), peer: None, detail: detail.into(), code: None, reason: None }
     }
 
     /// A `value` error: a bad argument given to `op`.
@@ -146,6 +147,20 @@ impl Error {
     pub fn with_code(mut self, code: impl Into<String>) -> Self {
         self.code = Some(code.into());
         self
+    }
+
+    /// Attach the stable reason of a `tls` failure (`"expired"`,
+    /// `"unknown_ca"`, `"truncated"`…); scripts see it as `e.reason`.
+    #[must_use]
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The stable reason, if any.
+    #[must_use]
+    pub fn reason(&self) -> Option<&'static str> {
+        self.reason
     }
 
     /// The protocol-specific code, if any.
@@ -179,7 +194,7 @@ impl Error {
     }
 
     /// The script-visible value: `#{kind, message, op, peer}`, plus `code`
-    /// when the error has one.
+    /// and `reason` when the error has them.
     #[must_use]
     pub fn to_map(&self) -> Map {
         let mut m = Map::new();
@@ -189,6 +204,9 @@ impl Error {
         m.insert("peer".into(), self.peer.clone().map_or(Dynamic::UNIT, Into::into));
         if let Some(code) = &self.code {
             m.insert("code".into(), code.clone().into());
+        }
+        if let Some(reason) = self.reason {
+            m.insert("reason".into(), reason.into());
         }
         m
     }

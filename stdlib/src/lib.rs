@@ -29,6 +29,8 @@ pub mod permissions;
 pub mod structs;
 pub mod task;
 pub mod tcp;
+pub mod tls;
+pub mod trace;
 pub mod udp;
 
 pub use error::{Error, Kind, NativeResult};
@@ -51,6 +53,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
     let mut all = vec![
         ("bytes", bytes::module()),
         ("tcp", tcp::module()),
+        ("tls", tls::module()),
         ("udp", udp::module()),
         ("net", net::module()),
         ("dns", dns::module()),

@@ -163,14 +163,9 @@ pub fn max_array_size() -> usize {
     CONTEXT.with(|c| c.borrow().as_ref().map_or(0, |c| c.engine.max_array_size()))
 }
 
-/// Whether `--trace` style logging of traffic is on.
-pub fn tracing() -> bool {
+/// The host's trace flag (`--trace`); what tracing prints is `trace.rs`'s.
+pub fn trace_flag() -> bool {
     CONTEXT.with(|c| c.borrow().as_ref().is_some_and(|c| c.trace.load(Ordering::Relaxed)))
-}
-
-/// Print one send or receive of a traced connection to standard error.
-pub fn trace(dir: &str, peer: &str, data: &[u8]) {
-    eprintln!("[{dir} {peer}, {} bytes]\n{}", data.len(), crate::bytes::render(data));
 }
 
 /// Apply `f` to the permissions of this thread's host (everything is

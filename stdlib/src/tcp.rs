@@ -40,6 +40,8 @@ use crate::error::{Error, Kind, NativeResult};
 use crate::net::{self, Family};
 use crate::runtime;
 use crate::task::Callable;
+use crate::tls;
+use crate::trace;
 
 /// Default timeout of every call on a connection.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -72,6 +74,10 @@ struct ConnInner {
 struct ConnState {
     /// `None` once `close()` was called.
     stream: Option<Arc<TcpStream>>,
+    /// The transport over the socket: `None` for plain TCP, or the TLS layer
+    /// a handshake (`tls::connect`, `starttls`…) put there. Reads and writes
+    /// of both go through the same buffer, waits and error kinds.
+    tls: Option<Box<tls::Session>>,
     buf: BytesMut,
 }
 
@@ -190,7 +196,7 @@ impl TcpConn {
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         Ok(Self(Arc::new(ConnInner {
-            state: Mutex::new(ConnState { stream: Some(Arc::new(stream)), buf: BytesMut::new() }),
+            state: Mutex::new(ConnState { stream: Some(Arc::new(stream)), tls: None, buf: BytesMut::new() }),
             chunk: AtomicU64::new(4096),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
             eof: AtomicBool::new(false),
@@ -242,8 +248,11 @@ impl TcpConn {
         if self.0.eof.load(Ordering::Relaxed) {
             return Ok(Filled::Eof);
         }
-        let ConnState { stream, buf } = st;
+        let ConnState { stream, tls, buf } = st;
         let stream = stream.as_ref().ok_or_else(|| closed(op, self.0.peer))?;
+        if let Some(tls) = tls {
+            return self.try_fill_tls(tls, stream, buf, op);
+        }
         let chunk = self.0.chunk.load(Ordering::Relaxed) as usize;
         if buf.capacity() == 0 {
             *buf = take_spare();
@@ -267,8 +276,8 @@ impl TcpConn {
                     // raise a new event, so none are missed.
                     let _ = stream.try_io(Interest::READABLE, || Err::<(), _>(std::io::ErrorKind::WouldBlock.into()));
                 }
-                if runtime::tracing() {
-                    runtime::trace("recv", &self.0.peer.to_string(), &buf[before..]);
+                if trace::on() {
+                    trace::data("recv", &self.0.peer.to_string(), &buf[before..]);
                 }
                 Ok(Filled::Data(n))
             }
@@ -282,6 +291,37 @@ impl TcpConn {
                 Ok(Filled::Wait(stream))
             }
             Err(e) => Err(Error::io(op, &e).with_peer(self.0.peer)),
+        }
+    }
+
+    /// [`try_fill`](Self::try_fill) through the TLS layer: decrypted bytes
+    /// land in the same buffer; out of line, so plain TCP's path stays short.
+    #[inline(never)]
+    fn try_fill_tls(
+        &self,
+        tls: &mut tls::Session,
+        stream: &Arc<TcpStream>,
+        buf: &mut BytesMut,
+        op: &str,
+    ) -> Result<Filled, Error> {
+        let before = buf.len();
+        match tls.try_read(stream, buf, op, self.0.peer)? {
+            tls::Read::Data => {
+                if trace::on() {
+                    trace::data("recv", &self.0.peer.to_string(), &buf[before..]);
+                }
+                Ok(Filled::Data(buf.len() - before))
+            }
+            tls::Read::Eof => {
+                self.0.eof.store(true, Ordering::Relaxed);
+                Ok(Filled::Eof)
+            }
+            tls::Read::Wait => {
+                if buf.is_empty() {
+                    give_spare(std::mem::take(buf));
+                }
+                Ok(Filled::Wait(stream.clone()))
+            }
         }
     }
 
@@ -481,20 +521,28 @@ impl TcpConn {
         loop {
             // Write under the lock; clone the stream only to wait.
             let stream = {
-                let st = lock(&self.0.state);
-                let stream = st.stream(op, self.0.peer)?;
-                if first && runtime::tracing() {
-                    runtime::trace("send", &self.0.peer.to_string(), data);
+                let mut st = lock(&self.0.state);
+                let ConnState { stream, tls, .. } = &mut *st;
+                let stream = stream.as_ref().ok_or_else(|| closed(op, self.0.peer))?;
+                if first && trace::on() {
+                    trace::data("send", &self.0.peer.to_string(), data);
                 }
                 first = false;
-                loop {
-                    if sent == data.len() {
+                if let Some(tls) = tls {
+                    if tls.try_send(stream, data, &mut sent, op, self.0.peer)? {
                         return Ok(sent);
                     }
-                    match stream.try_write(&data[sent..]) {
-                        Ok(n) => sent += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break stream.clone(),
-                        Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
+                    stream.clone()
+                } else {
+                    loop {
+                        if sent == data.len() {
+                            return Ok(sent);
+                        }
+                        match stream.try_write(&data[sent..]) {
+                            Ok(n) => sent += n,
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break stream.clone(),
+                            Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
+                        }
                     }
                 }
             };
@@ -516,14 +564,26 @@ impl TcpConn {
                 .into());
             }
         };
-        let stream = self.stream("shutdown")?;
+        let stream = {
+            let mut st = lock(&self.0.state);
+            let stream = st.stream("shutdown", self.0.peer)?.clone();
+            if let Some(tls) = st.tls.as_mut().filter(|_| how != Shutdown::Read) {
+                // The peer must see close_notify, not a bare FIN (truncation).
+                tls.close_notify(&stream);
+            }
+            stream
+        };
         socket2::SockRef::from(&*stream).shutdown(how).map_err(|e| Error::io("shutdown", &e).with_peer(self.0.peer))?;
         Ok(())
     }
 
     /// Close the connection: the peer sees EOF, pending reads in other tasks end.
     pub fn close(&self) {
-        if let Some(stream) = lock(&self.0.state).stream.take() {
+        let mut st = lock(&self.0.state);
+        if let Some(stream) = st.stream.take() {
+            if let Some(tls) = st.tls.as_mut() {
+                tls.close_notify(&stream);
+            }
             // Wake readers in other tasks holding a clone of the stream.
             let _ = socket2::SockRef::from(&*stream).shutdown(Shutdown::Both);
         }
@@ -532,6 +592,50 @@ impl TcpConn {
     /// The tokio stream, for readiness checks (`net::select`).
     pub fn stream_for(&self, op: &str) -> Result<Arc<TcpStream>, Error> {
         self.stream(op)
+    }
+
+    /// The socket of a plain connection about to be upgraded to TLS by
+    /// `op` (STARTTLS). Bytes already read but not consumed would be
+    /// taken as if they came through the TLS session: refuse them (the
+    /// STARTTLS command-injection class of bugs), as well as a connection
+    /// that already speaks TLS.
+    pub(crate) fn plain_socket(&self, op: &str) -> Result<Arc<TcpStream>, Error> {
+        let st = lock(&self.0.state);
+        let stream = st.stream(op, self.0.peer)?.clone();
+        if st.tls.is_some() {
+            return Err(Error::value(op, "the connection already speaks TLS").with_peer(self.0.peer));
+        }
+        if !st.buf.is_empty() {
+            return Err(Error::new(
+                Kind::Tls,
+                op,
+                format!(
+                    "{} bytes the peer sent before the handshake are unread; they would pass as if protected by \
+                     TLS (command injection): read or drop them first",
+                    st.buf.len()
+                ),
+            )
+            .with_peer(self.0.peer)
+            .with_reason("injection"));
+        }
+        Ok(stream)
+    }
+
+    /// Put the TLS layer of a finished handshake over the socket.
+    pub(crate) fn set_tls(&self, session: tls::Session) {
+        lock(&self.0.state).tls = Some(Box::new(session));
+    }
+
+    /// Run `f` on the TLS layer (`None` on a plain or closed connection).
+    pub(crate) fn with_tls<R>(&self, f: impl FnOnce(Option<&tls::Session>) -> R) -> R {
+        let st = lock(&self.0.state);
+        f(st.tls.as_deref())
+    }
+
+    /// The local address.
+    #[must_use]
+    pub fn local(&self) -> SocketAddr {
+        self.0.local
     }
 }
 
@@ -546,7 +650,10 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 impl fmt::Display for TcpConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.is_closed() { "closed" } else { "open" };
-        write!(f, "tcp {} -> {} ({state})", self.0.local, self.0.peer)
+        match self.with_tls(|t| t.map(tls::Session::summary)) {
+            Some(tls) => write!(f, "tls {} -> {} ({state}, {tls})", self.0.local, self.0.peer),
+            None => write!(f, "tcp {} -> {} ({state})", self.0.local, self.0.peer),
+        }
     }
 }
 
@@ -555,22 +662,26 @@ impl fmt::Display for TcpConn {
 /// connect and becomes the connection's timeout; `connect_timeout`, if
 /// given, bounds the connect alone.
 pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
-    const OP: &str = "tcp::connect";
+    connect_as("tcp::connect", host, port, opts)
+}
+
+/// [`connect`] on behalf of operation `op` (`tls::connect` connects first).
+pub(crate) fn connect_as(op: &'static str, host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
     let peer = net::host_port(host, port);
-    crate::permissions::check_connect(OP, host, port)?;
+    crate::permissions::check_connect(op, host, port)?;
     let timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
-    let family = Family::from_opts(OP, opts)?;
+    let family = Family::from_opts(op, opts)?;
     let source = opts.string("source")?;
     let source_port =
-        u16::try_from(opts.int("source_port", 0)?).map_err(|_| Error::value(OP, "source_port must be 0..65535"))?;
+        u16::try_from(opts.int("source_port", 0)?).map_err(|_| Error::value(op, "source_port must be 0..65535"))?;
     let nodelay = opts.bool("nodelay", false)?;
     let keepalive = opts.duration("keepalive", None)?;
     // `timeout` stays the connection's; the connect waits `connect_timeout`.
     let (conn_timeout, timeout) = (timeout, opts.duration("connect_timeout", timeout)?);
 
-    let addrs = net::resolve(OP, host, port, family, timeout)?;
+    let addrs = net::resolve(op, host, port, family, timeout)?;
     let source = match source {
-        Some(s) => Some(net::resolve(OP, &s, source_port, family, timeout)?[0]),
+        Some(s) => Some(net::resolve(op, &s, source_port, family, timeout)?[0]),
         None if source_port != 0 => Some(SocketAddr::from(([0, 0, 0, 0], source_port))),
         None => None,
     };
@@ -584,21 +695,21 @@ pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
             socket.connect(addr).await
         };
         let peer_s = peer.clone();
-        let result = runtime::block_on_timeout_at(OP, Some(&peer), timeout, async move {
-            attempt.await.map_err(|e| Error::io(OP, &e).with_peer(peer_s))
+        let result = runtime::block_on_timeout_at(op, Some(&peer), timeout, async move {
+            attempt.await.map_err(|e| Error::io(op, &e).with_peer(peer_s))
         });
         match result {
             Ok(stream) => {
                 if nodelay {
-                    stream.set_nodelay(true).map_err(|e| Error::io(OP, &e).with_peer(&peer))?;
+                    stream.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
                 }
                 if let Some(idle) = keepalive {
                     let ka = socket2::TcpKeepalive::new().with_time(idle);
                     socket2::SockRef::from(&stream)
                         .set_tcp_keepalive(&ka)
-                        .map_err(|e| Error::io(OP, &e).with_peer(&peer))?;
+                        .map_err(|e| Error::io(op, &e).with_peer(&peer))?;
                 }
-                let conn = TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(&peer))?;
+                let conn = TcpConn::new(stream).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
                 conn.set_timeout(conn_timeout);
                 return Ok(conn);
             }
@@ -606,7 +717,7 @@ pub fn connect(host: &str, port: u16, opts: &Opts) -> NativeResult<TcpConn> {
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| Error::new(Kind::Dns, OP, "no addresses").with_peer(&peer).into()))
+    Err(last.unwrap_or_else(|| Error::new(Kind::Dns, op, "no addresses").with_peer(&peer).into()))
 }
 
 /// A listening socket handle.
@@ -616,6 +727,8 @@ pub struct Listener(Arc<ListenerInner>);
 struct ListenerInner {
     listener: Mutex<Option<Arc<TcpListener>>>,
     local: SocketAddr,
+    /// `tls::listen`: each accepted connection's handshake, before use.
+    tls: Option<tls::ServerTls>,
 }
 
 impl Listener {
@@ -643,34 +756,51 @@ impl Listener {
         let stream = runtime::block_on_timeout_at(OP, Some(&local), timeout, async move {
             l.accept().await.map(|(s, _)| s).map_err(|e| Error::io(OP, &e).with_peer(local))
         })?;
-        TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(local).into())
+        let conn = TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(local))?;
+        if let Some(server) = &self.0.tls {
+            // As Python's `SSLSocket.accept` (do_handshake_on_connect).
+            server.handshake(&conn, OP)?;
+        }
+        Ok(conn)
     }
 }
 
 impl fmt::Display for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if lock(&self.0.listener).is_some() { "listening" } else { "closed" };
-        write!(f, "tcp listener {} ({state})", self.0.local)
+        let kind = if self.0.tls.is_some() { "tls" } else { "tcp" };
+        write!(f, "{kind} listener {} ({state})", self.0.local)
     }
 }
 
 /// Bind and listen on `host:port` (port 0 picks a free port).
 pub fn listen(host: &str, port: u16, opts: &Opts) -> NativeResult<Listener> {
-    const OP: &str = "tcp::listen";
-    crate::permissions::check_listen(OP, host, port)?;
-    let family = Family::from_opts(OP, opts)?;
-    let backlog = u32::try_from(opts.int("backlog", 1024)?).map_err(|_| Error::value(OP, "backlog must be 0..2^32"))?;
+    listen_as("tcp::listen", host, port, opts, None)
+}
+
+/// [`listen`] on behalf of `op`; with `tls`, every accepted connection
+/// does its handshake first (`tls::listen`).
+pub(crate) fn listen_as(
+    op: &str,
+    host: &str,
+    port: u16,
+    opts: &Opts,
+    tls: Option<tls::ServerTls>,
+) -> NativeResult<Listener> {
+    crate::permissions::check_listen(op, host, port)?;
+    let family = Family::from_opts(op, opts)?;
+    let backlog = u32::try_from(opts.int("backlog", 1024)?).map_err(|_| Error::value(op, "backlog must be 0..2^32"))?;
     let reuseaddr = opts.bool("reuseaddr", true)?;
-    let addr = net::resolve(OP, host, port, family, Some(DEFAULT_TIMEOUT))?[0];
+    let addr = net::resolve(op, host, port, family, Some(DEFAULT_TIMEOUT))?[0];
     let bind = || -> std::io::Result<TcpListener> {
         let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
         socket.set_reuseaddr(reuseaddr)?;
         socket.bind(addr)?;
         socket.listen(backlog)
     };
-    let listener = bind().map_err(|e| Error::io(OP, &e).with_peer(addr))?;
-    let local = listener.local_addr().map_err(|e| Error::io(OP, &e))?;
-    Ok(Listener(Arc::new(ListenerInner { listener: Mutex::new(Some(Arc::new(listener))), local })))
+    let listener = bind().map_err(|e| Error::io(op, &e).with_peer(addr))?;
+    let local = listener.local_addr().map_err(|e| Error::io(op, &e))?;
+    Ok(Listener(Arc::new(ListenerInner { listener: Mutex::new(Some(Arc::new(listener))), local, tls })))
 }
 
 /// A background server started by `listener.serve(handler)`.
@@ -678,12 +808,14 @@ pub fn listen(host: &str, port: u16, opts: &Opts) -> NativeResult<Listener> {
 pub struct Server {
     token: CancellationToken,
     local: SocketAddr,
+    tls: bool,
 }
 
 impl fmt::Display for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if self.token.is_cancelled() { "stopped" } else { "serving" };
-        write!(f, "tcp server {} ({state})", self.local)
+        let kind = if self.tls { "tls" } else { "tcp" };
+        write!(f, "{kind} server {} ({state})", self.local)
     }
 }
 
@@ -723,8 +855,20 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
             };
             backoff = Duration::ZERO;
             let (handler, log) = (handler.clone(), handler_log.clone());
+            let tls = owner.0.tls.clone();
             let spawned = runtime::spawn("serve", runtime::StackKind::Task, stop.child_token(), move || {
                 let peer = conn.peer();
+                // The handshake runs in the connection's own task, bounded
+                // by its timeout: a client that stalls it holds up no other.
+                if let Some(server) = tls
+                    && let Err(err) = server.handshake(&conn, "serve")
+                {
+                    conn.close();
+                    if !runtime::innermost_terminated(&err) {
+                        log.report(format!("handshake with {peer} failed: {}", crate::error::describe(&err)));
+                    }
+                    return Ok(Dynamic::UNIT);
+                }
                 let result = handler.call((conn.clone(),));
                 conn.close();
                 if let Err(err) = &result
@@ -743,7 +887,7 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
         accept_log.flush();
         owner.close();
     });
-    Ok(Server { token, local })
+    Ok(Server { token, local, tls: listener.0.tls.is_some() })
 }
 
 impl Listener {
@@ -880,9 +1024,9 @@ fn port_arg(op: &str, port: INT) -> Result<u16, Error> {
     u16::try_from(port).map_err(|_| Error::value(op, format!("port must be 0..65535, got {port}")))
 }
 
-const CONNECT_OPTS: &[&str] =
+pub(crate) const CONNECT_OPTS: &[&str] =
     &["timeout", "connect_timeout", "family", "source", "source_port", "nodelay", "keepalive"];
-const LISTEN_OPTS: &[&str] = &["family", "backlog", "reuseaddr"];
+pub(crate) const LISTEN_OPTS: &[&str] = &["family", "backlog", "reuseaddr"];
 const UNTIL_OPTS: &[&str] = &["keep", "max"];
 
 /// The doc comment of `conn.send`, registered by hand (see [`module`]).

@@ -66,8 +66,8 @@ impl UdpSock {
         let want = if self.0.local.is_ipv4() { Family::V4 } else { Family::V6 };
         let addr = net::resolve(OP, host, port, want, self.timeout())?[0];
         self.note_peer(OP, addr)?;
-        if runtime::tracing() {
-            runtime::trace("send_to", &addr.to_string(), data);
+        if crate::trace::on() {
+            crate::trace::data("send_to", &addr.to_string(), data);
         }
         let data = data.to_vec();
         runtime::block_on_timeout(OP, self.timeout(), async move {
@@ -92,8 +92,8 @@ impl UdpSock {
             buf.truncate(n);
             Ok((buf, from))
         })?;
-        if runtime::tracing() {
-            runtime::trace("recv_from", &from.to_string(), &data);
+        if crate::trace::on() {
+            crate::trace::data("recv_from", &from.to_string(), &data);
         }
         Ok((data, from))
     }
@@ -235,8 +235,8 @@ mod api {
         let data = data_arg(&data, OP)?.into_owned();
         let sock = u.socket_for(OP)?;
         let local = u.0.local;
-        if runtime::tracing() {
-            runtime::trace("send", &local.to_string(), &data);
+        if crate::trace::on() {
+            crate::trace::data("send", &local.to_string(), &data);
         }
         runtime::block_on_timeout(OP, u.timeout(), async move {
             sock.send(&data).await.map(|n| n as INT).map_err(|e| Error::io(OP, &e).with_peer(local))

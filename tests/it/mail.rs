@@ -17,12 +17,23 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start(tag: &str) -> Self {
+        Self::start_with(tag, &[])
+    }
+
+    /// A sink that offers STARTTLS with the test PKI's `localhost` certificate.
+    fn start_tls(tag: &str) -> Self {
+        let pki = crate::tls::pki();
+        Self::start_with(tag, &[pki.path("leaf.pem"), pki.path("leaf.key")])
+    }
+
+    fn start_with(tag: &str, extra: &[String]) -> Self {
         let out = std::env::temp_dir().join(format!("netscript-smtp-{}-{tag}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&out);
         let mut peer = Peer(
             Command::new("python3")
                 .arg(repo_root().join("tests/peers/smtp_sink.py"))
                 .arg(&out)
+                .args(extra)
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("python3 starts"),
@@ -128,10 +139,63 @@ fn smtp_module_replies_errors_and_tls() {
     // Wrong password: 535 from the server.
     let err = with_session(port, "smtp::login(s, \"u\", \"wrong\")").expect_err("bad login");
     assert!(err.starts_with("smtp:") && err.contains("535"), "{err}");
-    // TLS demanded: a clear tls error.
+    // TLS demanded of a server without STARTTLS: a clear tls error.
     let err = eval(&format!("import \"smtp\" as smtp; smtp::connect(\"127.0.0.1\", {port}, #{{require_tls: true}})"))
         .expect_err("tls");
-    assert!(err.starts_with("tls:") && err.contains("STARTTLS is not supported yet"), "{err}");
+    assert!(err.starts_with("tls:") && err.contains("does not offer STARTTLS"), "{err}");
+}
+
+#[test]
+fn smtp_starttls_delivers_intact_over_tls_and_says_ehlo_again() {
+    let sink = SmtpSink::start_tls("starttls");
+    let ca = crate::tls::pki().path("ca.pem");
+    let body = "Hello over TLS,\n.dotted line\nbye";
+    let code = format!(
+        r#"import "smtp" as smtp;
+        let s = smtp::connect("localhost", {port}, #{{require_tls: true, tls: #{{ca: "{ca}"}}}});
+        let facts = s.conn.tls;
+        let offered_again = "starttls" in s.features;
+        smtp::sendmail(s, "a@x.test", ["b@x.test"], smtp::message("a@x.test", "b@x.test", "tls", "{body}"));
+        smtp::quit(s);
+        `${{s.tls}} ${{facts.version}} ${{facts.verified}} ${{offered_again}}`"#,
+        port = sink.port,
+        body = body.replace('\n', "\\n"),
+    );
+    // After the upgrade the server no longer offers STARTTLS: the second EHLO's features replaced the first's.
+    assert_eq!(eval(&code).expect("script runs").to_string(), "true TLSv1.3 true false");
+    let messages = sink.messages();
+    assert_eq!(messages.len(), 1);
+    let data = messages[0]["data"].as_str().expect("data");
+    assert!(data.contains("Hello over TLS,\r\n.dotted line\r\nbye"), "{data:?}");
+}
+
+#[test]
+fn smtp_starttls_refuses_bytes_injected_before_the_handshake() {
+    // A server that answers STARTTLS with its 220 and a forged reply in
+    // the same segment (the STARTTLS command-injection class).
+    let mut peer = Peer(
+        Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import socket\n\
+                 s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n\
+                 print(s.getsockname()[1], flush=True)\n\
+                 c, _ = s.accept(); f = c.makefile('rb')\n\
+                 c.sendall(b'220 fake ESMTP\\r\\n'); f.readline()\n\
+                 c.sendall(b'250-fake\\r\\n250 STARTTLS\\r\\n'); f.readline()\n\
+                 c.sendall(b'220 go ahead\\r\\n250 forged\\r\\n')\n\
+                 f.readline()\n",
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts"),
+    );
+    let port: u16 = first_line(&mut peer.0).trim().parse().expect("port");
+    let err = eval(&format!(
+        r#"import "smtp" as smtp; smtp::connect("127.0.0.1", {port}, #{{require_tls: true, tls: #{{insecure: true}}}})"#
+    ))
+    .expect_err("injection");
+    assert!(err.starts_with("tls:") && err.contains("command injection"), "{err}");
 }
 
 #[test]

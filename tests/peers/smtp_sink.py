@@ -1,7 +1,7 @@
 """An SMTP server (aiosmtpd) on loopback that saves each message it receives.
 
-Usage: python3 smtp_sink.py OUTFILE
-Prints its port once it accepts connections, then serves until killed.
+Usage: python3 smtp_sink.py OUTFILE [CERT KEY]
+With CERT and KEY (PEM files) it offers STARTTLS (RFC 3207). Prints its port once it accepts connections, then serves until killed.
 Each message is appended to OUTFILE as one JSON line:
 {"mail_from", "rcpt_tos", "data", "login"}. RCPT to an address starting
 with "reject" is refused with 550. AUTH PLAIN is offered, accepting the
@@ -10,6 +10,7 @@ password "secret" for any user.
 
 import json
 import socket
+import ssl
 import sys
 import time
 
@@ -53,12 +54,18 @@ def free_port():
 
 
 port = free_port()
+tls = {}
+if len(sys.argv) > 3:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    tls = {"tls_context": context}
 controller = Controller(
     Sink(sys.argv[1]),
     hostname="127.0.0.1",
     port=port,
     authenticator=authenticator,
     auth_require_tls=False,
+    **tls,
 )
 controller.start()
 print(port, flush=True)
