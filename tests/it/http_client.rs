@@ -26,6 +26,9 @@ struct Nginx {
     child: std::process::Child,
     dir: std::path::PathBuf,
     port: u16,
+    /// The same site over TLS (HTTP/1.1 and HTTP/2 by ALPN), with the
+    /// test PKI's `localhost` certificate.
+    tls_port: u16,
 }
 
 impl Nginx {
@@ -40,29 +43,39 @@ impl Nginx {
         std::fs::write(www.join("big.txt"), &big).unwrap();
         std::fs::write(www.join("sub/index.html"), "<p>index</p>\n").unwrap();
         let port = closed_port();
+        let tls_port = closed_port();
+        let pki = crate::tls::pki();
         let conf = format!(
             "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
              events {{ worker_connections 256; }}\n\
              http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                types {{ text/plain txt; text/html html; }}\n\
-               server {{ listen 127.0.0.1:{port}; root {w};\n\
+               server {{ listen 127.0.0.1:{port}; listen 127.0.0.1:{tls_port} ssl http2; root {w};
+                 ssl_certificate {cert}; ssl_certificate_key {key};\n\
                  gzip on; gzip_types text/plain; gzip_min_length 100;\n\
                  location = /moved {{ return 301 /small.txt; }}\n\
                  location = /chunked {{ gzip off; chunked_transfer_encoding on; return 200 \"generated\\n\"; }}\n\
                }} }}\n",
             d = dir.display(),
             w = www.display(),
+            cert = pki.path("leaf.pem"),
+            key = pki.path("leaf.key"),
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
         let child = std::process::Command::new("nginx")
-            .args(["-c", &dir.join("nginx.conf").display().to_string(), "-e", &dir.join("error.log").display().to_string()])
+            .args([
+                "-c",
+                &dir.join("nginx.conf").display().to_string(),
+                "-e",
+                &dir.join("error.log").display().to_string(),
+            ])
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("nginx starts (apt-get install nginx)");
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, dir, port };
+                return Self { child, dir, port, tls_port };
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -119,7 +132,9 @@ fn nginx_redirect_chunked_head_and_404() {
     let loc = format!("http://127.0.0.1:{}/small.txt", ng.port);
     assert_eq!(
         out,
-        format!(r#"[200, "hello from nginx\n", 1, 301, 200, 0, "17", "generated\n", "chunked", 404, false, 301, "{loc}"]"#)
+        format!(
+            r#"[200, "hello from nginx\n", 1, 301, 200, 0, "17", "generated\n", "chunked", 404, false, 301, "{loc}"]"#
+        )
     );
 }
 
@@ -207,7 +222,8 @@ fn too_many_redirects_is_an_http_error_with_the_chain() {
     assert!(e.starts_with("http: "), "{e}");
     assert!(e.contains("too many redirects (more than 3)"), "{e}");
     assert!(e.contains("/loop -> ") && e.contains("/loop?n=1 -> ") && e.contains("/loop?n=4"), "{e}");
-    let out = ok(p.port, r#"let r = http::get(base + "/loop", #{follow_redirects: false}); [r.status, r.history.len()]"#);
+    let out =
+        ok(p.port, r#"let r = http::get(base + "/loop", #{follow_redirects: false}); [r.status, r.history.len()]"#);
     assert_eq!(out, "[302, 0]");
 }
 
@@ -356,7 +372,8 @@ fn a_lying_content_length_and_a_huge_header_are_clear_errors() {
     assert_eq!(out, r#"[10, "http"]"#);
     let e = run(p.port, r#"http::get(base + "/bigheader?n=100000")"#).unwrap_err();
     assert!(e.starts_with("limit: ") && e.contains("max_header_size"), "{e}");
-    let out = ok(p.port, r#"http::get(base + "/bigheader?n=100000", #{max_header_size: 200000}).headers["x-big"].len()"#);
+    let out =
+        ok(p.port, r#"http::get(base + "/bigheader?n=100000", #{max_header_size: 200000}).headers["x-big"].len()"#);
     assert_eq!(out, "100000");
 }
 
@@ -365,20 +382,38 @@ fn curl_and_http_send_the_same_request() {
     let p = peer();
     let url = format!("http://127.0.0.1:{}/echo/path?a=1", p.port);
     let curl = std::process::Command::new("curl")
-        .args(["-sv", "-X", "POST", "-H", "X-Token: abc", "-H", "Content-Type: application/json", "--data", r#"{"k":"v"}"#, &url])
+        .args([
+            "-sv",
+            "-X",
+            "POST",
+            "-H",
+            "X-Token: abc",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            r#"{"k":"v"}"#,
+            &url,
+        ])
         .output()
         .expect("curl runs");
     let theirs: serde_json::Value = serde_json::from_slice(&curl.stdout).expect("curl got JSON");
     let ours = ok(
         p.port,
-        &format!(r#"http::post("{url}", #{{headers: #{{"X-Token": "abc", "Content-Type": "application/json"}}, body: `{{"k":"v"}}`}}).text()"#),
+        &format!(
+            r#"http::post("{url}", #{{headers: #{{"X-Token": "abc", "Content-Type": "application/json"}}, body: `{{"k":"v"}}`}}).text()"#
+        ),
     );
     let ours: serde_json::Value = serde_json::from_str(&ours).unwrap();
     for key in ["method", "path", "query", "body"] {
         assert_eq!(ours[key], theirs[key], "{key}");
     }
     let header = |v: &serde_json::Value, name: &str| {
-        v["headers"].as_array().unwrap().iter().find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name)).map(|h| h[1].clone())
+        v["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+            .map(|h| h[1].clone())
     };
     for name in ["host", "x-token", "content-type", "content-length", "accept"] {
         assert_eq!(header(&ours, name), header(&theirs, name), "{name}");
@@ -404,7 +439,8 @@ fn trace_shows_each_request_and_response() {
 fn example_scripts_fetch_scrape_and_log_in() {
     let p = peer();
     let base = format!("http://127.0.0.1:{}", p.port);
-    let (code, out, err) = crate::util::cli(&["run", "scripts/fetch.rhai", &format!("{base}/redirect/301?to=/status/200")]);
+    let (code, out, err) =
+        crate::util::cli(&["run", "scripts/fetch.rhai", &format!("{base}/redirect/301?to=/status/200")]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("HTTP/1.0 301 Moved Permanently") || out.contains("301 Moved Permanently"), "{out}");
     assert!(out.contains("200 OK") && out.contains("status body"), "{out}");
@@ -413,4 +449,35 @@ fn example_scripts_fetch_scrape_and_log_in() {
     assert!(out.contains("welcome ann"), "{out}");
     let (code, _, err) = crate::util::cli(&["run", "scripts/login.rhai", &base, "ann", "wrong"]);
     assert_ne!(code, 0, "a bad password fails: {err}");
+}
+
+#[test]
+fn https_to_nginx_over_http1_and_http2_by_alpn() {
+    let ng = Nginx::start();
+    let ca = crate::tls::pki().path("ca.pem");
+    let out = ok(
+        ng.tls_port,
+        &format!(
+            r#"let base = base.replace("http:", "https:");
+               let one = http::get(base + "/small.txt", #{{ca: "{ca}"}});
+               let two = http::get(base + "/big.txt", #{{ca: "{ca}", http2: true}});
+               let s = http::session(#{{ca: "{ca}", http2: true}});
+               let a = s.get(base + "/small.txt").text();
+               let b = s.get(base + "/moved").text();
+               let insecure = http::get(base + "/small.txt", #{{insecure: true}}).status;
+               [one.version, one.text(), two.version, two.headers["content-encoding"], two.body.len(), a, b, insecure]"#
+        ),
+    );
+    let expected: usize = (0..20_000).map(|i| format!("line {i} of a compressible file\n").len()).sum();
+    assert_eq!(
+        out,
+        format!(
+            r#"["HTTP/1.1", "hello from nginx\n", "HTTP/2.0", "gzip", {expected}, "hello from nginx\n", "hello from nginx\n", 200]"#
+        )
+    );
+    let e = run(ng.tls_port, r#"http::get(base.replace("http:", "https:") + "/small.txt")"#).unwrap_err();
+    assert!(e.starts_with("tls: ") && e.contains("unknown"), "{e}");
+    let e =
+        run(ng.port, r#"http::get(base.replace("http:", "https:") + "/small.txt", #{insecure: true})"#).unwrap_err();
+    assert!(e.starts_with("tls: "), "{e}");
 }

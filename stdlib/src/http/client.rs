@@ -27,7 +27,6 @@ use super::response::{BodyReader, Chunks, Head, Headers, ReaderSpec, Response};
 use super::transport::{self, Sender, Timing, hyper_error};
 use crate::args::{self, Opts};
 use crate::error::{Error, Kind, NativeResult};
-use crate::runtime;
 
 /// Connect and read timeouts when none is given (as `tcp::connect`'s).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,6 +55,11 @@ const SESSION_OPTS: &[&str] = &[
     "cookies",
     "max_header_size",
     "max_size",
+    "ca",
+    "insecure",
+    "cert",
+    "key",
+    "http2",
 ];
 /// Options of one request.
 const REQUEST_OPTS: &[&str] = &[
@@ -74,7 +78,14 @@ const REQUEST_OPTS: &[&str] = &[
     "json",
     "body",
     "stream",
+    "ca",
+    "insecure",
+    "cert",
+    "key",
+    "http2",
 ];
+/// The options that configure TLS (as `tls::connect`'s).
+const TLS_OPTS: &[&str] = &["ca", "insecure", "cert", "key"];
 
 /// Settings shared by a session's requests, each overridable per request.
 #[derive(Clone)]
@@ -90,6 +101,8 @@ struct Settings {
     decompress: bool,
     max_header: usize,
     max_size: usize,
+    /// `tls::connect` options for `https` origins (`alpn` from `http2`).
+    tls: Map,
 }
 
 impl Default for Settings {
@@ -106,6 +119,7 @@ impl Default for Settings {
             decompress: true,
             max_header: DEFAULT_MAX_HEADER,
             max_size: DEFAULT_MAX_SIZE,
+            tls: Map::new(),
         }
     }
 }
@@ -137,6 +151,19 @@ impl Settings {
         s.decompress = opts.bool("decompress", s.decompress)?;
         s.max_header = opts.size("max_header_size", s.max_header)?;
         s.max_size = opts.size("max_size", s.max_size)?;
+        for key in TLS_OPTS {
+            if let Some(v) = opts.get(key) {
+                s.tls.insert((*key).into(), v.clone());
+            }
+        }
+        if let Some(h2) = opts.get("http2") {
+            let on = h2.as_bool().map_err(|t| Error::value(op, format!("option 'http2' must be a bool, got {t}")))?;
+            s.tls.insert(
+                "alpn".into(),
+                if on { Dynamic::from_array(vec!["h2".into(), "http/1.1".into()]) } else { Dynamic::UNIT },
+            );
+        }
+        s.tls.retain(|_, v| !v.is_unit());
         Ok(s)
     }
 }
@@ -181,6 +208,9 @@ struct SessionInner {
     settings: Settings,
     jar: Mutex<CookieStore>,
     pool: Mutex<HashMap<String, Vec<Sender>>>,
+    /// The last TLS configuration built, by its options (building one reads
+    /// the system's roots, so it is kept).
+    tls: Mutex<Option<(String, Arc<rustls::ClientConfig>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,6 +241,7 @@ impl Session {
             settings,
             jar: Mutex::new(CookieStore::default()),
             pool: Mutex::new(HashMap::new()),
+            tls: Mutex::new(None),
         }))
     }
 
@@ -300,33 +331,39 @@ impl Session {
     fn exchange(&self, op: &str, out: &Outgoing, timing: &Timing) -> NativeResult<Exchanged> {
         let url = &out.url;
         let scheme = url.scheme();
-        if scheme != "http" {
-            return Err(Error::value(op, format!("unsupported URL scheme {scheme:?} in {url}")).into());
-        }
         let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
         let port = url.port_or_known_default().unwrap_or(80);
+        let tls = || -> NativeResult<Option<transport::Tls>> {
+            if scheme != "https" {
+                return Ok(None);
+            }
+            Ok(Some(transport::Tls { config: self.tls_config(op, &out.settings.tls)?, server_name: host.clone() }))
+        };
         let origin = format!("{scheme}://{}", crate::net::host_port(&host, port));
         let peer = crate::net::host_port(&host, port);
         let pooled = lock(&self.0.pool).get_mut(&origin).and_then(Vec::pop);
-        let request = self.build(op, out)?;
-        if runtime::tracing() {
+        let pooled_was_used = pooled.is_some();
+        let max_header = out.settings.max_header;
+        let first = match pooled {
+            Some(sender) => sender,
+            None => transport::connect(op, &host, port, timing, max_header, tls()?)?,
+        };
+        let request = self.build(op, out, first.is_h2())?;
+        if crate::trace::on() {
             trace_request(&peer, &request);
         }
-        let (retry, first) = match pooled {
-            Some(sender) => (Some(request.clone()), sender),
-            None => (None, transport::connect(op, &host, port, timing, out.settings.max_header)?),
-        };
+        let retry = (pooled_was_used).then(|| request.clone());
         let started = Instant::now();
         let sent = send(op, &peer, timing, first, request);
         let (sender, response) = match (sent, retry) {
             (Err(e), Some(again)) if is_stale(&e) => {
-                let fresh = transport::connect(op, &host, port, timing, out.settings.max_header)?;
+                let fresh = transport::connect(op, &host, port, timing, max_header, tls()?)?;
                 send(op, &peer, timing, fresh, again)?
             }
             (sent, _) => sent?,
         };
         let (parts, body) = response.into_parts();
-        if runtime::tracing() {
+        if crate::trace::on() {
             trace_response(&peer, &parts);
         }
         Ok(Exchanged { parts, body, sender, origin, peer, elapsed: started.elapsed() })
@@ -334,15 +371,22 @@ impl Session {
 
     /// The hyper request for `out`: the session's and request's headers
     /// over the defaults, cookies from the jar, the body.
-    fn build(&self, op: &str, out: &Outgoing) -> NativeResult<http::Request<Full<Bytes>>> {
+    fn build(&self, op: &str, out: &Outgoing, h2: bool) -> NativeResult<http::Request<Full<Bytes>>> {
         let url = &out.url;
-        let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
-        let mut req =
-            http::Request::builder().method(out.method.clone()).uri(if target.is_empty() { "/" } else { target });
+        // HTTP/2 takes the absolute URI (its `:authority` replaces `Host`).
+        let from = if h2 { url::Position::BeforeScheme } else { url::Position::BeforePath };
+        let target = &url[from..url::Position::AfterQuery];
+        let mut req = http::Request::builder()
+            .method(out.method.clone())
+            .uri(if target.is_empty() { "/" } else { target })
+            .version(if h2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 });
         let s = &out.settings;
         let given = |name: &str| s.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         let host = &url[url::Position::BeforeHost..url::Position::BeforePath];
-        let mut defaults: Vec<(&str, String)> = vec![("Host", host.to_string()), ("User-Agent", USER_AGENT.into())];
+        let mut defaults: Vec<(&str, String)> = vec![("User-Agent", USER_AGENT.into())];
+        if !h2 {
+            defaults.insert(0, ("Host", host.to_string()));
+        }
         if s.decompress {
             defaults.push(("Accept-Encoding", ACCEPT_ENCODING.into()));
         }
@@ -376,6 +420,21 @@ impl Session {
         }
         req.body(Full::new(Bytes::from(bytes)))
             .map_err(|e| Error::value(op, format!("cannot build the request to {url}: {e}")).into())
+    }
+
+    /// The TLS client configuration for `opts` (the session's last one if
+    /// the options are the same).
+    fn tls_config(&self, op: &str, opts: &Map) -> NativeResult<Arc<rustls::ClientConfig>> {
+        let key = format!("{opts:?}");
+        let mut cached = lock(&self.0.tls);
+        if let Some((k, config)) = &*cached
+            && *k == key
+        {
+            return Ok(config.clone());
+        }
+        let config = crate::tls::client_config(op, opts.clone())?;
+        *cached = Some((key, config.clone()));
+        Ok(config)
     }
 
     /// Keep the `Set-Cookie`s of a response to `url` in the jar.
@@ -467,7 +526,7 @@ impl Session {
             return Ok(Response::streaming(head, reader));
         }
         let body = reader.read_all()?;
-        if runtime::tracing() {
+        if crate::trace::on() {
             eprintln!("[http < {}] body, {} bytes\n{}", ex.peer, body.len(), crate::bytes::render(&body));
         }
         Ok(Response::whole(head, body))
@@ -484,12 +543,7 @@ fn send(
 ) -> NativeResult<(Sender, http::Response<Incoming>)> {
     let (op_s, peer_s) = (op.to_string(), peer.to_string());
     timing.wait(op, peer, timing.read, async move {
-        let response = async {
-            sender.ready().await?;
-            sender.send_request(request).await
-        }
-        .await
-        .map_err(|e| hyper_error(&op_s, &peer_s, &e))?;
+        let response = sender.send(request).await.map_err(|e| hyper_error(&op_s, &peer_s, &e))?;
         Ok((sender, response))
     })
 }
@@ -561,7 +615,7 @@ fn request_body(op: &str, opts: &Opts) -> Result<Option<Body>, Error> {
 
 fn trace_request(peer: &str, req: &http::Request<Full<Bytes>>) {
     use hyper::body::Body as _;
-    let mut text = format!("[http > {peer}] {} {} HTTP/1.1\n", req.method(), req.uri());
+    let mut text = format!("[http > {peer}] {} {} {:?}\n", req.method(), req.uri(), req.version());
     for (k, v) in req.headers() {
         text.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
     }

@@ -6,12 +6,13 @@
 //! sockets, so redirect hops would escape `--allow-net`, tracing and our
 //! timeouts; here every hop comes through [`connect`].
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
 use crate::error::{Error, Kind, NativeResult};
@@ -21,8 +22,47 @@ use crate::{permissions, runtime};
 /// Request bodies are built whole before sending.
 pub type ReqBody = Full<Bytes>;
 
-/// A connection's request sender.
-pub type Sender = http1::SendRequest<ReqBody>;
+/// A connection's request sender: HTTP/1.1, or HTTP/2 when the server
+/// chose `h2` by ALPN.
+pub enum Sender {
+    H1(http1::SendRequest<ReqBody>),
+    H2(http2::SendRequest<ReqBody>),
+}
+
+impl Sender {
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Self::H1(s) => s.is_closed(),
+            Self::H2(s) => s.is_closed(),
+        }
+    }
+
+    /// Whether requests go out as HTTP/2 (absolute URIs, no `Host`).
+    pub fn is_h2(&self) -> bool {
+        matches!(self, Self::H2(_))
+    }
+
+    /// Send `req` once the connection can take it; the response head.
+    pub async fn send(&mut self, req: http::Request<ReqBody>) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+        match self {
+            Self::H1(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+            Self::H2(s) => {
+                s.ready().await?;
+                s.send_request(req).await
+            }
+        }
+    }
+}
+
+/// TLS for an `https` origin: the client configuration and the name to verify.
+pub struct Tls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: String,
+}
 
 /// The time limits of one request: `connect` (DNS and TCP), `read` (each
 /// wait for the response's head or a piece of its body), and `total`
@@ -66,7 +106,7 @@ pub fn hyper_error(op: &str, peer: &str, err: &hyper::Error) -> Error {
     } else if err.is_timeout() {
         Error::new(Kind::Timeout, op, err.to_string())
     } else if let Some(io) = std::error::Error::source(err).and_then(|s| s.downcast_ref::<std::io::Error>()) {
-        Error::io(op, io)
+        return crate::tls::io_error(op, peer, io);
     } else if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
         Error::new(Kind::Closed, op, format!("the server closed the connection: {err}"))
     } else {
@@ -76,10 +116,17 @@ pub fn hyper_error(op: &str, peer: &str, err: &hyper::Error) -> Error {
 }
 
 /// Open a connection to `host:port` for `op`: check the permissions,
-/// resolve and connect within `timing.connect`, and start hyper's HTTP/1
-/// connection task on this thread's event loop. `max_header` bounds the
-/// response head.
-pub fn connect(op: &str, host: &str, port: u16, timing: &Timing, max_header: usize) -> NativeResult<Sender> {
+/// resolve and connect (and run the TLS handshake) within
+/// `timing.connect`, and start hyper's connection task on this thread's
+/// event loop. `max_header` bounds an HTTP/1 response head.
+pub fn connect(
+    op: &str,
+    host: &str,
+    port: u16,
+    timing: &Timing,
+    max_header: usize,
+    tls: Option<Tls>,
+) -> NativeResult<Sender> {
     let peer = net::host_port(host, port);
     permissions::check_connect(op, host, port)?;
     let start = Instant::now();
@@ -105,9 +152,40 @@ pub fn connect(op: &str, host: &str, port: u16, timing: &Timing, max_header: usi
         return Err(last.unwrap_or_else(|| Error::new(Kind::Dns, op, "no addresses").with_peer(&peer).into()));
     };
     stream.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
+    let Some(tls) = tls else { return http1_over(op, &peer, stream, max_header) };
+    let op_s = op.to_string();
+    let stream = timing.wait(op, &peer, left(), async move {
+        crate::tls::connect_stream(&op_s, stream, &tls.server_name, tls.config).await
+    })?;
+    if crate::trace::on() {
+        let (_, session) = stream.get_ref();
+        let alpn = session.alpn_protocol().map_or("none".into(), |p| String::from_utf8_lossy(p).into_owned());
+        crate::trace::event("tls", &peer, &format!("{:?}, ALPN {alpn}", session.protocol_version()));
+    }
+    if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+        return http1_over(op, &peer, stream, max_header);
+    }
+    let (op_s, peer_s) = (op.to_string(), peer.clone());
+    let (sender, conn) = runtime::block_on(async move {
+        http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| hyper_error(&op_s, &peer_s, &e))
+    })??;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    Ok(Sender::H2(sender))
+}
+
+/// Start HTTP/1.1 over a connected stream.
+fn http1_over<S>(op: &str, peer: &str, stream: S, max_header: usize) -> NativeResult<Sender>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = http1::Builder::new();
     builder.max_buf_size(max_header.max(8192));
-    let (op_s, peer_s) = (op.to_string(), peer.clone());
+    let (op_s, peer_s) = (op.to_string(), peer.to_string());
     let (sender, conn) = runtime::block_on(async move {
         builder.handshake(TokioIo::new(stream)).await.map_err(|e| hyper_error(&op_s, &peer_s, &e))
     })??;
@@ -116,5 +194,5 @@ pub fn connect(op: &str, host: &str, port: u16, timing: &Timing, max_header: usi
     tokio::task::spawn_local(async move {
         let _ = conn.await;
     });
-    Ok(sender)
+    Ok(Sender::H1(sender))
 }
