@@ -55,7 +55,7 @@ impl Nginx {
                  ssl_certificate {cert}; ssl_certificate_key {key};\n\
                  gzip on; gzip_types text/plain; gzip_min_length 100;\n\
                  location = /moved {{ return 301 /small.txt; }}\n\
-                 location = /chunked {{ gzip off; chunked_transfer_encoding on; return 200 \"generated\\n\"; }}\n\
+\
                }} }}\n",
             d = dir.display(),
             w = www.display(),
@@ -123,18 +123,16 @@ fn nginx_redirect_chunked_head_and_404() {
         ng.port,
         r#"let r = http::get(base + "/moved");
            let h = http::head(base + "/small.txt");
-           let c = http::get(base + "/chunked");
+           let c = http::get(base + "/big.txt");
            let n = http::get(base + "/nope");
            let nf = http::get(base + "/moved", #{follow_redirects: false});
            [r.status, r.text(), r.history.len(), r.history[0].status, h.status, h.body.len(), h.headers["content-length"],
-            c.text(), c.headers["transfer-encoding"], n.status, n.ok, nf.status, nf.headers["location"]]"#,
+            c.headers.contains("content-length"), c.headers["transfer-encoding"], n.status, n.ok, nf.status, nf.headers["location"]]"#,
     );
     let loc = format!("http://127.0.0.1:{}/small.txt", ng.port);
     assert_eq!(
         out,
-        format!(
-            r#"[200, "hello from nginx\n", 1, 301, 200, 0, "17", "generated\n", "chunked", 404, false, 301, "{loc}"]"#
-        )
+        format!(r#"[200, "hello from nginx\n", 1, 301, 200, 0, "17", false, "chunked", 404, false, 301, "{loc}"]"#)
     );
 }
 
@@ -171,14 +169,14 @@ fn params_headers_form_json_and_body_reach_the_server() {
     );
     assert_eq!(
         out,
-        r#"["GET", "x=1&q=a+b%26c&tag=t1&tag=t2&tilde=~%2A", "yes", true, "POST", "user=ann&pw=p+w%2B%C3%A9", "application/x-www-form-urlencoded", "PUT", #{"id": 1, "tags": ["a"]}, "AAA", "DELETE", "OPTIONS"]"#
+        r#"["GET", "x=1&q=a+b%26c&tag=t1&tag=t2&tilde=~%2A", "yes", true, "POST", "pw=p+w%2B%C3%A9&user=ann", "application/x-www-form-urlencoded", "PUT", #{"id": 1, "tags": ["a"]}, "AAA", "DELETE", "OPTIONS"]"#
     );
     // The query and form encodings are Python's urlencode.
     let py = crate::util::python(
         "from urllib.parse import urlencode\nprint(urlencode({'q': 'a b&c', 'tag': ['t1', 't2'], 'tilde': '~*'}, doseq=True))\n\
-         print(urlencode({'user': 'ann', 'pw': 'p w+é'}))",
+         print(urlencode({'pw': 'p w+é', 'user': 'ann'}))",
     );
-    assert_eq!(py, "q=a+b%26c&tag=t1&tag=t2&tilde=~%2A\nuser=ann&pw=p+w%2B%C3%A9\n");
+    assert_eq!(py, "q=a+b%26c&tag=t1&tag=t2&tilde=~%2A\npw=p+w%2B%C3%A9&user=ann\n");
 }
 
 #[test]
@@ -253,13 +251,13 @@ fn a_login_form_sets_a_cookie_that_the_session_sends_back() {
            let denied = s.get(base + "/private").status;
            let r = s.post(base + "/login", #{form: #{user: "ann", password: "secret"}});
            s.get(base + "/setcookie?theme=dark");
-           let again = s.get(base + "/cookies").text();
+           let again = s.get(base + "/cookies").text().split("; "); again.sort();
            let fresh = http::get(base + "/cookies").text();
            let once = http::get(base + "/cookies", #{cookies: #{a: "1"}}).text();
            [denied, r.status, r.method, r.url.ends_with("/private"), r.text().contains("welcome ann"),
             again, fresh, once, s.cookies.session]"#,
     );
-    assert_eq!(out, r#"[401, 200, "GET", true, true, "session=tok123; theme=dark", "", "a=1", "tok123"]"#);
+    assert_eq!(out, r#"[401, 200, "GET", true, true, ["session=tok123", "theme=dark"], "", "a=1", "tok123"]"#);
 }
 
 #[test]
@@ -269,7 +267,8 @@ fn basic_auth_and_status_errors() {
         p.port,
         r#"let a = http::get(base + "/auth", #{auth: ["ann", "secret"]});
            let b = http::get(base + "/auth");
-           let e = try { b.raise_for_status(); "no error" } catch (e) { e };
+           let e = "no error";
+           try { b.raise_for_status() } catch (err) { e = err }
            let fine = http::get(base + "/status/201");
            fine.raise_for_status();
            [a.status, a.text(), b.status, e.kind, e.code, e.message.contains("401 Client Error"), fine.status]"#,
@@ -458,7 +457,7 @@ fn https_to_nginx_over_http1_and_http2_by_alpn() {
     let out = ok(
         ng.tls_port,
         &format!(
-            r#"let base = base.replace("http:", "https:");
+            r#"base.replace("http:", "https:");
                let one = http::get(base + "/small.txt", #{{ca: "{ca}"}});
                let two = http::get(base + "/big.txt", #{{ca: "{ca}", http2: true}});
                let s = http::session(#{{ca: "{ca}", http2: true}});
@@ -475,7 +474,7 @@ fn https_to_nginx_over_http1_and_http2_by_alpn() {
             r#"["HTTP/1.1", "hello from nginx\n", "HTTP/2.0", "gzip", {expected}, "hello from nginx\n", "hello from nginx\n", 200]"#
         )
     );
-    let e = run(ng.tls_port, r#"http::get(base.replace("http:", "https:") + "/small.txt")"#).unwrap_err();
+    let e = run(ng.tls_port, r#"base.replace("http:", "https:"); http::get(base + "/small.txt")"#).unwrap_err();
     assert!(e.starts_with("tls: ") && e.contains("unknown"), "{e}");
     let e =
         run(ng.port, r#"http::get(base.replace("http:", "https:") + "/small.txt", #{insecure: true})"#).unwrap_err();

@@ -129,7 +129,8 @@ impl BodyReader {
 
     /// The error for a body that broke off, saying how much arrived.
     fn cut_short(&self, err: &hyper::Error) -> Error {
-        if err.is_incomplete_message() || err.is_body_write_aborted() || err.is_closed() {
+        let eof = super::transport::io_source(err).is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof);
+        if eof || err.is_incomplete_message() || err.is_closed() {
             let announced =
                 self.declared.map_or(String::new(), |n| format!(" of the {n} its Content-Length announced"));
             return Error::new(

@@ -95,6 +95,11 @@ impl Timing {
     }
 }
 
+/// The socket error under a hyper error, if that is what it is.
+pub fn io_source(err: &hyper::Error) -> Option<&std::io::Error> {
+    std::error::Error::source(err).and_then(|s| s.downcast_ref::<std::io::Error>())
+}
+
 /// A classified hyper error: `timeout`, `limit` (a head too large),
 /// `http` (malformed), `closed`, or the socket's own kind.
 pub fn hyper_error(op: &str, peer: &str, err: &hyper::Error) -> Error {
@@ -105,8 +110,12 @@ pub fn hyper_error(op: &str, peer: &str, err: &hyper::Error) -> Error {
         Error::new(Kind::Http, op, format!("malformed response: {err}"))
     } else if err.is_timeout() {
         Error::new(Kind::Timeout, op, err.to_string())
-    } else if let Some(io) = std::error::Error::source(err).and_then(|s| s.downcast_ref::<std::io::Error>()) {
-        return crate::tls::io_error(op, peer, io);
+    } else if let Some(io) = io_source(err) {
+        // A TLS failure inside gets its `reason`; a plain socket error its kind.
+        if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            return crate::tls::io_error(op, peer, io);
+        }
+        Error::io(op, io)
     } else if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
         Error::new(Kind::Closed, op, format!("the server closed the connection: {err}"))
     } else {
