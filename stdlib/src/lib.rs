@@ -32,6 +32,7 @@ pub mod tcp;
 pub mod tls;
 pub mod trace;
 pub mod udp;
+pub mod url;
 
 pub use error::{Error, Kind, NativeResult};
 
@@ -61,6 +62,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("struct", structs::module()),
         ("frame", frame::module()),
         ("http", http::module()),
+        ("url", url::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

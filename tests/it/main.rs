@@ -18,4 +18,5 @@ mod structs;
 mod tasks;
 mod tcp;
 mod tls;
+mod url;
 mod watch;
