@@ -1,10 +1,11 @@
-"""Seed inputs for fuzz/corpus/<target>/, made by CPython (and the zstd CLI).
+"""Seed inputs for fuzz/corpus/<target>/, made by CPython (and the zstd and openssl CLIs).
 
 Each file is one input, named by a hash of its bytes, so running this again
 adds nothing twice. The layouts follow fuzz/src/targets.rs: a few option
 bytes at the front for the frame and compression targets (each one byte
 picks among that target's choices, `max` is two bytes), `format NUL data`
-for struct, a record-type byte then the name for dns_name.
+for struct, a record-type byte then the name for dns_name, the raw bytes
+for cert (DER, PEM, PEM after a key, a key alone).
 
 Usage: python3 fuzz/seed_corpus.py
 """
@@ -99,8 +100,36 @@ def names():
             put("dns_name", bytes([rtype]) + name.encode())
 
 
+def certs():
+    # Certificates of several key types and extensions, each as DER and PEM
+    # (alone, and after a private key), and the keys as PEM.
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        for i, (key, ext) in enumerate([
+            (["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+             "subjectAltName=DNS:a.test,IP:127.0.0.1,IP:::1,email:a@b.c,URI:http://u.test/"),
+            (["-newkey", "ed25519"], "authorityInfoAccess=OCSP;URI:http://o.test/,caIssuers;URI:http://c.test/"),
+            (["-newkey", "rsa:1024"], "crlDistributionPoints=URI:http://crl.test/a.crl"),
+        ]):
+            pem, keyfile = os.path.join(d, f"{i}.pem"), os.path.join(d, f"{i}.key")
+            subprocess.run(["openssl", "req", "-x509", *key, "-nodes", "-keyout", keyfile, "-out", pem, "-days", "20000",
+                            "-subj", f"/CN=fuzz{i}.test/O=Fuzz+OU=Multi", "-addext", ext], check=True,
+                           stderr=subprocess.DEVNULL)
+            der = subprocess.run(["openssl", "x509", "-in", pem, "-outform", "DER"], stdout=subprocess.PIPE,
+                                 check=True).stdout
+            with open(pem, "rb") as f:
+                cert = f.read()
+            with open(keyfile, "rb") as f:
+                k = f.read()
+            put("cert", der)
+            put("cert", cert)
+            put("cert", k + cert)
+            put("cert", k)
+
+
 structs()
 frames()
 codecs()
 compressed()
 names()
+certs()

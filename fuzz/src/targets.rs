@@ -183,6 +183,18 @@ kinds
         kinds: &["value", "permission"],
         scope: dns_scope,
     },
+    Target {
+        name: "cert",
+        about: "certificates as DER and PEM (tls::cert_info), and PEM private keys (the key option of tls::make_ca)",
+        script: r#"
+try { tls::cert_info(data); } catch (e) { kinds.push(kind_of(e)); }
+try { tls::cert_info(data.as_string_lossy()); } catch (e) { kinds.push(kind_of(e)); }
+try { tls::make_ca(#{key: data.as_string_lossy()}); } catch (e) { kinds.push(kind_of(e)); }
+kinds
+"#,
+        kinds: &["value"],
+        scope: data_scope,
+    },
 ];
 
 /// The target called `name`.

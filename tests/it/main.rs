@@ -18,5 +18,6 @@ mod structs;
 mod tasks;
 mod tcp;
 mod tls;
+mod tls_certs;
 mod url;
 mod watch;

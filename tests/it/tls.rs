@@ -576,3 +576,66 @@ fn tls_options_are_checked() {
         .expect("runs");
     assert_eq!(got.to_string(), "value");
 }
+
+#[test]
+fn peer_cert_is_pythons_getpeercert_of_the_same_certificate() {
+    let pki = pki();
+    let srv = SServer::start("leaf", &[]);
+    let code = format!(
+        r#"let c = tls::connect("localhost", {}, #{{ca: "{}"}});
+        let p = c.peer_cert();
+        let n = c.peer_chain().len();
+        let same = c.peer_cert_der() == c.peer_chain()[0];
+        c.close();
+        `${{n}} ${{same}} ${{json::encode(p)}}`"#,
+        srv.port,
+        pki.path("ca.pem")
+    );
+    let got = eval(&code).expect("runs").to_string();
+    let (head, json) = got.split_at(got.find('{').expect("a map"));
+    assert_eq!(head, "1 true ");
+    let ours: serde_json::Value = serde_json::from_str(json).expect("json");
+    let python: serde_json::Value = serde_json::from_str(&crate::util::python(&format!(
+        "import ssl, json; print(json.dumps(ssl._ssl._test_decode_cert({:?})))",
+        pki.path("leaf.pem")
+    )))
+    .expect("python json");
+    for key in ["subject", "issuer", "version", "serialNumber", "notBefore", "notAfter", "subjectAltName"] {
+        assert_eq!(ours[key], python[key], "{key}");
+    }
+}
+
+#[test]
+fn a_tls_listen_server_sees_the_client_certificate_of_a_python_client() {
+    let pki = pki();
+    let code = format!(
+        r#"let l = tls::listen("127.0.0.1", 0, #{{cert: "{c}", key: "{k}", client_ca: "{ca}", suppress_ragged_eofs: true}});
+        print(l.port);
+        let c = l.accept(20);
+        let p = c.peer_cert();
+        let f = c.tls;
+        c.send_line(`${{p.subject[0][0][1]}} ${{f.verified}} ${{f.version}}`);
+        c.recv_all();
+        c.close();
+        l.close();"#,
+        c = pki.path("leaf.pem"),
+        k = pki.path("leaf.key"),
+        ca = pki.path("ca.pem"),
+    );
+    let script = std::env::temp_dir().join(format!("netscript-tls-mtls-{}.rhai", std::process::id()));
+    std::fs::write(&script, code).expect("write script");
+    let srv = Peer::netscript(&["run", &script.to_string_lossy()]);
+    let out = crate::util::python(&format!(
+        "import socket, ssl\n\
+         ctx = ssl.create_default_context(cafile={ca:?})\n\
+         ctx.load_cert_chain({cc:?}, {ck:?})\n\
+         with ctx.wrap_socket(socket.create_connection(('127.0.0.1', {port})), server_hostname='localhost') as c:\n\
+         \x20   print(c.recv(200).decode().strip(), dict(x[0] for x in c.getpeercert()['subject'])['commonName'])\n",
+        ca = pki.path("ca.pem"),
+        cc = pki.path("client.pem"),
+        ck = pki.path("client.key"),
+        port = srv.port
+    ));
+    let _ = std::fs::remove_file(&script);
+    assert_eq!(out.trim(), "netscript client true TLSv1.3 localhost");
+}

@@ -20,6 +20,7 @@
 //! (the HTTP client and server) a tokio-rustls stream with the same
 //! options and the same error reasons.
 
+pub mod certs;
 mod config;
 mod reason;
 mod session;
@@ -391,6 +392,25 @@ mod api {
         facts(c)
     }
 
+    /// The peer's certificate as Python's `getpeercert()` shows it:
+    /// `#{subject, issuer, version, serialNumber, notBefore, notAfter,
+    /// subjectAltName}` (`subject` and `issuer` as tuples of
+    /// `[[name, value]]` pairs); `()` on a plain connection or when the peer
+    /// showed none (a server whose client sent no certificate). Unlike
+    /// Python, an unverified certificate (`insecure: true`) is shown too.
+    ///
+    /// ```rhai
+    /// let cert = c.peer_cert();
+    /// print(cert.notAfter);
+    /// ```
+    #[rhai_fn(global, name = "peer_cert", return_raw, pure)]
+    pub fn peer_cert(c: &mut Conn) -> NativeResult<Dynamic> {
+        match chain(c).first() {
+            Some(der) => Ok(certs::peer_cert_map(der)?.into()),
+            None => Ok(Dynamic::UNIT),
+        }
+    }
+
     /// The peer's certificate in DER form, `()` if none.
     ///
     /// ```rhai
@@ -413,8 +433,11 @@ mod api {
     }
 }
 
-/// The `tls::` module.
+/// The `tls::` module: connections and servers, and the certificate
+/// functions ([`certs`]).
 #[must_use]
 pub fn module() -> rhai::Module {
-    exported_module!(api)
+    let mut m = exported_module!(api);
+    m.combine_flatten(certs::module());
+    m
 }
