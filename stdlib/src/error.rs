@@ -187,6 +187,12 @@ impl Error {
         self.peer.as_deref()
     }
 
+    /// The detail, without the operation and peer.
+    #[must_use]
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// The full human message: operation, peer and detail.
     #[must_use]
     pub fn message(&self) -> String {

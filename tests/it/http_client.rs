@@ -29,6 +29,8 @@ struct Nginx {
     /// The same site over TLS (HTTP/1.1 and HTTP/2 by ALPN), with the
     /// test PKI's `localhost` certificate.
     tls_port: u16,
+    /// Over TLS again, asking for a client certificate from the test CA.
+    mtls_port: u16,
 }
 
 impl Nginx {
@@ -44,6 +46,7 @@ impl Nginx {
         std::fs::write(www.join("sub/index.html"), "<p>index</p>\n").unwrap();
         let port = closed_port();
         let tls_port = closed_port();
+        let mtls_port = closed_port();
         let pki = crate::tls::pki();
         let conf = format!(
             "daemon off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
@@ -55,12 +58,16 @@ impl Nginx {
                  ssl_certificate {cert}; ssl_certificate_key {key};\n\
                  gzip on; gzip_types text/plain; gzip_min_length 100;\n\
                  location = /moved {{ return 301 /small.txt; }}\n\
-\
+               }}\n\
+               server {{ listen 127.0.0.1:{mtls_port} ssl; root {w};\n\
+                 ssl_certificate {cert}; ssl_certificate_key {key};\n\
+                 ssl_client_certificate {ca}; ssl_verify_client on;\n\
                }} }}\n",
             d = dir.display(),
             w = www.display(),
             cert = pki.path("leaf.pem"),
             key = pki.path("leaf.key"),
+            ca = pki.path("ca.pem"),
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
         let child = std::process::Command::new("nginx")
@@ -75,7 +82,7 @@ impl Nginx {
             .expect("nginx starts (apt-get install nginx)");
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, dir, port, tls_port };
+                return Self { child, dir, port, tls_port, mtls_port };
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -426,16 +433,20 @@ fn trace_shows_each_request_and_response() {
         "run",
         "--trace",
         "-e",
-        &format!(r#"http::get("http://127.0.0.1:{}/redirect/302?to=/status/200");"#, p.port),
+        &format!(
+            r#"http::get("http://127.0.0.1:{0}/redirect/302?to=/status/200"); http::post("http://127.0.0.1:{0}/echo", #{{body: "ping"}});"#,
+            p.port
+        ),
     ]);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("POST /echo HTTP/1.1") && err.contains("body, 4 bytes\n\"ping\""), "{err}");
     assert!(err.contains("GET /redirect/302?to=/status/200 HTTP/1.1"), "{err}");
     assert!(err.contains("HTTP/1.1 302 Found") && err.contains("GET /status/200 HTTP/1.1"), "{err}");
     assert!(err.contains("body, 11 bytes"), "{err}");
 }
 
 #[test]
-fn example_scripts_fetch_scrape_and_log_in() {
+fn example_scripts_fetch_and_log_in() {
     let p = peer();
     let base = format!("http://127.0.0.1:{}", p.port);
     let (code, out, err) =
@@ -479,4 +490,110 @@ fn https_to_nginx_over_http1_and_http2_by_alpn() {
     let e =
         run(ng.port, r#"http::get(base.replace("http:", "https:") + "/small.txt", #{insecure: true})"#).unwrap_err();
     assert!(e.starts_with("tls: "), "{e}");
+}
+
+#[test]
+fn text_decodes_the_charset_of_content_type() {
+    let p = peer();
+    let out = ok(
+        p.port,
+        r#"let out = [];
+           for cs in ["utf-8", "iso-8859-1", "windows-1252", "shift_jis", "utf-16"] {
+               out.push(http::get(base + "/charset?cs=" + cs).text());
+           }
+           out"#,
+    );
+    // What requests' r.text gives for the same responses.
+    let py = crate::util::python(&format!(
+        "import requests\nfor cs in ['utf-8', 'iso-8859-1', 'windows-1252', 'shift_jis', 'utf-16']:\n    \
+         print(requests.get('http://127.0.0.1:{}/charset?cs=' + cs).text)",
+        p.port
+    ));
+    let want: Vec<String> = py.lines().map(|l| format!("{l:?}")).collect();
+    assert_eq!(out, format!("[{}]", want.join(", ")));
+}
+
+#[test]
+fn informational_responses_before_the_final_one_are_skipped() {
+    let p = peer();
+    let out = ok(
+        p.port,
+        r#"let s = http::session();
+           let r = s.get(base + "/early");
+           let again = s.get(base + "/status/200");
+           [r.status, r.text(), r.headers.contains("link"), again.text()]"#,
+    );
+    assert_eq!(out, r#"[200, "after the hints", false, "status body"]"#);
+}
+
+#[test]
+fn redirect_locations_resolve_as_requests_resolves_them() {
+    let p = peer();
+    let port = p.port;
+    let locations = [
+        "/echo".to_string(),
+        "../../../echo?x=1".into(),
+        "../../../../../status/200".into(),
+        "echo".into(),
+        "?z=2".into(),
+        format!("//127.0.0.1:{port}/echo?y"),
+        format!("http://127.0.0.1:{port}/status/200"),
+        "/echo#there".into(),
+        "/a b/../echo".into(),
+        ";p?q".into(),
+    ];
+    let quoted: Vec<String> =
+        locations.iter().map(|l| format!("{:?}", netscript_stdlib::url::quote(l.as_bytes(), b""))).collect();
+    let list = quoted.join(", ");
+    // Starting from a URL with a fragment: a Location without one keeps it.
+    let ours = ok(
+        port,
+        &format!(
+            r#"let out = [];
+               for to in [{list}] {{
+                   let r = http::get(base + "/redirect/302/a/b?to=" + to + "#top");
+                   out.push(`${{r.status}} ${{r.history[0].url}} -> ${{r.url}}`);
+               }}
+               out.reduce(|acc, l| acc + l + "\n", "")"#
+        ),
+    );
+    let theirs = crate::util::python(&format!(
+        "import requests\nfor to in [{list}]:\n    \
+         r = requests.get('http://127.0.0.1:{port}/redirect/302/a/b?to=' + to + '#top')\n    \
+         print(f'{{r.status_code}} {{r.history[0].url}} -> {{r.url}}')"
+    ));
+    assert_eq!(ours, theirs);
+}
+
+#[test]
+fn cancelling_a_task_stops_its_request() {
+    let p = peer();
+    let out = ok(
+        p.port,
+        r#"let t = task::start(|| http::get(base + "/slow?delay=30").text());
+           task::sleep(0.3);
+           t.cancel();
+           let kind = "";
+           try { t.join() } catch (e) { kind = e.kind }
+           [kind, http::get(base + "/status/200").text()]"#,
+    );
+    assert_eq!(out, r#"["cancelled", "status body"]"#);
+}
+
+#[test]
+fn a_client_certificate_from_cert_and_key() {
+    let ng = Nginx::start();
+    let pki = crate::tls::pki();
+    let (ca, cert, key) = (pki.path("ca.pem"), pki.path("client.pem"), pki.path("client.key"));
+    let out = ok(
+        ng.mtls_port,
+        &format!(
+            r#"base.replace("http:", "https:");
+               let with = http::get(base + "/small.txt", #{{ca: "{ca}", cert: "{cert}", key: "{key}"}});
+               let without = http::get(base + "/small.txt", #{{ca: "{ca}"}});
+               [with.status, with.text(), without.status]"#
+        ),
+    );
+    // nginx answers a missing client certificate with 400.
+    assert_eq!(out, r#"[200, "hello from nginx\n", 400]"#);
 }

@@ -17,6 +17,8 @@ Prints its port on the first line. Endpoints:
   /close               a response with Connection: close
   /page                an HTML page with links and a table
   /connid              the client port, to see a kept-alive connection
+  /charset?cs=NAME     "café ü €" encoded in NAME, with that charset in Content-Type
+  /early               a 103 Early Hints and a 100 Continue before the 200
 """
 
 import base64
@@ -165,6 +167,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif head == "page":
             self.send(200, PAGE, ctype="text/html; charset=utf-8")
+        elif head == "charset":
+            cs = q.get("cs", "utf-8")
+            self.send(200, "café ü €".encode(cs, errors="replace"), ctype=f"text/plain; charset={cs}")
+        elif head == "early":
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+            self.send(200, b"after the hints")
         elif head == "connid":
             self.send(200, str(self.client_address[1]).encode())
         else:

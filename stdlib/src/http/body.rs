@@ -4,19 +4,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rhai::{Array, Dynamic, Map};
 
 use crate::error::Error;
-
-/// What `quote_plus` leaves alone: letters, digits and `_.-~` (space
-/// becomes `+` separately).
-const QUOTE_PLUS: &AsciiSet = &NON_ALPHANUMERIC.remove(b'_').remove(b'.').remove(b'-').remove(b'~').remove(b' ');
-
-/// Python's `quote_plus(s)`.
-fn quote_plus(s: &str) -> String {
-    utf8_percent_encode(s, QUOTE_PLUS).to_string().replace(' ', "+")
-}
 
 /// A scalar option value as text (`true`, `3`, `"a"`), like Python's `str()`.
 fn text(op: &str, key: &str, v: &Dynamic) -> Result<String, Error> {
@@ -57,9 +47,9 @@ pub fn pairs(op: &str, what: &str, value: &Dynamic) -> Result<Vec<(String, Strin
     Ok(out)
 }
 
-/// `urlencode(pairs)`: `a=1&b=x+y`.
+/// `urlencode(pairs)`: `a=1&b=x+y` (`url::encode`'s rules).
 pub fn urlencode(pairs: &[(String, String)]) -> String {
-    pairs.iter().map(|(k, v)| format!("{}={}", quote_plus(k), quote_plus(v))).collect::<Vec<_>>().join("&")
+    crate::url::encode(pairs, b"", crate::url::QuoteVia::QuotePlus)
 }
 
 /// A request body and its content type.

@@ -19,7 +19,7 @@ use hyper::Method;
 use hyper::body::Incoming;
 use rhai::plugin::*;
 use rhai::{Array, Blob, FLOAT, INT, Map};
-use url::Url;
+use ::url::Url;
 
 use super::body::{self, Body};
 use super::decode::Decoder;
@@ -286,9 +286,7 @@ impl Session {
             let status = ex.parts.status.as_u16();
             let redirect = matches!(status, 301 | 302 | 303 | 307 | 308) && out.settings.follow;
             let next = match location {
-                Some(loc) if redirect => Some(out.url.join(loc).map_err(|e| {
-                    Error::new(Kind::Http, op, format!("bad redirect Location {loc:?}: {e}")).with_peer(&ex.peer)
-                })?),
+                Some(loc) if redirect => Some(redirect_target(op, &out.url, loc).map_err(|e| e.with_peer(&ex.peer))?),
                 _ => None,
             };
             let head = self.head(&out, &ex, std::mem::take(&mut history));
@@ -350,7 +348,7 @@ impl Session {
         };
         let request = self.build(op, out, first.is_h2())?;
         if crate::trace::on() {
-            trace_request(&peer, &request);
+            trace_request(&peer, &request, out.body.as_ref().map_or(&[], |b| &b.bytes));
         }
         let retry = (pooled_was_used).then(|| request.clone());
         let started = Instant::now();
@@ -374,15 +372,15 @@ impl Session {
     fn build(&self, op: &str, out: &Outgoing, h2: bool) -> NativeResult<http::Request<Full<Bytes>>> {
         let url = &out.url;
         // HTTP/2 takes the absolute URI (its `:authority` replaces `Host`).
-        let from = if h2 { url::Position::BeforeScheme } else { url::Position::BeforePath };
-        let target = &url[from..url::Position::AfterQuery];
+        let from = if h2 { ::url::Position::BeforeScheme } else { ::url::Position::BeforePath };
+        let target = &url[from..::url::Position::AfterQuery];
         let mut req = http::Request::builder()
             .method(out.method.clone())
             .uri(if target.is_empty() { "/" } else { target })
             .version(if h2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 });
         let s = &out.settings;
         let given = |name: &str| s.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-        let host = &url[url::Position::BeforeHost..url::Position::BeforePath];
+        let host = &url[::url::Position::BeforeHost..::url::Position::BeforePath];
         let mut defaults: Vec<(&str, String)> = vec![("User-Agent", USER_AGENT.into())];
         if !h2 {
             defaults.insert(0, ("Host", host.to_string()));
@@ -579,6 +577,20 @@ fn redirect_request(out: &mut Outgoing, status: u16, next: Url) {
     out.url = next;
 }
 
+/// Where a redirect from `base` with `Location: loc` goes: `loc` joined to
+/// `base` as Python's `urljoin` does (requests' rule), keeping `base`'s
+/// fragment when `loc` has none (RFC 9110 §10.2.2).
+fn redirect_target(op: &str, base: &Url, loc: &str) -> Result<Url, Error> {
+    let bad = |e: String| Error::new(Kind::Http, op, format!("bad redirect Location {loc:?}: {e}"));
+    let mut joined = crate::url::join(base.as_str(), loc, true, op).map_err(|e| bad(e.detail().to_string()))?;
+    if let Some(fragment) = base.fragment()
+        && !joined.contains('#')
+    {
+        joined = format!("{joined}#{fragment}");
+    }
+    Url::parse(&joined).map_err(|e| bad(e.to_string()))
+}
+
 /// An `http`/`https` URL, or a `value` error.
 fn parse_url(op: &str, text: &str) -> Result<Url, Error> {
     let url = Url::parse(text).map_err(|e| Error::value(op, format!("invalid URL {text:?}: {e}")))?;
@@ -613,17 +625,20 @@ fn request_body(op: &str, opts: &Opts) -> Result<Option<Body>, Error> {
     }))
 }
 
-fn trace_request(peer: &str, req: &http::Request<Full<Bytes>>) {
-    use hyper::body::Body as _;
+/// `--trace` of a request: its line, headers and body (as `trace` shows data).
+fn trace_request(peer: &str, req: &http::Request<Full<Bytes>>, body: &[u8]) {
     let mut text = format!("[http > {peer}] {} {} {:?}\n", req.method(), req.uri(), req.version());
     for (k, v) in req.headers() {
         text.push_str(&format!("{k}: {}\n", String::from_utf8_lossy(v.as_bytes())));
     }
-    let size = req.body().size_hint().exact().unwrap_or(0);
-    text.push_str(&format!("[body, {size} bytes]"));
+    text.push_str(&format!("[http > {peer}] body, {} bytes", body.len()));
+    if !body.is_empty() {
+        text.push_str(&format!("\n{}", crate::bytes::render(body)));
+    }
     eprintln!("{text}");
 }
 
+/// `--trace` of a response head (its body is traced once read).
 fn trace_response(peer: &str, parts: &http::response::Parts) {
     let mut text = format!("[http < {peer}] {:?} {}\n", parts.version, parts.status);
     for (k, v) in &parts.headers {
