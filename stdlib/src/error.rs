@@ -50,6 +50,8 @@ pub enum Kind {
     Tls,
     /// An HTTP exchange failed.
     Http,
+    /// An HTTP response had an error status (`raise_for_status`); `code` holds it.
+    Status,
     /// The task was cancelled while waiting.
     Cancelled,
 }
@@ -75,6 +77,7 @@ impl Kind {
             Self::Decode => "decode",
             Self::Tls => "tls",
             Self::Http => "http",
+            Self::Status => "status",
             Self::Cancelled => "cancelled",
         }
     }
@@ -182,6 +185,12 @@ impl Error {
     #[must_use]
     pub fn peer(&self) -> Option<&str> {
         self.peer.as_deref()
+    }
+
+    /// The detail, without the operation and peer.
+    #[must_use]
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     /// The full human message: operation, peer and detail.

@@ -106,7 +106,7 @@ pub(crate) fn encode_with(value: &Dynamic, opts: &Map) -> Result<String, Error> 
 }
 
 #[export_module]
-mod api {
+pub(crate) mod api {
     use super::{Map, NativeResult, data_arg, encode_with};
 
     /// Encode a value (`()`, bool, number, string, array, object map) as

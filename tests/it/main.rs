@@ -9,6 +9,7 @@ mod dispatch;
 mod dns;
 mod docs;
 mod frame;
+mod http_client;
 mod http_server;
 mod mail;
 mod permissions;
