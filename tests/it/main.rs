@@ -9,6 +9,7 @@ mod dispatch;
 mod dns;
 mod docs;
 mod frame;
+mod html;
 mod mail;
 mod permissions;
 mod repl;
