@@ -30,6 +30,7 @@ pub mod structs;
 pub mod task;
 pub mod tcp;
 pub mod udp;
+pub mod url;
 
 pub use error::{Error, Kind, NativeResult};
 
@@ -58,6 +59,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("struct", structs::module()),
         ("frame", frame::module()),
         ("html", html::module()),
+        ("url", url::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

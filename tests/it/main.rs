@@ -17,4 +17,5 @@ mod runner;
 mod structs;
 mod tasks;
 mod tcp;
+mod url;
 mod watch;

@@ -166,10 +166,10 @@ fn clip(s: &str) -> String {
     }
 }
 
-/// Resolve `href` against `base` as Python's `urllib.parse.urljoin` does.
-// Interim until `url::join` lands: absolute references only.
+/// Resolve `href` against `base` as Python's `urllib.parse.urljoin` does;
+/// an href `urljoin` would reject (a broken IPv6 host) comes as written.
 fn join(base: &str, href: &str) -> String {
-    if href.contains("://") { href.to_owned() } else { format!("{base}{href}") }
+    crate::url::join(base, href, true, "html").unwrap_or_else(|_| href.to_owned())
 }
 
 /// ASCII whitespace as the HTML standard defines it (what browsers strip
