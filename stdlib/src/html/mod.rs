@@ -16,13 +16,17 @@
 
 mod form;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ego_tree::iter::Edge;
 use ego_tree::{NodeId, NodeRef};
+use html5ever::driver::{self, ParseOpts};
+use html5ever::tendril::TendrilSink;
+use html5ever::tree_builder::TreeBuilderOpts;
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, Map};
-use scraper::{ElementRef, Html, Node, Selector};
+use scraper::{ElementRef, Html, HtmlTreeSink, Node, Selector};
 
 pub use form::Form;
 
@@ -35,6 +39,8 @@ const SELECTOR_MAX: usize = 16 << 10;
 /// Deepest nesting of parentheses in a selector (`:not(:is(…))`); the
 /// selector parser recurses once per level.
 const SELECTOR_DEPTH_MAX: usize = 32;
+/// Pages this long (bytes) or longer are parsed on the blocking pool.
+const PARSE_OFFLOAD_MIN: usize = 128 << 10;
 /// Most parse errors kept in `doc.errors` (a broken page can have one per byte).
 const ERRORS_MAX: usize = 1000;
 
@@ -47,6 +53,9 @@ struct DocInner {
     /// cells), so the tree sits behind a lock; scripts run on one thread, so
     /// it is never contended.
     html: Mutex<Html>,
+    /// The nodes inside `<template>` contents, which selectors do not see
+    /// (as in browsers and soupsieve); usually none.
+    in_template: HashSet<NodeId>,
     /// The URL the page came from (`html::parse(text, #{url})`), if given.
     url: Option<String>,
 }
@@ -60,12 +69,13 @@ pub struct Element {
 
 impl Document {
     /// Parse `text` as a whole HTML document (never fails: broken markup is
-    /// repaired as browsers repair it). Pages of a megabyte or more are
-    /// parsed off the event loop.
+    /// repaired as browsers repair it). Pages of 128 KiB or more (about a
+    /// millisecond of parsing) are parsed off the event loop.
     pub fn parse(text: &str, url: Option<String>) -> NativeResult<Self> {
         let owned = text.to_owned();
-        let html = runtime::offload("html::parse", text.len(), move || Ok::<_, Error>(Html::parse_document(&owned)))?;
-        Ok(Self(Arc::new(DocInner { html: Mutex::new(html), url })))
+        let size = if text.len() >= PARSE_OFFLOAD_MIN { runtime::OFFLOAD_THRESHOLD } else { 0 };
+        let (html, in_template) = runtime::offload("html::parse", size, move || Ok::<_, Error>(parse_html(&owned)))?;
+        Ok(Self(Arc::new(DocInner { html: Mutex::new(html), in_template, url })))
     }
 
     /// The URL given to [`Document::parse`].
@@ -87,9 +97,20 @@ impl Document {
     fn select(&self, scope: Option<NodeId>, css: &str, first: bool) -> Result<Vec<Element>, Error> {
         let selector = parse_selector(css)?;
         let html = self.lock();
+        let hidden = &self.0.in_template;
         let ids: Vec<NodeId> = match scope.and_then(|id| html.tree.get(id)).and_then(ElementRef::wrap) {
-            Some(el) => pick(el.select(&selector), first),
-            None => pick(html.select(&selector), first),
+            // Inside a template, its contents are what is searched.
+            Some(el) if el.value().name() == "template" || hidden.contains(&el.id()) => {
+                pick(el.select(&selector), &HashSet::new(), first)
+            }
+            Some(el) => pick(el.select(&selector), hidden, first),
+            // `Html::select` goes in the order nodes were made, which is not
+            // document order where the parser moved one (foster parenting).
+            None => {
+                let root = html.root_element();
+                let with_root = selector.matches(&root).then_some(root);
+                pick(with_root.into_iter().chain(root.select(&selector)), hidden, first)
+            }
         };
         drop(html);
         Ok(ids.into_iter().map(|id| self.element(id)).collect())
@@ -133,8 +154,25 @@ impl Document {
     }
 }
 
-fn pick<'a>(found: impl Iterator<Item = ElementRef<'a>>, first: bool) -> Vec<NodeId> {
-    let ids = found.map(|e| e.id());
+/// Parse a document as a browser without scripts does (so `<noscript>`
+/// holds markup, as in BeautifulSoup and lxml), and note which nodes are
+/// template contents.
+fn parse_html(text: &str) -> (Html, HashSet<NodeId>) {
+    let opts = ParseOpts {
+        tree_builder: TreeBuilderOpts { scripting_enabled: false, ..TreeBuilderOpts::default() },
+        ..ParseOpts::default()
+    };
+    let html = driver::parse_document(HtmlTreeSink::new(Html::new_document()), opts).one(text);
+    let mut in_template = HashSet::new();
+    // Template contents hang below a fragment node of their template.
+    for fragment in html.tree.nodes().filter(|n| n.value().is_fragment()) {
+        in_template.extend(fragment.descendants().map(|n| n.id()));
+    }
+    (html, in_template)
+}
+
+fn pick<'a>(found: impl Iterator<Item = ElementRef<'a>>, hidden: &HashSet<NodeId>, first: bool) -> Vec<NodeId> {
+    let ids = found.map(|e| e.id()).filter(|id| !hidden.contains(id));
     if first { ids.take(1).collect() } else { ids.collect() }
 }
 
