@@ -93,11 +93,11 @@ fn big_page() -> String {
              <a href=\"/item/{i}?x={}\">link {i}</a></p><ul><li>a{i}</li><li class=\"item\">b</li><li>c</li></ul>\
              <table><tr><td>{i}</td><td>{}</td></tr></table></div>\n",
             i % 7,
-            if i % 2 == 0 { "even" } else { "odd note" },
+            if i.is_multiple_of(2) { "even" } else { "odd note" },
             i % 13,
             i * i
         ));
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             s.push_str("<p>unclosed <b>bold <i>both</b> italic</i> <table>stray<tr><td>x</table>\n");
         }
         i += 1;

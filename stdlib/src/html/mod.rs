@@ -39,8 +39,9 @@ const SELECTOR_MAX: usize = 16 << 10;
 /// Deepest nesting of parentheses in a selector (`:not(:is(…))`); the
 /// selector parser recurses once per level.
 const SELECTOR_DEPTH_MAX: usize = 32;
-/// Pages this long (bytes) or longer are parsed on the blocking pool.
-const PARSE_OFFLOAD_MIN: usize = 128 << 10;
+/// Pages this long (bytes) or longer are parsed on the blocking pool:
+/// html5ever parses some 20–40 MB/s, so this is a millisecond or more.
+const PARSE_OFFLOAD_MIN: usize = 64 << 10;
 /// Most parse errors kept in `doc.errors` (a broken page can have one per byte).
 const ERRORS_MAX: usize = 1000;
 
@@ -69,7 +70,7 @@ pub struct Element {
 
 impl Document {
     /// Parse `text` as a whole HTML document (never fails: broken markup is
-    /// repaired as browsers repair it). Pages of 128 KiB or more (about a
+    /// repaired as browsers repair it). Pages of 64 KiB or more (about a
     /// millisecond of parsing) are parsed off the event loop.
     pub fn parse(text: &str, url: Option<String>) -> NativeResult<Self> {
         let owned = text.to_owned();
