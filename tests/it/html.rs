@@ -358,3 +358,21 @@ fn options_are_checked() {
         assert!(err.starts_with("value: "), "{code}: {err}");
     }
 }
+
+#[test]
+fn big_pages_are_parsed_off_the_event_loop() {
+    // A task that counts while the main script parses: it can only run if
+    // the parse waits on a worker thread instead of holding the event loop.
+    let got = run(
+        r#"
+        let ch = task::channel(65536);
+        let t = task::start(|| { loop { ch.send(1); task::yield_now(); } });
+        let rows = html::parse(ARGS[0]).select("tr").len();
+        t.cancel();
+        [rows, ch.len > 0]
+        "#,
+        &[format!("<table>{}", "<tr><td>x</td></tr>".repeat(200_000))],
+    );
+    let got: Vec<String> = got.into_array().expect("array").iter().map(ToString::to_string).collect();
+    assert_eq!(got, ["200000", "true"]);
+}
