@@ -25,7 +25,7 @@ use html5ever::driver::{self, ParseOpts};
 use html5ever::tendril::TendrilSink;
 use html5ever::tree_builder::TreeBuilderOpts;
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Dynamic, EvalAltResult, Map};
 use scraper::{ElementRef, Html, HtmlTreeSink, Node, Selector};
 
 pub use form::Form;
@@ -42,6 +42,9 @@ const SELECTOR_DEPTH_MAX: usize = 32;
 /// Pages this long (bytes) or longer are parsed on the blocking pool:
 /// html5ever parses some 20–40 MB/s, so this is a millisecond or more.
 const PARSE_OFFLOAD_MIN: usize = 64 << 10;
+/// Documents of this many nodes or more (about a megabyte of markup) are
+/// searched on the blocking pool.
+const SELECT_OFFLOAD_NODES: usize = 50_000;
 /// Most parse errors kept in `doc.errors` (a broken page can have one per byte).
 const ERRORS_MAX: usize = 1000;
 
@@ -57,6 +60,8 @@ struct DocInner {
     /// The nodes inside `<template>` contents, which selectors do not see
     /// (as in browsers and soupsieve); usually none.
     in_template: HashSet<NodeId>,
+    /// How many nodes the tree has (to decide where `select` runs).
+    nodes: usize,
     /// The URL the page came from (`html::parse(text, #{url})`), if given.
     url: Option<String>,
 }
@@ -76,7 +81,8 @@ impl Document {
         let owned = text.to_owned();
         let size = if text.len() >= PARSE_OFFLOAD_MIN { runtime::OFFLOAD_THRESHOLD } else { 0 };
         let (html, in_template) = runtime::offload("html::parse", size, move || Ok::<_, Error>(parse_html(&owned)))?;
-        Ok(Self(Arc::new(DocInner { html: Mutex::new(html), in_template, url })))
+        let nodes = html.tree.values().count();
+        Ok(Self(Arc::new(DocInner { html: Mutex::new(html), in_template, nodes, url })))
     }
 
     /// The URL given to [`Document::parse`].
@@ -94,27 +100,34 @@ impl Document {
     }
 
     /// The elements below node `scope` (the whole document when `None`)
-    /// that match `css`, in document order.
-    fn select(&self, scope: Option<NodeId>, css: &str, first: bool) -> Result<Vec<Element>, Error> {
+    /// that match `css`, in document order. On a large document this runs
+    /// off the event loop: a selector such as `div span` walks every
+    /// element's ancestors, which a deeply nested page makes slow.
+    fn select(&self, scope: Option<NodeId>, css: &str, first: bool) -> Result<Vec<Element>, Box<EvalAltResult>> {
         let selector = parse_selector(css)?;
+        let size = if self.0.nodes >= SELECT_OFFLOAD_NODES { runtime::OFFLOAD_THRESHOLD } else { 0 };
+        let doc = self.clone();
+        let ids = runtime::offload("select", size, move || Ok::<_, Error>(doc.matching(scope, &selector, first)))?;
+        Ok(ids.into_iter().map(|id| self.element(id)).collect())
+    }
+
+    fn matching(&self, scope: Option<NodeId>, selector: &Selector, first: bool) -> Vec<NodeId> {
         let html = self.lock();
         let hidden = &self.0.in_template;
-        let ids: Vec<NodeId> = match scope.and_then(|id| html.tree.get(id)).and_then(ElementRef::wrap) {
+        match scope.and_then(|id| html.tree.get(id)).and_then(ElementRef::wrap) {
             // Inside a template, its contents are what is searched.
             Some(el) if el.value().name() == "template" || hidden.contains(&el.id()) => {
-                pick(el.select(&selector), &HashSet::new(), first)
+                pick(el.select(selector), &HashSet::new(), first)
             }
-            Some(el) => pick(el.select(&selector), hidden, first),
+            Some(el) => pick(el.select(selector), hidden, first),
             // `Html::select` goes in the order nodes were made, which is not
             // document order where the parser moved one (foster parenting).
             None => {
                 let root = html.root_element();
                 let with_root = selector.matches(&root).then_some(root);
-                pick(with_root.into_iter().chain(root.select(&selector)), hidden, first)
+                pick(with_root.into_iter().chain(root.select(selector)), hidden, first)
             }
-        };
-        drop(html);
-        Ok(ids.into_iter().map(|id| self.element(id)).collect())
+        }
     }
 
     /// The document's base URL: its first `<base href>` resolved against
@@ -451,7 +464,7 @@ mod api {
     /// ```
     #[rhai_fn(global, get = "title", pure)]
     pub fn doc_title(doc: &mut Document) -> Dynamic {
-        let title = doc.select(None, "title", true).unwrap_or_default().pop();
+        let title = doc.select(None, "title", true).ok().and_then(|mut t| t.pop());
         title.map_or(Dynamic::UNIT, |t| t.text("", false).into())
     }
 
