@@ -46,6 +46,11 @@ def element(tag):
     return [tag.name, sorted(tag.attrs.items()), tag.get_text(), tag.get_text("|", True)]
 
 
+def inert(el):
+    """Inside a <template>'s contents (not part of the page, as in browsers)."""
+    return el.find_parent("template") is not None
+
+
 def base_url(soup, url):
     base = soup.find("base", href=True)
     if base is None:
@@ -58,6 +63,8 @@ def links(soup, url):
     base = base_url(soup, url)
     out = []
     for a in soup.find_all("a", href=True):
+        if inert(a):
+            continue
         href = a["href"].strip(ASCII_WS)
         out.append(urljoin(base, href) if base else href)
     return out
@@ -146,7 +153,7 @@ def entries(el):
 
 def forms(soup, url):
     base = base_url(soup, url)
-    all_forms = soup.find_all("form")
+    all_forms = [f for f in soup.find_all("form") if not inert(f)]
     by_id = {}
     for f in all_forms:
         if f.has_attr("id"):
@@ -154,7 +161,7 @@ def forms(soup, url):
     fields = {id(f): [] for f in all_forms}
     for el in soup.find_all(["input", "button", "select", "textarea"]):
         f = owner(el, by_id)
-        if f is None or el.has_attr("disabled") or barred(el):
+        if f is None or inert(el) or el.has_attr("disabled") or barred(el):
             continue
         fields[id(f)].extend(list(p) for p in entries(el))
     out = []

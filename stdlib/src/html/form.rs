@@ -157,8 +157,13 @@ pub(super) fn forms(doc: &Document, base: Option<&str>) -> Vec<Form> {
     let page_url = base.or(doc.url()).map(str::to_owned);
     let html = doc.lock();
     let root = html.tree.root();
-    let form_els: Vec<ElementRef<'_>> =
-        root.descendants().filter_map(ElementRef::wrap).filter(|e| e.value().name() == "form").collect();
+    // Template contents are inert: no forms, no controls.
+    let inert = &doc.0.in_template;
+    let form_els: Vec<ElementRef<'_>> = root
+        .descendants()
+        .filter_map(ElementRef::wrap)
+        .filter(|e| e.value().name() == "form" && !inert.contains(&e.id()))
+        .collect();
     let mut by_id: HashMap<&str, usize> = HashMap::new();
     for (i, f) in form_els.iter().enumerate() {
         if let Some(id) = f.value().attr("id") {
@@ -189,7 +194,7 @@ pub(super) fn forms(doc: &Document, base: Option<&str>) -> Vec<Form> {
                 if let Some(&i) = index.get(&el.id()) {
                     open_forms.push(i);
                 }
-                if !matches!(name, "input" | "button" | "select" | "textarea") {
+                if !matches!(name, "input" | "button" | "select" | "textarea") || inert.contains(&el.id()) {
                     continue;
                 }
                 let owner = match el.value().attr("form") {

@@ -150,7 +150,8 @@ impl Document {
         }
     }
 
-    /// `href` of every `<a href>`, in document order, resolved against the base URL.
+    /// `href` of every `<a href>`, in document order, resolved against the
+    /// base URL (those inside a `<template>` are inert, as in browsers).
     fn links(&self, base: Option<&str>) -> Vec<String> {
         let base = self.base_url(base);
         let html = self.lock();
@@ -158,7 +159,7 @@ impl Document {
             .root()
             .descendants()
             .filter_map(ElementRef::wrap)
-            .filter(|e| e.value().name() == "a")
+            .filter(|e| e.value().name() == "a" && !self.0.in_template.contains(&e.id()))
             .filter_map(|e| e.value().attr("href"))
             .map(|href| {
                 let href = href.trim_matches(is_ascii_ws);
