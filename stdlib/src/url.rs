@@ -1,15 +1,15 @@
 //! `url::` — Python's `urllib.parse`, result for result (CPython 3.11).
 //!
-//! The string work is in [`split`] (`urlsplit`, `urlparse`, `urljoin`…) and
-//! [`quote`] (percent-encoding and query strings); both are public so the
-//! HTTP client and server and the HTML module use the same rules as
+//! The string work is in `url/split.rs` (`urlsplit`, `urlparse`, `urljoin`…)
+//! and `url/quote.rs` (percent-encoding and query strings), re-exported here
+//! so the HTTP client and server and the HTML module use the same rules as
 //! scripts. This file turns their results into script values: a split URL
 //! is a map `#{scheme, netloc, path, [params,] query, fragment, hostname,
 //! port, username, password}`, missing parts `()` where Python has `None`.
 //!
 //! Python raises `ValueError` when `.port` is *read* and is not a number in
 //! 0–65535; a map cannot raise on reading, so the map's `port` is `()` then
-//! and [`api::port_of`] (`url::port(u)`) raises the `value` error.
+//! and `url::port(u)` raises the `value` error.
 
 mod quote;
 mod split;
@@ -18,8 +18,8 @@ pub use quote::{
     QsOptions, QuoteVia, encode, parse_qs, parse_qsl, quote, quote_plus, unquote, unquote_plus, unquote_to_bytes,
 };
 pub use split::{
-    ParseResult, SplitResult, USES_NETLOC, USES_PARAMS, USES_RELATIVE, defrag, hostname, join, parse, port, split,
-    unparse, unsplit, userinfo,
+    ParseResult, Parts, SplitResult, USES_NETLOC, USES_PARAMS, USES_RELATIVE, clean, defrag, hostname, join, parse,
+    parse_parts, port, split, split_parts, unparse, unsplit, userinfo,
 };
 
 use rhai::plugin::*;
@@ -48,27 +48,30 @@ fn add_netloc_parts(m: &mut Map, netloc: &str) {
     m.insert("port".into(), port.map_or(Dynamic::UNIT, |p| Dynamic::from_int(i64::from(p))));
 }
 
-fn split_map(r: SplitResult) -> Map {
+/// A split or parsed URL as a script map; `params` only for a parse.
+fn parts_map(p: &Parts<'_>, with_params: bool) -> Map {
     let mut m = Map::new();
-    add_netloc_parts(&mut m, &r.netloc);
-    m.insert("scheme".into(), r.scheme.into());
-    m.insert("netloc".into(), r.netloc.into());
-    m.insert("path".into(), r.path.into());
-    m.insert("query".into(), r.query.into());
-    m.insert("fragment".into(), r.fragment.into());
+    add_netloc_parts(&mut m, p.netloc);
+    m.insert("scheme".into(), p.scheme.as_ref().into());
+    m.insert("netloc".into(), p.netloc.into());
+    m.insert("path".into(), p.path.into());
+    if with_params {
+        m.insert("params".into(), p.params.into());
+    }
+    m.insert("query".into(), p.query.into());
+    m.insert("fragment".into(), p.fragment.into());
     m
 }
 
-fn parse_map(r: ParseResult) -> Map {
-    let mut m = Map::new();
-    add_netloc_parts(&mut m, &r.netloc);
-    m.insert("scheme".into(), r.scheme.into());
-    m.insert("netloc".into(), r.netloc.into());
-    m.insert("path".into(), r.path.into());
-    m.insert("params".into(), r.params.into());
-    m.insert("query".into(), r.query.into());
-    m.insert("fragment".into(), r.fragment.into());
-    m
+/// `url::split` / `url::parse` of `u` with the default scheme and `allow_fragments`.
+fn split_to_map(u: &str, scheme: &str, allow_fragments: bool, parse: bool, op: &str) -> Result<Map, Error> {
+    let u = clean(u);
+    let p = if parse {
+        parse_parts(&u, scheme, allow_fragments, op)?
+    } else {
+        split_parts(&u, scheme, allow_fragments, op)?
+    };
+    Ok(parts_map(&p, parse))
 }
 
 /// `scheme` (default scheme) and `allow_fragments` from a split's options.
@@ -144,10 +147,21 @@ fn py_float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf" } else { "-inf" }.to_owned();
     }
-    let sci = format!("{:e}", f.abs());
+    let a = f.abs();
+    // Rust's shortest digits round-trip but are not always the closest of
+    // that length to the value, which Python's are (`97196633545424.62`,
+    // not `.63`): take the correctly rounded number of that many digits when
+    // it round-trips too.
+    let shortest = format!("{a:e}");
+    let len = shortest.split('e').next().map_or(1, |m| m.bytes().filter(u8::is_ascii_digit).count());
+    let closest = format!("{a:.*e}", len.saturating_sub(1));
+    let sci = if closest.parse::<f64>() == Ok(a) { closest } else { shortest };
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
     let sign = if f.is_sign_negative() { "-" } else { "" };
     if (-4..16).contains(&exp) {
         let point = exp + 1;
@@ -239,7 +253,7 @@ mod api {
     /// ```
     #[rhai_fn(name = "split", return_raw)]
     pub fn split_url(u: &str) -> NativeResult<Map> {
-        Ok(split_map(split(u, "", true, "url::split")?))
+        Ok(split_to_map(u, "", true, false, "url::split")?)
     }
 
     /// `url::split` with options: `scheme` (used when the URL has none) and
@@ -252,7 +266,7 @@ mod api {
     pub fn split_with(u: &str, opts: Map) -> NativeResult<Map> {
         const OP: &str = "url::split";
         let (scheme, frags) = split_opts(OP, opts)?;
-        Ok(split_map(split(u, &scheme, frags, OP)?))
+        Ok(split_to_map(u, &scheme, frags, false, OP)?)
     }
 
     /// Like `url::split`, with `params` (after `;` in the last path segment,
@@ -264,7 +278,7 @@ mod api {
     /// ```
     #[rhai_fn(name = "parse", return_raw)]
     pub fn parse_url(u: &str) -> NativeResult<Map> {
-        Ok(parse_map(parse(u, "", true, "url::parse")?))
+        Ok(split_to_map(u, "", true, true, "url::parse")?)
     }
 
     /// `url::parse` with options `scheme` and `allow_fragments`, as for `url::split`.
@@ -276,7 +290,7 @@ mod api {
     pub fn parse_with(u: &str, opts: Map) -> NativeResult<Map> {
         const OP: &str = "url::parse";
         let (scheme, frags) = split_opts(OP, opts)?;
-        Ok(parse_map(parse(u, &scheme, frags, OP)?))
+        Ok(split_to_map(u, &scheme, frags, true, OP)?)
     }
 
     /// Put a split URL back together (`urlunsplit`, `geturl()`): a map with
@@ -361,7 +375,7 @@ mod api {
         let netloc = if let Some(m) = u.read_lock::<Map>() {
             component(OP, "netloc", m.get("netloc"))?
         } else if let Some(s) = u.read_lock::<ImmutableString>() {
-            split(s.as_str(), "", true, OP)?.netloc
+            split_parts(&clean(s.as_str()), "", true, OP)?.netloc.to_owned()
         } else {
             return Err(Error::value(OP, format!("expected a URL string or map, got {}", u.type_name())).into());
         };
@@ -570,6 +584,9 @@ mod tests {
             (-0.0, "-0.0"),
             (123456.789, "123456.789"),
             (1e300, "1e+300"),
+            (97196633545424.62, "97196633545424.62"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
         ] {
             assert_eq!(py_float_repr(f), want, "{f}");
         }

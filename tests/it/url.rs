@@ -32,6 +32,7 @@ fn run_case(f, a) {
             m.geturl = url::unparse(m);
             m
         }
+        "port" => url::port(a[0]),
         "unsplit" => url::unsplit(a[0]),
         "unparse" => url::unparse(a[0]),
         "join" => if n == 2 { url::join(a[0], a[1]) } else { url::join(a[0], a[1], a[2]) },

@@ -1,7 +1,7 @@
 """Differential cases for netscript's `url::`, computed by CPython's `urllib.parse`.
 
 Prints one JSON object per line:
-  {"fn": "split"|"parse"|"unsplit"|"unparse"|"join"|"defrag"|"quote"|"quote_plus"|
+  {"fn": "split"|"parse"|"port"|"unsplit"|"unparse"|"join"|"defrag"|"quote"|"quote_plus"|
          "unquote"|"unquote_plus"|"unquote_to_bytes"|"parse_qs"|"parse_qsl"|"encode",
    "args": [arg], "ok": bool, "result": value, "error": str}
 
@@ -136,6 +136,8 @@ def run(fn, args):
     if fn == "parse":
         r = P.urlparse(a[0], **(split_opts(a[1]) if len(a) > 1 else {}))
         return netloc_attrs(r, dict(r._asdict()))
+    if fn == "port":
+        return P.urlsplit(a[0]).port
     if fn == "unsplit":
         return P.urlunsplit(a[0])
     if fn == "unparse":
@@ -244,6 +246,18 @@ for query in [{"a": "b c", "é": "/~+"}, [["x", 1], ["y", 2.5], ["z", True], ["n
             continue  # str(list) is Python's repr: a script array needs doseq
         case("encode", query, opts)
 
+# Floats are written as Python's repr writes them: random doubles of every magnitude.
+import math  # noqa: E402
+import struct  # noqa: E402
+floats = []
+while len(floats) < 2000:
+    x = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+    if math.isfinite(x):
+        floats.append(x)
+floats += [rng.random() * 10 ** rng.randint(-6, 17) for _ in range(2000)]
+for i in range(0, len(floats), 100):
+    case("encode", [["f", x] for x in floats[i:i + 100]])
+
 # Random strings, through every function.
 for _ in range(1500):
     u = rand_url()
@@ -266,6 +280,13 @@ for _ in range(1500):
     case("parse_qsl", s, opts)
     case("encode", [[rand_text(3), rand_text(4)], [rand_text(2), rand_text(3)]],
          {"safe": rng.choice(["", "/", DELIMS]), "quote_via": rng.choice(["quote", "quote_plus"])})
+    case("port", u)
+    case("split", u, {"scheme": rng.choice(["", "HTTP", " x\t"]), "allow_fragments": rng.random() < 0.5})
+    case("parse_qsl", s, {"max_num_fields": rng.randint(0, 4), "keep_blank_values": True})
+    values = [rand_text(2), rng.randint(-99, 99), rng.random() * 10 ** rng.randint(-8, 20), rng.random() < 0.5, None,
+              {"$blob": bytes(rng.randrange(256) for _ in range(3)).hex()}]
+    case("encode", {rand_text(2): rng.sample(values, 3), rand_text(3): rng.choice(values)},
+         {"doseq": True, "safe": rng.choice(["", "/", DELIMS])})
 
 for fn, args in CASES:
     line = {"fn": fn, "args": args}

@@ -10,6 +10,8 @@
 //! delimiters are ASCII, so byte offsets in UTF-8 stand for Python's
 //! character offsets.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::Error;
@@ -78,27 +80,70 @@ fn scheme_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')
 }
 
-/// `urlsplit(url, scheme, allow_fragments)`. Errors (`value`, from `op`) as
-/// CPython raises `ValueError`: unbalanced brackets (`Invalid IPv6 URL`), a
-/// bracketed host that is not IPv6 or IPvFuture, and a non-ASCII netloc that
-/// NFKC normalisation turns into one with `/?#@:`.
-pub fn split(url: &str, default_scheme: &str, allow_fragments: bool, op: &str) -> Result<SplitResult, Error> {
+/// The parts of a split (or parsed: `params` is then filled in) URL,
+/// borrowed from its cleaned text ([`clean`]): what [`split`] and [`parse`]
+/// return owned, for callers that only look.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Parts<'a> {
+    /// Lowercased scheme, or the (cleaned) default.
+    pub scheme: Cow<'a, str>,
+    /// `user:pass@host:port`, verbatim.
+    pub netloc: &'a str,
+    /// The path (without `;params` after [`parse_parts`]).
+    pub path: &'a str,
+    /// The parameters of the last path segment ([`parse_parts`] only).
+    pub params: &'a str,
+    /// After `?`, without it.
+    pub query: &'a str,
+    /// After `#`, without it.
+    pub fragment: &'a str,
+}
+
+/// What `urlsplit` does to its input first: C0 controls and spaces stripped
+/// from the left (WHATWG's "C0 control or space"), tabs and newlines removed
+/// everywhere (`_UNSAFE_URL_BYTES_TO_REMOVE`).
+#[must_use]
+pub fn clean(url: &str) -> Cow<'_, str> {
     let url = url.trim_start_matches(c0_or_space);
-    let mut url = if url.contains(['\t', '\r', '\n']) { without_unsafe(url) } else { url.to_owned() };
-    let mut scheme = without_unsafe(default_scheme.trim_matches(c0_or_space));
+    if url.contains(['\t', '\r', '\n']) { Cow::Owned(without_unsafe(url)) } else { Cow::Borrowed(url) }
+}
+
+/// `urlsplit(url, scheme, allow_fragments)` of a [`clean`]ed URL, borrowing
+/// from it. Errors (`value`, from `op`) as CPython raises `ValueError`:
+/// unbalanced brackets (`Invalid IPv6 URL`), a bracketed host that is not
+/// IPv6 or IPvFuture, and a non-ASCII netloc that NFKC normalisation turns
+/// into one with `/?#@:`.
+pub fn split_parts<'a>(
+    url: &'a str,
+    default_scheme: &'a str,
+    allow_fragments: bool,
+    op: &str,
+) -> Result<Parts<'a>, Error> {
+    let mut url = url;
+    let default_scheme = default_scheme.trim_matches(c0_or_space);
+    let mut scheme = if default_scheme.contains(['\t', '\r', '\n']) {
+        Cow::Owned(without_unsafe(default_scheme))
+    } else {
+        Cow::Borrowed(default_scheme)
+    };
     if let Some(i) = url.find(':')
         && i > 0
         && url.as_bytes()[0].is_ascii_alphabetic()
         && url.as_bytes()[..i].iter().all(|&c| scheme_char(c))
     {
-        scheme = url[..i].to_ascii_lowercase();
-        url.drain(..=i);
+        let name = &url[..i];
+        scheme = if name.bytes().any(|c| c.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        url = &url[i + 1..];
     }
-    let mut netloc = String::new();
+    let mut netloc = "";
     if url.starts_with("//") {
         let end = url[2..].find(['/', '?', '#']).map_or(url.len(), |e| e + 2);
-        netloc = url[2..end].to_owned();
-        url.drain(..end);
+        netloc = &url[2..end];
+        url = &url[end..];
         let (open, close) = (netloc.contains('['), netloc.contains(']'));
         if open != close {
             return Err(Error::value(op, "Invalid IPv6 URL"));
@@ -108,33 +153,62 @@ pub fn split(url: &str, default_scheme: &str, allow_fragments: bool, op: &str) -
             check_bracketed_host(after.split_once(']').map_or(after, |(h, _)| h), op)?;
         }
     }
-    let mut fragment = String::new();
-    if allow_fragments && let Some(i) = url.find('#') {
-        fragment = url[i + 1..].to_owned();
-        url.truncate(i);
+    let mut fragment = "";
+    if allow_fragments && let Some((rest, f)) = url.split_once('#') {
+        (url, fragment) = (rest, f);
     }
-    let mut query = String::new();
-    if let Some(i) = url.find('?') {
-        query = url[i + 1..].to_owned();
-        url.truncate(i);
+    let mut query = "";
+    if let Some((rest, q)) = url.split_once('?') {
+        (url, query) = (rest, q);
     }
-    check_netloc(&netloc, op)?;
-    Ok(SplitResult { scheme, netloc, path: url, query, fragment })
+    check_netloc(netloc, op)?;
+    Ok(Parts { scheme, netloc, path: url, params: "", query, fragment })
+}
+
+/// [`split_parts`], then `;params` off the last path segment for the
+/// schemes in [`USES_PARAMS`] (`urlparse`).
+pub fn parse_parts<'a>(
+    url: &'a str,
+    default_scheme: &'a str,
+    allow_fragments: bool,
+    op: &str,
+) -> Result<Parts<'a>, Error> {
+    let mut p = split_parts(url, default_scheme, allow_fragments, op)?;
+    if USES_PARAMS.contains(&p.scheme.as_ref()) && p.path.contains(';') {
+        let from = p.path.rfind('/').unwrap_or(0);
+        if let Some(i) = p.path[from..].find(';').map(|i| i + from) {
+            (p.path, p.params) = (&p.path[..i], &p.path[i + 1..]);
+        }
+    }
+    Ok(p)
+}
+
+/// `urlsplit(url, scheme, allow_fragments)`; errors as [`split_parts`].
+pub fn split(url: &str, default_scheme: &str, allow_fragments: bool, op: &str) -> Result<SplitResult, Error> {
+    let url = clean(url);
+    let p = split_parts(&url, default_scheme, allow_fragments, op)?;
+    Ok(SplitResult {
+        scheme: p.scheme.into_owned(),
+        netloc: p.netloc.to_owned(),
+        path: p.path.to_owned(),
+        query: p.query.to_owned(),
+        fragment: p.fragment.to_owned(),
+    })
 }
 
 /// `urlparse(url, scheme, allow_fragments)`: [`split`], then `;params` off
 /// the last path segment for the schemes in [`USES_PARAMS`].
 pub fn parse(url: &str, default_scheme: &str, allow_fragments: bool, op: &str) -> Result<ParseResult, Error> {
-    let SplitResult { scheme, netloc, mut path, query, fragment } = split(url, default_scheme, allow_fragments, op)?;
-    let mut params = String::new();
-    if USES_PARAMS.contains(&scheme.as_str()) && path.contains(';') {
-        let from = path.rfind('/').unwrap_or(0);
-        if let Some(i) = path[from..].find(';').map(|i| i + from) {
-            params = path[i + 1..].to_owned();
-            path.truncate(i);
-        }
-    }
-    Ok(ParseResult { scheme, netloc, path, params, query, fragment })
+    let url = clean(url);
+    let p = parse_parts(&url, default_scheme, allow_fragments, op)?;
+    Ok(ParseResult {
+        scheme: p.scheme.into_owned(),
+        netloc: p.netloc.to_owned(),
+        path: p.path.to_owned(),
+        params: p.params.to_owned(),
+        query: p.query.to_owned(),
+        fragment: p.fragment.to_owned(),
+    })
 }
 
 /// `_checknetloc`: a netloc that NFKC normalisation would give new URL
@@ -455,6 +529,21 @@ mod tests {
         for bad in ["1", ":1", "1:", ":::", "1::2::3", "1:2:3:4:5:6:7:8:9", "12345::", "::1.2.3.04", "::1%", "g::"] {
             assert!(!is_ipv6(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn owned_results_match_the_borrowed_parts() {
+        let r = split(" \tHTTP://U@H:1/p;q?x#f", "", true, "t").expect("splits");
+        assert_eq!((r.scheme.as_str(), r.netloc.as_str(), r.path.as_str()), ("http", "U@H:1", "/p;q"));
+        assert_eq!((r.query.as_str(), r.fragment.as_str()), ("x", "f"));
+        let p = parse("http://h/a;b/c;d?x", "", true, "t").expect("parses");
+        assert_eq!((p.path.as_str(), p.params.as_str()), ("/a;b/c", "d"));
+        assert_eq!(p.url(), "http://h/a;b/c;d?x");
+        assert_eq!(r.url(), "http://U@H:1/p;q?x#f");
+        assert_eq!(split("//h", "x\n", false, "t").expect("splits").scheme, "x");
+        assert_eq!(join("http://a/b/c", "../../../g?y", true, "t").expect("joins"), "http://a/g?y");
+        assert_eq!(defrag("http://a/b#c", "t").expect("defrags"), ("http://a/b".to_owned(), "c".to_owned()));
+        assert!(split("http://[::1/", "", true, "t").is_err());
     }
 
     #[test]
