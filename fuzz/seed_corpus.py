@@ -4,10 +4,11 @@ Each file is one input, named by a hash of its bytes, so running this again
 adds nothing twice. The layouts follow fuzz/src/targets.rs: a few option
 bytes at the front for the frame and compression targets (each one byte
 picks among that target's choices, `max` is two bytes), `format NUL data`
-for struct, a record-type byte then the name for dns_name, the raw bytes
-for cert (DER, PEM, PEM after a key, a key alone), `url NUL reference` for
-url, and what a client sends for http_server (request heads and bodies,
-some pipelined, as http.client and curl write them).
+for struct, `selector NUL page` for html, a record-type byte then the name
+for dns_name, the raw bytes for cert (DER, PEM, PEM after a key, a key
+alone), `url NUL reference` for url, and what a client sends for
+http_server (request heads and bodies, some pipelined, as http.client and
+curl write them).
 
 Usage: python3 fuzz/seed_corpus.py
 """
@@ -92,6 +93,26 @@ def compressed():
         put("gzip", b"\x00\xff\xff\x09" + gzip.compress(data) + gzip.compress(data[:10]))
         z = subprocess.run(["zstd", "-q", "-c", "-3"], input=data, stdout=subprocess.PIPE, check=True).stdout
         put("zstd", b"\x00\xff\xff\x05" + z + z)
+
+
+def pages():
+    # `selector NUL page`: the test pages of tests/it/html_pages, and small
+    # broken fragments, each with a few selectors.
+    folder = os.path.join(os.path.dirname(ROOT), os.pardir, "tests", "it", "html_pages")
+    texts = [open(os.path.join(folder, f), "rb").read() for f in sorted(os.listdir(folder)) if f.endswith(".html")]
+    texts += [b"<p>unclosed <b>bold <i>both</b> italic</i>", b"<table>stray<tr><td>x<div>y</table>",
+              b"<template><a href=t>t</a><form><input name=t></form></template>",
+              b"<svg><a xlink:href='/s'>s</a><foreignObject><p>f</svg>", b"<math><mi>x<![CDATA[y]]></math>",
+              b"<select name=s><optgroup disabled><option>a</optgroup><option selected>b</select>",
+              b"<form id=f></form><input form=f name=late value=1><fieldset disabled><legend><input name=l>",
+              b"<base href='//other.example/x/'><a href='../up'>u</a><a href='http://[::1'>v</a>",
+              b"<script>if (a < b) {}</script><style>p{}</style><rt>r</rt><!-- c -->&amp;&nbsp;&#x1F600;",
+              b"<div>" * 200 + b"deep", b"<span>" * 2000 + b"deep", b""]
+    selectors = [b"", b"p", b"a[href$='.pdf' i]", b"li:nth-child(3n+1):not(.x)", b"div > p + p ~ b",
+                 b":has(> td)", b"::nope(", b"[", b"http://example.com/base/"]
+    for i, text in enumerate(texts):
+        for css in selectors[i % 3::3]:
+            put("html", css + b"\0" + text)
 
 
 def names():
@@ -192,6 +213,7 @@ structs()
 frames()
 codecs()
 compressed()
+pages()
 names()
 certs()
 urls()

@@ -182,6 +182,36 @@ kinds
         loopback: false,
     },
     Target {
+        name: "html",
+        about: "html::parse of the page, a CSS selector from the input, and every walk: text, serialisation, navigation, links, forms and fill",
+        script: r#"
+let doc = html::parse(page, #{url: "http://example.com/dir/page.html"});
+doc.text(); doc.text(#{separator: "|", strip: true}); doc.title; doc.html(); doc.errors; doc.root.children();
+let found = [];
+try { found = doc.select(css); doc.select_one(css); } catch (e) { kinds.push(kind_of(e)); }
+for css in ["a[href]", "p b", "form input", "li:nth-child(2n+1)", "table td", ":is(div, span) > *"] {
+    found += doc.select(css);
+}
+for e in found {
+    e.tag; e.attrs; e.attr("class"); e.text(); e.text(#{separator: " ", strip: true});
+    e.html(); e.inner_html(); e.children(); e.parent(); e.to_string();
+    try { e.select(css); e.select_one(css); } catch (e) { kinds.push(kind_of(e)); }
+}
+doc.links(); doc.links(css);
+for f in doc.forms() + doc.forms(css) {
+    f.action; f.method; f.enctype; f.element.tag;
+    let fields = f.fields;
+    let again = #{};
+    for kv in fields { again[kv[0]] = kv[1]; }
+    try { f.fill(again).fields; f.fill(#{field: css}, #{add: true}); f.fill(#{field: css}); } catch (e) { kinds.push(kind_of(e)); }
+}
+kinds
+"#,
+        kinds: &["value"],
+        scope: html_scope,
+        loopback: false,
+    },
+    Target {
         name: "dns_name",
         about: "DNS names and addresses as dns:: and tcp:: take them (the host allows no network, so nothing is sent)",
         script: r#"
@@ -350,6 +380,19 @@ fn compress_scope(input: &[u8]) -> Scope<'static> {
 fn http_scope(input: &[u8]) -> Scope<'static> {
     let mut scope = data_scope(input);
     scope.push("dir", env!("CARGO_MANIFEST_DIR"));
+    scope
+}
+
+/// A CSS selector (which also serves as a base URL and a field value) up
+/// to the first NUL byte, the page after it, both UTF-8 (lossily).
+fn html_scope(input: &[u8]) -> Scope<'static> {
+    let (css, page) = match input.iter().position(|&b| b == 0) {
+        Some(i) => (&input[..i], &input[i + 1..]),
+        None => (&[][..], input),
+    };
+    let mut scope = Scope::new();
+    scope.push("css", String::from_utf8_lossy(css).into_owned());
+    scope.push("page", String::from_utf8_lossy(page).into_owned());
     scope
 }
 

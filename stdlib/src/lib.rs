@@ -23,6 +23,7 @@ pub mod compress;
 pub mod dns;
 pub mod frame;
 pub mod http;
+pub mod html;
 pub mod net;
 pub mod permissions;
 #[path = "struct.rs"]
@@ -62,6 +63,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("struct", structs::module()),
         ("frame", frame::module()),
         ("http", http::module()),
+        ("html", html::module()),
         ("url", url::module()),
     ];
     all.extend(compress::modules());

@@ -11,6 +11,7 @@ mod docs;
 mod frame;
 mod http_client;
 mod http_server;
+mod html;
 mod mail;
 mod permissions;
 mod repl;
