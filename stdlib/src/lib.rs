@@ -22,6 +22,7 @@ pub mod codec;
 pub mod compress;
 pub mod dns;
 pub mod frame;
+pub mod memcache;
 pub mod net;
 pub mod permissions;
 #[path = "struct.rs"]
@@ -56,6 +57,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("task", task::module()),
         ("struct", structs::module()),
         ("frame", frame::module()),
+        ("memcache", memcache::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());
