@@ -10,6 +10,7 @@ mod dns;
 mod docs;
 mod frame;
 mod mail;
+mod memcache;
 mod permissions;
 mod repl;
 mod runner;

@@ -217,7 +217,7 @@ mod tests {
     /// key, md5 key hash, continuum point, server, for the weighted ring
     /// over `10.0.1.1:11211 600` … `10.0.1.8:11211 100`. The hashes and
     /// points are checked here; the server column disagrees with the
-    /// libmemcached this machine runs (1.0.18 puts the first key on
+    /// libmemcached this machine runs (1.1.4 puts the first key on
     /// 10.0.1.7, as this ring does), so servers are checked against that
     /// live library instead (tests/it/memcache.rs).
     const CASES: &str = include_str!("ketama_cases.txt");
