@@ -1,12 +1,11 @@
 //! `memcache::` against real memcached servers (Debian's `memcached`), with
-//! libmemcached itself as the oracle of the ring: a small C program linked
-//! to it (`memcache_oracle.c`), and pylibmc / pymemcache writing and reading
-//! the same keys over three servers.
+//! pylibmc (libmemcached) as the oracle of the ring — asked where each key
+//! goes for many server lists and options, and writing and reading the
+//! same keys as netscript over three live servers — and pymemcache asking
+//! each server directly what it holds.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::util::{cli, closed_port, eval, python};
@@ -75,43 +74,43 @@ fn py_list(servers: &[&Memcached]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// The oracle binary, compiled once against the system's libmemcached.
-fn oracle() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("netscript-mc-oracle-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let bin = dir.join("memcache_oracle");
-        let flags = Command::new("pkg-config").args(["--cflags", "--libs", "libmemcached"]).output().expect("pkg-config");
-        assert!(flags.status.success(), "libmemcached-dev is missing");
-        let flags = String::from_utf8(flags.stdout).expect("utf-8");
-        let src = crate::util::repo_root().join("tests/it/memcache_oracle.c");
-        let status = Command::new("cc")
-            .arg(&src)
-            .arg("-o")
-            .arg(&bin)
-            .args(flags.split_whitespace())
-            .status()
-            .expect("cc runs");
-        assert!(status.success(), "the oracle does not compile");
-        bin
-    })
-}
-
-/// libmemcached's server for each key.
-fn oracle_pick(distribution: &str, hash: &str, weighted: bool, servers: &str, keys: &[String]) -> Vec<String> {
+/// The server pylibmc picks for each key (`Client.hash` is libmemcached's
+/// `memcached_generate_hash`: the index of the key's server). `servers` are
+/// pylibmc specs (`host:port:weight`); `behaviors` is a Python dict given
+/// to the constructor and `then` one set afterwards (libmemcached applies
+/// behaviours in order: `ketama_weighted` resets the hash to md5, so an
+/// explicit hash after it needs a second call).
+fn pylibmc_pick(behaviors: &str, then: &str, servers: &[&str], keys: &[String]) -> Vec<String> {
     use std::io::Write;
-    let mut child = Command::new(oracle())
-        .args([distribution, hash, if weighted { "1" } else { "0" }, servers])
+    let code = format!(
+        "import pylibmc, sys\n\
+         servers = {servers:?}\n\
+         mc = pylibmc.Client(servers, behaviors={behaviors})\n\
+         mc.behaviors = {then}\n\
+         labels = []\n\
+         for s in servers:\n\
+         \x20   host, port = (s[1:s.index(']')], s[s.index(']') + 2:]) if s.startswith('[') else s.split(':', 1)\n\
+         \x20   port = port.split(':')[0] or '11211'\n\
+         \x20   labels.append(('[%s]:%s' if ':' in host else '%s:%s') % (host, port))\n\
+         for line in sys.stdin:\n\
+         \x20   print(labels[mc.hash(bytes.fromhex(line.strip()))])\n"
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &code])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
-        .expect("oracle runs");
-    let mut input = keys.join("\n");
-    input.push('\n');
+        .expect("python3 runs");
+    let input: String = keys.iter().map(|k| format!("{}\n", hex(k.as_bytes()))).collect();
     child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("keys written");
-    let out = child.wait_with_output().expect("oracle output");
+    let out = child.wait_with_output().expect("pylibmc output");
+    assert!(out.status.success(), "pylibmc failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8").lines().map(str::to_string).collect()
+}
+
+fn hex(data: &[u8]) -> String {
+    data.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Keys of many shapes, with non-ASCII bytes (libhashkit sign-extends them).
@@ -132,46 +131,127 @@ fn netscript_pick(servers: &str, opts: &str, keys: &[String]) -> Vec<String> {
     v.into_array().unwrap().into_iter().map(|s| s.into_string().unwrap()).collect()
 }
 
+/// A server list as `(host, port, weight)`, port `None` for "left out".
+type List = &'static [(&'static str, Option<u16>, u32)];
+
+/// pylibmc's spec of each server.
+fn pylibmc_specs(list: List) -> Vec<String> {
+    list.iter()
+        .map(|&(host, port, weight)| {
+            let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+            match (port, weight) {
+                (None, 1) => host,
+                (Some(p), 1) => format!("{host}:{p}"),
+                (p, w) => format!("{host}:{}:{w}", p.unwrap_or(11211)),
+            }
+        })
+        .collect()
+}
+
+/// The same list as a script writes it: strings, or maps where weighted.
+fn rhai_servers(list: List) -> String {
+    let items: Vec<String> = list
+        .iter()
+        .map(|&(host, port, weight)| match (port, weight) {
+            (None, 1) if host.contains(':') => format!("\"[{host}]\""),
+            (None, 1) => format!("\"{host}\""),
+            (Some(p), 1) if host.contains(':') => format!("\"[{host}]:{p}\""),
+            (Some(p), 1) => format!("\"{host}:{p}\""),
+            (p, w) => format!("#{{host: \"{host}\", port: {}, weight: {w}}}", p.unwrap_or(11211)),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
+}
+
 #[test]
-fn the_ring_is_libmemcacheds_for_every_distribution_and_hash() {
-    let keys = sample_keys(700);
-    // Points of a server on port 11211 leave the port out of their text.
-    let plain = "10.0.0.1:11211,10.0.0.2:11212,10.0.0.3:11213,10.0.0.4:11211";
-    let plain_rhai = r#"["10.0.0.1:11211", "10.0.0.2:11212", "10.0.0.3:11213", "10.0.0.4"]"#;
-    let weighted = "10.0.1.1:11211 600,10.0.1.2:11211 300,10.0.1.3:11211 200,10.0.1.4:11211 350,\
-                    10.0.1.5:11211 1000,10.0.1.6:11211 800,10.0.1.7:11211 950,10.0.1.8:11211 100";
-    let weighted_rhai = "[#{host: \"10.0.1.1\", weight: 600}, #{host: \"10.0.1.2\", weight: 300}, \
-        #{host: \"10.0.1.3\", weight: 200}, #{host: \"10.0.1.4\", weight: 350}, \
-        #{host: \"10.0.1.5\", weight: 1000}, #{host: \"10.0.1.6\", weight: 800}, \
-        #{host: \"10.0.1.7\", weight: 950}, #{host: \"10.0.1.8\", weight: 100}]";
-    let cases: &[(&str, &str, bool, &str, &str, &str)] = &[
-        ("ketama", "default", false, plain, plain_rhai, "#{}"),
-        ("ketama", "md5", false, plain, plain_rhai, "#{hash: \"md5\"}"),
-        ("ketama", "crc", false, plain, plain_rhai, "#{hash: \"crc\"}"),
-        ("ketama", "fnv1_64", false, plain, plain_rhai, "#{hash: \"fnv1_64\"}"),
-        ("ketama", "fnv1a_64", false, plain, plain_rhai, "#{hash: \"fnv1a_64\"}"),
-        ("ketama", "fnv1_32", false, plain, plain_rhai, "#{hash: \"fnv1_32\"}"),
-        ("ketama", "fnv1a_32", false, plain, plain_rhai, "#{hash: \"fnv1a_32\"}"),
-        ("modula", "default", false, plain, plain_rhai, "#{distribution: \"modula\"}"),
-        ("modula", "crc", false, plain, plain_rhai, "#{distribution: \"modula\", hash: \"crc\"}"),
-        ("ketama", "default", true, plain, plain_rhai, "#{weighted: true}"),
-        // Weights above 1 turn weighted points on, with the key hash left as is…
-        ("ketama", "default", false, weighted, weighted_rhai, "#{}"),
-        // …and `ketama_weighted` also switches the key hash to md5.
-        ("ketama", "default", true, weighted, weighted_rhai, "#{weighted: true}"),
-        ("ketama", "fnv1a_32", true, weighted, weighted_rhai, "#{weighted: true, hash: \"fnv1a_32\"}"),
+fn every_key_goes_where_pylibmc_sends_it() {
+    // Points of a server on port 11211 leave the port out of their text,
+    // whether the port is written or not; IPv6 hosts are hashed bare.
+    const MIXED: List =
+        &[("10.0.0.1", Some(11211), 1), ("10.0.0.2", Some(11212), 1), ("10.0.0.3", Some(11213), 1), ("10.0.0.4", None, 1)];
+    const V6: List = &[
+        ("::1", Some(11212), 1),
+        ("::2", None, 1),
+        ("192.168.5.5", Some(11300), 1),
+        ("10.9.9.9", Some(11211), 1),
+        ("172.16.0.1", Some(20000), 1),
     ];
-    for (dist, hash, weighted_flag, servers, rhai_servers, opts) in cases {
-        let want = oracle_pick(dist, hash, *weighted_flag, servers, &keys);
-        assert_eq!(want.len(), keys.len(), "oracle output for {dist}/{hash}");
-        let got = netscript_pick(rhai_servers, opts, &keys);
+    const TWELVE: List = &[
+        ("10.1.0.1", Some(11211), 1),
+        ("10.1.0.2", Some(11212), 1),
+        ("10.1.0.3", Some(11213), 1),
+        ("10.1.0.4", Some(11211), 1),
+        ("10.1.0.5", Some(11212), 1),
+        ("10.1.0.6", Some(11213), 1),
+        ("10.1.0.7", Some(11211), 1),
+        ("10.1.0.8", Some(11212), 1),
+        ("10.1.0.9", Some(11213), 1),
+        ("10.1.0.10", Some(11211), 1),
+        ("10.1.0.11", Some(11212), 1),
+        ("10.1.0.12", Some(11213), 1),
+    ];
+    // libmemcached's own weighted fixture (tests/ketama_test_cases.h).
+    const WEIGHTED: List = &[
+        ("10.0.1.1", None, 600),
+        ("10.0.1.2", None, 300),
+        ("10.0.1.3", None, 200),
+        ("10.0.1.4", None, 350),
+        ("10.0.1.5", None, 1000),
+        ("10.0.1.6", None, 800),
+        ("10.0.1.7", None, 950),
+        ("10.0.1.8", None, 100),
+    ];
+    const SMALL_WEIGHTS: List = &[("10.2.0.1", Some(11311), 3), ("10.2.0.2", Some(11312), 1), ("10.2.0.3", None, 2)];
+    // (pylibmc behaviors, behaviors set afterwards, netscript options)
+    let unweighted: &[(&str, &str, &str)] = &[
+        ("{'ketama': True}", "{}", "#{}"),
+        ("{'ketama': True, 'hash': 'md5'}", "{}", "#{hash: \"md5\"}"),
+        ("{'ketama': True, 'hash': 'crc'}", "{}", "#{hash: \"crc\"}"),
+        ("{'ketama': True, 'hash': 'fnv1_64'}", "{}", "#{hash: \"fnv1_64\"}"),
+        ("{'ketama': True, 'hash': 'fnv1a_64'}", "{}", "#{hash: \"fnv1a_64\"}"),
+        ("{'ketama': True, 'hash': 'fnv1_32'}", "{}", "#{hash: \"fnv1_32\"}"),
+        ("{'ketama': True, 'hash': 'fnv1a_32'}", "{}", "#{hash: \"fnv1a_32\"}"),
+        ("{}", "{}", "#{distribution: \"modula\"}"),
+        ("{'hash': 'md5'}", "{}", "#{distribution: \"modula\", hash: \"md5\"}"),
+        ("{'hash': 'crc'}", "{}", "#{distribution: \"modula\", hash: \"crc\"}"),
+        ("{'hash': 'fnv1a_32'}", "{}", "#{distribution: \"modula\", hash: \"fnv1a_32\"}"),
+        // `ketama_weighted` switches the key hash to md5, weights or not…
+        ("{'ketama_weighted': True}", "{}", "#{weighted: true}"),
+        // …unless a hash is set after it.
+        ("{'ketama_weighted': True}", "{'hash': 'fnv1a_32'}", "#{weighted: true, hash: \"fnv1a_32\"}"),
+    ];
+    let weighted: &[(&str, &str, &str)] = &[
+        // A weight above 1 turns weighted points on, the key hash left as is.
+        ("{'ketama': True}", "{}", "#{}"),
+        ("{'ketama': True, 'hash': 'crc'}", "{}", "#{hash: \"crc\"}"),
+        ("{'ketama_weighted': True}", "{}", "#{weighted: true}"),
+        ("{'ketama_weighted': True}", "{'hash': 'fnv1a_32'}", "#{weighted: true, hash: \"fnv1a_32\"}"),
+        // Modula ignores weights.
+        ("{}", "{}", "#{distribution: \"modula\"}"),
+    ];
+    let keys = sample_keys(700);
+    let mut checked = 0;
+    let runs = [MIXED, V6, TWELVE].into_iter().flat_map(|l| unweighted.iter().map(move |c| (l, c)));
+    let runs = runs.chain([WEIGHTED, SMALL_WEIGHTS].into_iter().flat_map(|l| weighted.iter().map(move |c| (l, c))));
+    for (list, (behaviors, then, opts)) in runs {
+        let specs = pylibmc_specs(list);
+        let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+        let want = pylibmc_pick(behaviors, then, &specs, &keys);
+        assert_eq!(want.len(), keys.len(), "pylibmc's answers for {behaviors} {then} over {specs:?}");
+        let got = netscript_pick(&rhai_servers(list), opts, &keys);
         for (i, key) in keys.iter().enumerate() {
-            assert_eq!(got[i], want[i], "{dist}/{hash}/weighted={weighted_flag}: key {key:?}");
+            assert_eq!(got[i], want[i], "{opts} (pylibmc {behaviors} {then}) over {specs:?}: key {key:?}");
         }
         // A ring that sends everything to one server would pass trivially.
         let distinct: std::collections::HashSet<&String> = got.iter().collect();
-        assert!(distinct.len() > 2, "{dist}/{hash}: keys reach {} servers", distinct.len());
+        assert!(distinct.len() == list.len(), "{opts} over {specs:?}: keys reach {} servers", distinct.len());
+        checked += 1;
     }
+    assert_eq!(checked, 3 * unweighted.len() + 2 * weighted.len());
+    // One server: libmemcached skips hashing, every key is on it.
+    let one = pylibmc_pick("{'ketama': True}", "{}", &["10.3.0.1:11500"], &keys);
+    assert!(one.iter().all(|s| s == "10.3.0.1:11500"));
+    assert_eq!(netscript_pick("[\"10.3.0.1:11500\"]", "#{}", &keys), one);
 }
 
 #[test]

@@ -345,14 +345,19 @@ fn store_opts(op: &str, extra: &Dynamic) -> Result<(u32, u32), Error> {
 fn parse_spec(op: &str, entry: &Dynamic) -> Result<Spec, Error> {
     let port_of = |p: i64| u16::try_from(p).ok().filter(|&p| p != 0);
     if let Some(s) = entry.read_lock::<rhai::ImmutableString>() {
-        let (host, port) = match s.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(':') => {
-                let port = p.parse::<i64>().ok().and_then(port_of).ok_or_else(|| {
-                    Error::value(op, format!("bad port in server {:?}", s.as_str()))
-                })?;
-                (h.trim_start_matches('[').trim_end_matches(']'), port)
-            }
-            _ => (s.as_str(), ketama::DEFAULT_PORT),
+        let bad_port = || Error::value(op, format!("bad port in server {:?}", s.as_str()));
+        // `host`, `host:port`, `[v6]`, `[v6]:port`; a bare v6 address has no port.
+        let (host, port) = match s.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((h, "")) => (h, None),
+            Some((h, rest)) => (h, Some(rest.strip_prefix(':').ok_or_else(bad_port)?)),
+            None => match s.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => (h, Some(p)),
+                _ => (s.as_str(), None),
+            },
+        };
+        let port = match port {
+            None => ketama::DEFAULT_PORT,
+            Some(p) => p.parse::<i64>().ok().and_then(port_of).ok_or_else(bad_port)?,
         };
         if host.is_empty() {
             return Err(Error::value(op, format!("no host in server {:?}", s.as_str())));
