@@ -216,10 +216,10 @@ mod tests {
     /// libmemcached's own fixture (tests/ketama_test_cases.h, BSD-licensed):
     /// key, md5 key hash, continuum point, server, for the weighted ring
     /// over `10.0.1.1:11211 600` … `10.0.1.8:11211 100`. The hashes and
-    /// points are checked here; the server column disagrees with the
-    /// libmemcached this machine runs (1.1.4 puts the first key on
-    /// 10.0.1.7, as this ring does), so servers are checked against that
-    /// live library instead (tests/it/memcache.rs).
+    /// points are checked here; the server column disagrees with live
+    /// libmemcached (pylibmc's 1.0.16 and Debian's 1.1.4 both put the
+    /// first key on 10.0.1.7, as this ring does), so servers are checked
+    /// against pylibmc instead (tests/it/memcache.rs).
     const CASES: &str = include_str!("ketama_cases.txt");
 
     fn fixture_ring() -> Ring {
