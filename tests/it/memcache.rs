@@ -305,6 +305,33 @@ fn pylibmc_and_netscript_put_every_key_on_the_same_server() {
 }
 
 #[test]
+fn pylibmc_and_netscript_read_each_others_values_by_their_flags() {
+    let m = Memcached::start();
+    let addr = m.addr();
+    // pylibmc stores str with flags 16, int with 4 (as text), bytes with 0.
+    python(&format!(
+        "import pylibmc\nmc = pylibmc.Client(['{addr}'])\n\
+         mc.set('p:str', 'caf\\u00e9'); mc.set('p:int', 41); mc.set('p:bytes', b'\\xff\\x00raw')\n"
+    ));
+    let v = eval(&format!(
+        r#"let mc = memcache::client(["{addr}"]);
+           let r = [mc.get("p:str"), mc.flags("p:str"), mc.get("p:int"), mc.flags("p:int"), mc.incr("p:int"),
+                    mc.get("p:bytes") == blob(1, 0xff) + blob(1, 0) + "raw".to_blob()];
+           mc.set("n:str", "naïve", #{{flags: 16}});
+           mc.set("n:int", 7, #{{flags: 4}});
+           mc.set("n:bytes", "plain");
+           r"#
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), r#"["café", 16, "41", 4, 42, true]"#);
+    let read = python(&format!(
+        "import pylibmc\nmc = pylibmc.Client(['{addr}'])\n\
+         print(repr(mc.get('n:str')), repr(mc.get('n:int')), repr(mc.get('n:bytes')), repr(mc.get('p:int')))\n"
+    ));
+    assert_eq!(read.trim(), "'naïve' 7 b'plain' 42");
+}
+
+#[test]
 fn every_command_of_the_text_protocol() {
     let m = Memcached::start();
     let v = eval(&format!(
@@ -550,6 +577,79 @@ fn a_silent_server_times_out_within_the_call_timeout() {
 }
 
 #[test]
+fn a_silent_server_times_out_its_own_keys_and_get_multi_returns_the_rest() {
+    let live = [Memcached::start(), Memcached::start()];
+    let silent = crate::util::Peer::start(
+        "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(50)\nprint(s.getsockname()[1])\n\
+         held = []\nwhile True:\n    held.append(s.accept()[0])",
+    );
+    let quiet = format!("127.0.0.1:{}", silent.port);
+    let v = eval(&format!(
+        r#"let mc = memcache::client(["{}", "{quiet}", "{}"], #{{timeout: 0.3}});
+           let keys = [];
+           let quiet_keys = 0;
+           let errors = #{{}};
+           for i in 0..30 {{
+               let k = `q:${{i}}`;
+               keys.push(k);
+               let home = mc.server_for(k);
+               if home == "{quiet}" {{
+                   quiet_keys += 1;
+                   let e = try {{ mc.set(k, "v"); "stored" }} catch (e) {{
+                       if e.message.starts_with("set {quiet}") {{ e.kind }} else {{ e.message }}
+                   }};
+                   errors[e] = (errors[e] ?? 0) + 1;
+               }} else {{
+                   mc.set(k, `v${{i}}`);
+               }}
+           }}
+           let got = mc.get_multi(keys);
+           let right = 0;
+           for k in got.keys() {{ if mc.server_for(k) != "{quiet}" && got[k] == "v" + k.sub_string(2) {{ right += 1; }} }}
+           [quiet_keys, errors, got.len(), right]"#,
+        live[0].addr(),
+        live[1].addr()
+    ))
+    .unwrap()
+    .into_array()
+    .unwrap();
+    let quiet_keys = v[0].as_int().unwrap();
+    assert!(quiet_keys > 3, "{v:?}");
+    // Each of the silent server's keys timed out; every other key was read.
+    assert_eq!(v[1].to_string(), format!("#{{\"timeout\": {quiet_keys}}}"));
+    assert_eq!(v[2].as_int().unwrap(), 30 - quiet_keys);
+    assert_eq!(v[3].as_int().unwrap(), 30 - quiet_keys);
+}
+
+#[test]
+fn get_multi_pipelines_its_get_lines_to_a_server() {
+    // A server that answers only once it has all three `get` lines of 250
+    // keys: a client that waited for one reply before sending the next line
+    // would time out.
+    let peer = crate::util::Peer::start(
+        "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(5)\nprint(s.getsockname()[1])\n\
+         while True:\n\
+         \x20   c, _ = s.accept(); buf = b''\n\
+         \x20   while buf.count(b'\\r\\n') < 3:\n\
+         \x20       buf += c.recv(65536)\n\
+         \x20   out = b''\n\
+         \x20   for line in buf.split(b'\\r\\n')[:3]:\n\
+         \x20       out += b''.join(b'VALUE %s 0 1\\r\\n!\\r\\n' % k for k in line.split()[1:]) + b'END\\r\\n'\n\
+         \x20   c.sendall(out)\n",
+    );
+    let v = eval(&format!(
+        r#"let mc = memcache::client(["127.0.0.1:{}"], #{{timeout: 3}});
+           let keys = [];
+           for i in 0..250 {{ keys.push(`p${{i}}`); }}
+           let got = mc.get_multi(keys);
+           [got.len(), got.p0, got.p249]"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), r#"[250, "!", "!"]"#);
+}
+
+#[test]
 fn connecting_needs_the_hosts_permission() {
     let m = Memcached::start();
     let (code, _, err) =
@@ -562,14 +662,31 @@ fn connecting_needs_the_hosts_permission() {
 fn the_words_example_caches_dictionary_lookups() {
     let servers = three();
     let args: Vec<String> = servers.iter().map(Memcached::addr).collect();
-    let mut cmd = vec!["run", "scripts/memcache_words.rhai"];
-    cmd.extend(args.iter().map(String::as_str));
+    // Every 200th word of Debian's wamerican list: about 500 distinct words.
+    let dict = std::fs::read_to_string("/usr/share/dict/words").expect("/usr/share/dict/words (wamerican)");
+    let words: Vec<&str> = dict.lines().step_by(200).collect();
+    assert!(words.len() > 400, "{} words", words.len());
+    let list = args.join(",");
+    let mut cmd = vec!["run", "scripts/memcache_words.rhai", &list];
+    cmd.extend(&words);
     let (code, out, err) = cli(&cmd);
     assert_eq!(code, 0, "{out}\n{err}");
-    // Two passes over the same words: the second one hits every time.
-    assert!(out.contains("pass 1:"), "{out}");
-    assert!(out.contains("pass 2: 100.0% hits"), "{out}");
-    for addr in &args {
-        assert!(out.contains(addr.as_str()), "{out}");
+    let n = words.len();
+    // The first pass misses every word and stores it, the second hits.
+    assert!(out.contains(&format!("pass 1: 0.0% hits (0 of {n})")), "{out}");
+    assert!(out.contains(&format!("pass 2: 100.0% hits ({n} of {n})")), "{out}");
+    // The printed spread is what each server really holds, and the ring
+    // reaches all three.
+    let mut total = 0;
+    for m in &servers {
+        let held = python(&format!(
+            "import pymemcache.client.base as b\nprint(b.Client(('127.0.0.1', {})).stats()[b'curr_items'])",
+            m.port
+        ));
+        let held: usize = held.trim().parse().unwrap();
+        assert!(out.contains(&format!("  {}: {held} keys\n", m.addr())), "{}: {held} items\n{out}", m.addr());
+        assert!(held > n / 10, "{}: {held} of {n}", m.addr());
+        total += held;
     }
+    assert_eq!(total, n);
 }
