@@ -59,8 +59,11 @@ struct Harness {
     runner: Runner,
 }
 
+/// A target made ready to run inputs.
 enum Runner {
+    /// The engine with the compiled script, the kinds it may meet and its variables.
     Script { engine: Arc<Engine>, ast: AST, kinds: &'static [&'static str], scope: fn(&[u8]) -> rhai::Scope<'static> },
+    /// The target's own check.
     Native(fn(&[u8])),
 }
 

@@ -501,23 +501,45 @@ fn remove_failed_takes_a_dead_server_off_the_ring_and_retries_it() {
             assert!(tag.ends_with(" hit"), "{tag}: {n}");
         }
     }
-    // After retry_timeout the server is tried again and, when back, serves its keys.
-    let restarted = Memcached::on(victim_port);
+}
+
+#[test]
+fn a_removed_server_rejoins_the_ring_after_retry_timeout() {
+    let live = Memcached::start();
+    let port = closed_port();
+    let back = format!("127.0.0.1:{port}");
+    // The server comes up while the script waits; the script polls for it.
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        Memcached::on(port)
+    });
     let v = eval(&format!(
-        r#"let mc = memcache::client({list}, #{{timeout: 1, remove_failed: 1, retry_timeout: 0.3}});
-           let keys = [];
-           for i in 0..300 {{ let k = `r:${{i}}`; if mc.server_for(k) == "{victim}" {{ keys.push(k); }} }}
-           let k = keys[0];
-           mc.server_for(k);
+        r#"let mc = memcache::client(["{}", "{back}"], #{{timeout: 1, remove_failed: 1, retry_timeout: 2}});
+           let k = "";
+           for i in 0..100 {{ if mc.server_for(`r${{i}}`) == "{back}" {{ k = `r${{i}}`; break; }} }}
            let first = try {{ mc.get(k); "ok" }} catch (e) {{ e.kind }};
            let moved = mc.server_for(k);
-           task::sleep(0.5);
-           let back = mc.server_for(k);
+           loop {{ try {{ tcp::connect("127.0.0.1", {port}).close(); break; }} catch {{ task::sleep(0.05); }} }}
+           let still_moved = mc.server_for(k);
+           task::sleep(2.1);
+           let returned = mc.server_for(k);
            mc.set(k, "again");
-           [keys.len() > 0, first, moved != "{victim}", back, mc.get(k)]"#
+           [first, moved, still_moved, returned, mc.get(k), k]"#,
+        live.addr()
     ))
+    .unwrap()
+    .into_array()
     .unwrap();
-    assert_eq!(v.to_string(), format!(r#"[true, "ok", false, "{victim}", "again"]"#));
+    let restarted = starter.join().unwrap();
+    // Refused once, then off the ring until retry_timeout is over (even
+    // though it is up again), then back with its keys.
+    let got: Vec<String> = v[..5].iter().map(ToString::to_string).collect();
+    assert_eq!(got, ["refused", &live.addr(), &live.addr(), &back, "again"]);
+    let held = python(&format!(
+        "import pymemcache.client.base as b\nprint(b.Client(('127.0.0.1', {port})).get('{}'))",
+        v[5]
+    ));
+    assert_eq!(held.trim(), "b'again'");
     drop(restarted);
 }
 

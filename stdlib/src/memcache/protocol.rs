@@ -95,7 +95,9 @@ fn bad(what: impl Into<String>) -> Malformed {
 pub fn parse(buf: &[u8], max_value: usize) -> Result<Option<(Frame, usize)>, Malformed> {
     let scan = &buf[..buf.len().min(MAX_LINE + 2)];
     let Some(nl) = scan.windows(2).position(|w| w == b"\r\n") else {
-        if scan.len() > MAX_LINE {
+        // Only a full window proves the line too long: with one byte less,
+        // its last byte may be the `\r` of a line of exactly MAX_LINE.
+        if scan.len() == MAX_LINE + 2 {
             return Err(bad(format!("a reply line longer than {MAX_LINE} bytes")));
         }
         return Ok(None);
@@ -235,6 +237,13 @@ mod tests {
     fn waits_for_whole_units() {
         assert_eq!(parse(b"VALUE k 0 10\r\nabc", 100).unwrap(), None);
         assert_eq!(parse(b"STOR", 100).unwrap(), None);
+        // The longest line, its CRLF still on the way.
+        let mut line = b"STAT x ".to_vec();
+        line.resize(MAX_LINE, b'y');
+        line.push(b'\r');
+        assert_eq!(parse(&line, 100).unwrap(), None);
+        line.push(b'\n');
+        assert_eq!(parse(&line, 100).unwrap().unwrap().1, MAX_LINE + 2);
     }
 
     #[test]
