@@ -311,7 +311,11 @@ fn memcache_frames(buf: &[u8], max_value: usize) -> (Vec<Frame>, usize, Option<M
             Ok(Some((frame, used))) => {
                 assert!(used > 0 && used <= buf.len() - at, "memcache: used {used} of {} bytes", buf.len() - at);
                 if let Frame::Value { data, .. } = &frame {
-                    assert!(data.len() <= max_value, "memcache: a {}-byte value above the limit {max_value}", data.len());
+                    assert!(
+                        data.len() <= max_value,
+                        "memcache: a {}-byte value above the limit {max_value}",
+                        data.len()
+                    );
                 }
                 frames.push(frame);
                 at += used;

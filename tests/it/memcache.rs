@@ -89,8 +89,8 @@ fn pylibmc_pick(behaviors: &str, then: &str, servers: &[&str], keys: &[String]) 
          mc.behaviors = {then}\n\
          labels = []\n\
          for s in servers:\n\
-         \x20   host, port = (s[1:s.index(']')], s[s.index(']') + 2:]) if s.startswith('[') else s.split(':', 1)\n\
-         \x20   port = port.split(':')[0] or '11211'\n\
+         \x20   host, _, port = s[1:].partition(']') if s.startswith('[') else s.partition(':')\n\
+         \x20   port = port.lstrip(':').split(':')[0] or '11211'\n\
          \x20   labels.append(('[%s]:%s' if ':' in host else '%s:%s') % (host, port))\n\
          for line in sys.stdin:\n\
          \x20   print(labels[mc.hash(bytes.fromhex(line.strip()))])\n"
@@ -167,8 +167,12 @@ fn rhai_servers(list: List) -> String {
 fn every_key_goes_where_pylibmc_sends_it() {
     // Points of a server on port 11211 leave the port out of their text,
     // whether the port is written or not; IPv6 hosts are hashed bare.
-    const MIXED: List =
-        &[("10.0.0.1", Some(11211), 1), ("10.0.0.2", Some(11212), 1), ("10.0.0.3", Some(11213), 1), ("10.0.0.4", None, 1)];
+    const MIXED: List = &[
+        ("10.0.0.1", Some(11211), 1),
+        ("10.0.0.2", Some(11212), 1),
+        ("10.0.0.3", Some(11213), 1),
+        ("10.0.0.4", None, 1),
+    ];
     const V6: List = &[
         ("::1", Some(11212), 1),
         ("::2", None, 1),
@@ -535,10 +539,8 @@ fn a_removed_server_rejoins_the_ring_after_retry_timeout() {
     // though it is up again), then back with its keys.
     let got: Vec<String> = v[..5].iter().map(ToString::to_string).collect();
     assert_eq!(got, ["refused", &live.addr(), &live.addr(), &back, "again"]);
-    let held = python(&format!(
-        "import pymemcache.client.base as b\nprint(b.Client(('127.0.0.1', {port})).get('{}'))",
-        v[5]
-    ));
+    let held =
+        python(&format!("import pymemcache.client.base as b\nprint(b.Client(('127.0.0.1', {port})).get('{}'))", v[5]));
     assert_eq!(held.trim(), "b'again'");
     drop(restarted);
 }
@@ -581,8 +583,8 @@ fn a_hostile_server_gets_errors_not_a_crash() {
             "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(5)\nprint(s.getsockname()[1])\n\
              while True:\n    c, _ = s.accept()\n    c.recv(4096)\n    c.sendall({reply})\n    c.close()"
         ));
-        let err = eval(&format!(r#"memcache::client(["127.0.0.1:{}"], #{{timeout: 2}}).get("k")"#, peer.port))
-            .unwrap_err();
+        let err =
+            eval(&format!(r#"memcache::client(["127.0.0.1:{}"], #{{timeout: 2}}).get("k")"#, peer.port)).unwrap_err();
         assert!(err.starts_with(&format!("{kind}: get 127.0.0.1:{}", peer.port)), "{reply}: {err}");
     }
 }
@@ -593,8 +595,8 @@ fn a_silent_server_times_out_within_the_call_timeout() {
         "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(5)\nprint(s.getsockname()[1])\n\
          c, _ = s.accept()\ntime.sleep(30)",
     );
-    let err = eval(&format!(r#"memcache::client(["127.0.0.1:{}"], #{{timeout: 0.3}}).get("k")"#, peer.port))
-        .unwrap_err();
+    let err =
+        eval(&format!(r#"memcache::client(["127.0.0.1:{}"], #{{timeout: 0.3}}).get("k")"#, peer.port)).unwrap_err();
     assert!(err.starts_with("timeout: get 127.0.0.1:"), "{err}");
 }
 

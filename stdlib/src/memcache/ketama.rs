@@ -266,8 +266,7 @@ mod tests {
 
     #[test]
     fn ejected_servers_leave_the_ring() {
-        let nodes: Vec<Node> =
-            (0..3).map(|i| Node { host: "127.0.0.1".into(), port: 20000 + i, weight: 1 }).collect();
+        let nodes: Vec<Node> = (0..3).map(|i| Node { host: "127.0.0.1".into(), port: 20000 + i, weight: 1 }).collect();
         let ring = Ring::new(Distribution::Ketama, Hash::OneAtATime, false, &nodes, &[true, false, true]);
         for i in 0..1000 {
             assert_ne!(ring.pick(format!("key{i}").as_bytes()), Some(1));

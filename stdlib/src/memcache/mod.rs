@@ -138,7 +138,10 @@ struct Spec {
 
 /// Whether an error means the server (not the request) failed.
 fn is_server_failure(err: &Error) -> bool {
-    matches!(err.kind(), Kind::Refused | Kind::Timeout | Kind::Reset | Kind::Closed | Kind::Io | Kind::Decode | Kind::Unreachable)
+    matches!(
+        err.kind(),
+        Kind::Refused | Kind::Timeout | Kind::Reset | Kind::Closed | Kind::Io | Kind::Decode | Kind::Unreachable
+    )
 }
 
 impl Conn {
@@ -148,8 +151,12 @@ impl Conn {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(Error::io(op, &e).with_peer(peer)),
             Err(_) => {
-                return Err(Error::new(Kind::Timeout, op, format!("connect timed out after {}", runtime::seconds(limit)))
-                    .with_peer(peer));
+                return Err(Error::new(
+                    Kind::Timeout,
+                    op,
+                    format!("connect timed out after {}", runtime::seconds(limit)),
+                )
+                .with_peer(peer));
             }
         };
         stream.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(peer))?;
@@ -262,14 +269,13 @@ async fn talk(
                     }
                     Frame::Value { .. } | Frame::Stat(..) => {}
                     other => {
-                        return Err(
-                            Error::new(Kind::Decode, op, format!("unexpected reply {other:?}")).with_peer(peer)
-                        );
+                        return Err(Error::new(Kind::Decode, op, format!("unexpected reply {other:?}")).with_peer(peer));
                     }
                 }
                 if frames.len() >= items + ends {
-                    return Err(Error::new(Kind::Decode, op, format!("more than {items} items in a reply"))
-                        .with_peer(peer));
+                    return Err(
+                        Error::new(Kind::Decode, op, format!("more than {items} items in a reply")).with_peer(peer)
+                    );
                 }
                 frames.push(frame);
             }
@@ -288,7 +294,9 @@ async fn talk(
 fn failure_error(op: &str, peer: &str, failure: &Failure) -> Error {
     match failure {
         Failure::Unknown => Error::value(op, "the server does not know this command").with_code("error"),
-        Failure::Client(msg) => Error::value(op, format!("the server rejected the request: {msg}")).with_code("client_error"),
+        Failure::Client(msg) => {
+            Error::value(op, format!("the server rejected the request: {msg}")).with_code("client_error")
+        }
         Failure::Server(msg) => {
             let kind = if msg.contains("too large") || msg.contains("out of memory") { Kind::Limit } else { Kind::Io };
             Error::new(kind, op, format!("the server failed: {msg}")).with_code("server_error")
@@ -337,7 +345,9 @@ fn store_opts(op: &str, extra: &Dynamic) -> Result<(u32, u32), Error> {
             let opts = Opts::new(op, map.clone(), STORE_OPTS)?;
             Ok((num("expire", opts.int("expire", 0)?)?, num("flags", opts.int("flags", 0)?)?))
         }
-        None => Err(Error::value(op, format!("expected expire seconds or #{{expire, flags}}, got {}", extra.type_name()))),
+        None => {
+            Err(Error::value(op, format!("expected expire seconds or #{{expire, flags}}, got {}", extra.type_name())))
+        }
     }
 }
 
@@ -526,7 +536,13 @@ impl Client {
     }
 
     /// One request to the server of `key`; returns the reply units.
-    fn call(&self, op: &'static str, key: &[u8], request: Vec<u8>, expect: Expect) -> NativeResult<(Vec<Frame>, usize)> {
+    fn call(
+        &self,
+        op: &'static str,
+        key: &[u8],
+        request: Vec<u8>,
+        expect: Expect,
+    ) -> NativeResult<(Vec<Frame>, usize)> {
         let index = self.route(op, key)?;
         let server = self.0.servers[index].clone();
         let fut = exchange(server, op, self.0.settings, request, expect, self.deadline());
@@ -632,7 +648,14 @@ impl Client {
     }
 
     /// A storage command; true when the server stored the value.
-    fn store(&self, cmd: &'static str, key: &str, value: &Dynamic, extra: &Dynamic, cas: Option<u64>) -> NativeResult<bool> {
+    fn store(
+        &self,
+        cmd: &'static str,
+        key: &str,
+        value: &Dynamic,
+        extra: &Dynamic,
+        cas: Option<u64>,
+    ) -> NativeResult<bool> {
         let key = key_arg(cmd, key)?;
         let data = value_arg(cmd, value)?;
         let (expire, flags) = store_opts(cmd, extra)?;
@@ -654,7 +677,8 @@ impl Client {
     }
 
     fn delta(&self, op: &'static str, key: &str, by: INT) -> NativeResult<Dynamic> {
-        let by = u64::try_from(by).map_err(|_| Error::value(op, format!("the delta must not be negative, got {by}")))?;
+        let by =
+            u64::try_from(by).map_err(|_| Error::value(op, format!("the delta must not be negative, got {by}")))?;
         match self.simple(op, key, &[by.to_string().as_bytes()])? {
             (Frame::Number(n), _) => Ok(Dynamic::from_int(n as INT)),
             (Frame::Status(Status::NotFound), _) => Ok(Dynamic::UNIT),
@@ -918,7 +942,13 @@ mod api {
     /// mc.cas("k", "mine", item.cas, 60);
     /// ```
     #[rhai_fn(global, name = "cas", return_raw, pure)]
-    pub fn cas_with(mc: &mut MemcacheClient, key: &str, value: Dynamic, cas: INT, extra: Dynamic) -> NativeResult<bool> {
+    pub fn cas_with(
+        mc: &mut MemcacheClient,
+        key: &str,
+        value: Dynamic,
+        cas: INT,
+        extra: Dynamic,
+    ) -> NativeResult<bool> {
         let cas = u64::try_from(cas).map_err(|_| Error::value("cas", "the cas token must not be negative"))?;
         mc.store("cas", key, &value, &extra, Some(cas))
     }
