@@ -589,16 +589,14 @@ impl Client {
         let key = key_arg(op, key)?;
         let cmd = if with_cas { "gets" } else { "get" };
         let (frames, index) = self.call(op, key, protocol::command(cmd, [key]), Expect::Ends { ends: 1, items: 1 })?;
-        for frame in frames {
-            match frame {
-                Frame::Value { key: k, flags, cas, data } if k == key => {
-                    return Ok(Some((self.script_value(data), flags, cas)));
-                }
-                Frame::End => return Ok(None),
-                other => return Err(unexpected(op, self.label(index), &other).into()),
+        // The reply is one VALUE then END, or END alone.
+        match frames.into_iter().next() {
+            Some(Frame::Value { key: k, flags, cas, data }) if k == key => {
+                Ok(Some((self.script_value(data), flags, cas)))
             }
+            Some(Frame::End) | None => Ok(None),
+            Some(other) => Err(unexpected(op, self.label(index), &other).into()),
         }
-        Ok(None)
     }
 
     /// Up to [`KEYS_PER_GET`] keys per `get` line, all lines to a server in one write.
