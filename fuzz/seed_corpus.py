@@ -8,7 +8,9 @@ for struct, `selector NUL page` for html, a record-type byte then the name
 for dns_name, the raw bytes for cert (DER, PEM, PEM after a key, a key
 alone), `url NUL reference` for url, and what a client sends for
 http_server (request heads and bodies, some pipelined, as http.client and
-curl write them).
+curl write them), a value limit (two bytes) and a chunk size then the
+replies of a real memcached (Debian's `memcached`, started on a free
+loopback port) for memcache.
 
 Usage: python3 fuzz/seed_corpus.py
 """
@@ -20,8 +22,10 @@ import json
 import os
 import pickle
 import random
+import socket
 import struct
 import subprocess
+import time
 import zlib
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
@@ -207,6 +211,55 @@ def http_requests():
         req("GET", "/h", [(f"X-H{i}", "v" * i) for i in range(40)]),
     ]:
         put("http_server", data)
+def memcache_replies():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    root = ["-u", "root"] if os.getuid() == 0 else []
+    server = subprocess.Popen(["memcached", "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-t", "1"] + root)
+    try:
+        for _ in range(500):
+            try:
+                conn = socket.create_connection(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.01)
+        conn.settimeout(0.3)
+
+        def ask(request):
+            conn.sendall(request)
+            reply = b""
+            try:
+                while True:
+                    part = conn.recv(65536)
+                    if not part:
+                        break
+                    reply += part
+            except socket.timeout:
+                pass
+            return reply
+
+        binary = bytes(range(256)) + b"\r\nEND\r\n"
+        sessions = [
+            b"set k 5 0 3\r\nabc\r\nget k\r\ngets k\r\n",
+            b"set bin 7 0 %d\r\n%s\r\nget bin k nothere\r\n" % (len(binary), binary),
+            b"add k 0 0 1\r\nx\r\nreplace nothere 0 0 1\r\nx\r\nappend k 0 0 2\r\nyz\r\nprepend k 0 0 1\r\n_\r\n",
+            b"gets k\r\ncas k 0 0 1 1\r\nz\r\ncas nothere 0 0 1 1\r\nz\r\n",
+            b"set n 0 0 2\r\n41\r\nincr n 1\r\ndecr n 100\r\nincr k 1\r\nincr nothere 1\r\n",
+            b"touch k 10\r\ntouch nothere 10\r\ndelete k\r\ndelete k\r\n",
+            b"stats\r\n",
+            b"version\r\nflush_all\r\nbogus\r\n",
+            b"set big 0 0 2000\r\n" + b"v" * 2000 + b"\r\nget big\r\n",
+            b"set bad 0 0 1\r\ntoo long\r\n",
+        ]
+        for i, request in enumerate(sessions):
+            put("memcache", b"\xff\xff" + bytes([i * 37 % 256]) + ask(request))
+        # A small value limit: the VALUE of 2000 bytes is over it.
+        put("memcache", b"\x01\x01\x00" + ask(b"get big\r\n"))
+    finally:
+        server.kill()
+        server.wait()
 
 
 structs()
@@ -218,3 +271,4 @@ names()
 certs()
 urls()
 http_requests()
+memcache_replies()

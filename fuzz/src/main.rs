@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use netscript_stdlib::runtime::{self, Context, Permissions};
 use rhai::{AST, Dynamic, Engine, EvalAltResult};
 
-use targets::{TARGETS, Target};
+use targets::{Check, TARGETS, Target};
 
 /// Longest input the mutator makes.
 const MAX_INPUT: usize = 16 << 10;
@@ -52,13 +52,26 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     files.into_iter().filter_map(|p| std::fs::read(&p).ok().map(|data| (p, data))).collect()
 }
 
-/// Runs a target's script on inputs, through the standard library.
+/// Runs a target's inputs: its script through the standard library, or
+/// its native check.
 struct Harness {
-    engine: Arc<Engine>,
-    ast: Arc<AST>,
     target: &'static Target,
-    /// The event loop a [`Target::loopback`] script runs on as a host task.
-    host: Option<(tokio::runtime::Runtime, tokio::task::LocalSet)>,
+    runner: Runner,
+}
+
+/// A target made ready to run inputs.
+enum Runner {
+    /// The engine with the compiled script, the kinds it may meet, its
+    /// variables, and the event loop a loopback script runs on as a host task.
+    Script {
+        engine: Arc<Engine>,
+        ast: Arc<AST>,
+        kinds: &'static [&'static str],
+        scope: fn(&[u8]) -> rhai::Scope<'static>,
+        host: Option<(tokio::runtime::Runtime, tokio::task::LocalSet)>,
+    },
+    /// The target's own check.
+    Native(fn(&[u8])),
 }
 
 impl Harness {
@@ -70,6 +83,10 @@ impl Harness {
             report(info);
             std::process::abort();
         }));
+        let (script, kinds, scope, loopback) = match target.check {
+            Check::Script { script, kinds, scope, loopback } => (script, kinds, scope, loopback),
+            Check::Native(check) => return Self { target, runner: Runner::Native(check) },
+        };
         let mut engine = Engine::new();
         netscript_stdlib::register_all(&mut engine);
         // Limits as an embedder sets them: the size checks of the natives
@@ -82,7 +99,7 @@ impl Harness {
         let engine = Arc::new(engine);
         // No network at all (a target that would send a packet gets a
         // `permission` error instead), or only 127.0.0.1 for a loopback one.
-        let permissions = if target.loopback {
+        let permissions = if loopback {
             Permissions::allow_net(["127.0.0.1"]).expect("127.0.0.1 is an entry")
         } else {
             Permissions::none()
@@ -94,46 +111,30 @@ impl Harness {
             root: tokio_util::sync::CancellationToken::new(),
         });
         let ast = engine
-            .compile(format!("{}{}", targets::PRELUDE, target.script))
+            .compile(format!("{}{script}", targets::PRELUDE))
             .unwrap_or_else(|e| panic!("target {}: the script does not compile: {e}", target.name));
-        let host = target.loopback.then(|| {
+        let host = loopback.then(|| {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime starts");
             (rt, tokio::task::LocalSet::new())
         });
-        Self { engine, ast: Arc::new(ast), target, host }
-    }
-
-    /// The script's result on `scope`: evaluated here, or as a host task.
-    fn eval(&self, mut scope: rhai::Scope<'static>) -> Result<Dynamic, Box<EvalAltResult>> {
-        let Some((rt, local)) = &self.host else {
-            return self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, &self.ast);
-        };
-        let (engine, ast) = (Arc::clone(&self.engine), Arc::clone(&self.ast));
-        local.block_on(rt, async move {
-            let token = runtime::context().root.child_token();
-            let task = runtime::spawn("fuzz", runtime::StackKind::Main, token.clone(), move || {
-                engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
-            })
-            .expect("a task starts");
-            let result = task.await.expect("the task ends");
-            // Whatever the script left running stops with it.
-            token.cancel();
-            result
-        })
+        Self { target, runner: Runner::Script { engine, ast: Arc::new(ast), kinds, scope, host } }
     }
 
     /// Run one input; panics when it finds a bug (the kind of failure the
     /// parent reports).
     fn run(&self, input: &[u8]) {
-        match self.eval((self.target.scope)(input)) {
-            Ok(kinds) => {
-                for kind in kinds.into_array().unwrap_or_default() {
+        let (engine, ast, kinds, scope, host) = match &self.runner {
+            Runner::Native(check) => return check(input),
+            Runner::Script { engine, ast, kinds, scope, host } => (engine, ast, kinds, scope, host),
+        };
+        match eval(engine, ast, host.as_ref(), scope(input)) {
+            Ok(caught) => {
+                for kind in caught.into_array().unwrap_or_default() {
                     let kind = kind.to_string();
                     assert!(
-                        self.target.kinds.contains(&kind.as_str()),
-                        "target {}: unexpected error {kind:?} (expected one of {:?})",
+                        kinds.contains(&kind.as_str()),
+                        "target {}: unexpected error {kind:?} (expected one of {kinds:?})",
                         self.target.name,
-                        self.target.kinds
                     );
                 }
             }
@@ -148,6 +149,30 @@ impl Harness {
             Err(e) => panic!("target {}: uncaught error: {e}", self.target.name),
         }
     }
+}
+
+/// A script's result on `scope`: evaluated here, or as a task of `host`.
+fn eval(
+    engine: &Arc<Engine>,
+    ast: &Arc<AST>,
+    host: Option<&(tokio::runtime::Runtime, tokio::task::LocalSet)>,
+    mut scope: rhai::Scope<'static>,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let Some((rt, local)) = host else {
+        return engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
+    };
+    let (engine, ast) = (Arc::clone(engine), Arc::clone(ast));
+    local.block_on(rt, async move {
+        let token = runtime::context().root.child_token();
+        let task = runtime::spawn("fuzz", runtime::StackKind::Main, token.clone(), move || {
+            engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast)
+        })
+        .expect("a task starts");
+        let result = task.await.expect("the task ends");
+        // Whatever the script left running stops with it.
+        token.cancel();
+        result
+    })
 }
 
 /// Byte-level mutations of corpus entries.

@@ -9,6 +9,7 @@
 //! has no kind), and of course when the process panics or dies.
 
 use arbitrary::Unstructured;
+use netscript_stdlib::memcache::protocol::{self, Frame, Malformed};
 use rhai::{Array, Blob, Dynamic, INT, Scope};
 
 /// One fuzz target.
@@ -17,16 +18,29 @@ pub struct Target {
     pub name: &'static str,
     /// What it exercises.
     pub about: &'static str,
-    /// The script run on every input (after [`PRELUDE`]); it returns the
-    /// kinds of the errors it caught.
-    pub script: &'static str,
-    /// Error kinds the script may meet.
-    pub kinds: &'static [&'static str],
-    /// The script's variables for an input.
-    pub scope: fn(&[u8]) -> Scope<'static>,
-    /// Whether the script runs as a host task (an event loop under it) that
-    /// may listen and connect on 127.0.0.1; otherwise it has no network.
-    pub loopback: bool,
+    /// How an input is run.
+    pub check: Check,
+}
+
+/// How a target runs an input.
+pub enum Check {
+    /// A script, for parsers a script feeds.
+    Script {
+        /// The script run on every input (after [`PRELUDE`]); it returns
+        /// the kinds of the errors it caught.
+        script: &'static str,
+        /// Error kinds the script may meet.
+        kinds: &'static [&'static str],
+        /// The script's variables for an input.
+        scope: fn(&[u8]) -> Scope<'static>,
+        /// Whether the script runs as a host task (an event loop under it)
+        /// that may listen and connect on 127.0.0.1; otherwise it has no
+        /// network.
+        loopback: bool,
+    },
+    /// A Rust function that panics on a bug, for parsers only a peer feeds
+    /// through code a script cannot hand bytes to directly.
+    Native(fn(&[u8])),
 }
 
 /// Shared by every script: the list of caught kinds and how to name one.
@@ -42,7 +56,8 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "struct",
         about: "struct formats (calcsize, compile) and unpack/pack of the rest of the input",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try { struct::calcsize(fmt); } catch (e) { kinds.push(kind_of(e)); }
 try {
     let s = struct::compile(fmt);
@@ -58,11 +73,13 @@ kinds
         kinds: &["pack", "limit"],
         scope: struct_scope,
         loopback: false,
+        },
     },
     Target {
         name: "frame",
         about: "frame::decoder for each framing fed in chunks, split_lines, and encode/decode round trips",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 let opts = if kind == "length" { #{prefix: prefix, max: max} } else { #{max: max} };
 try {
     let d = frame::decoder(kind, opts);
@@ -84,11 +101,13 @@ kinds
         kinds: &["frame", "value"],
         scope: frame_scope,
         loopback: false,
+        },
     },
     Target {
         name: "json",
         about: "json::decode of the input, then encode/decode/encode agreeing",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try {
     let v = json::decode(data);
     let text = json::encode(v);
@@ -99,11 +118,13 @@ kinds
         kinds: &["decode", "value", "limit"],
         scope: data_scope,
         loopback: false,
+        },
     },
     Target {
         name: "pickle",
         about: "pickle::loads of the input, then dumps/loads of the value",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try {
     let v = pickle::loads(data);
     pickle::loads(pickle::dumps(v));
@@ -113,11 +134,13 @@ kinds
         kinds: &["decode", "value", "limit"],
         scope: data_scope,
         loopback: false,
+        },
     },
     Target {
         name: "zlib",
         about: "zlib::decompress and the streaming decompressor over deflate, zlib and gzip wbits",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try { zlib::decompress(data, wbits, #{max_size: max}); } catch (e) { kinds.push(kind_of(e)); }
 try {
     let d = zlib::decompressor(wbits, #{max_size: max});
@@ -130,11 +153,13 @@ kinds
         kinds: &["decode", "value", "limit"],
         scope: compress_scope,
         loopback: false,
+        },
     },
     Target {
         name: "gzip",
         about: "gzip::decompress and the streaming decompressor",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try { gzip::decompress(data, #{max_size: max}); } catch (e) { kinds.push(kind_of(e)); }
 try {
     let d = gzip::decompressor(#{max_size: max});
@@ -147,11 +172,13 @@ kinds
         kinds: &["decode", "value", "limit"],
         scope: compress_scope,
         loopback: false,
+        },
     },
     Target {
         name: "zstd",
         about: "zstd::decompress and the streaming decompressor",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try { zstd::decompress(data, #{max_size: max}); } catch (e) { kinds.push(kind_of(e)); }
 try {
     let d = zstd::decompressor(#{max_size: max});
@@ -164,11 +191,13 @@ kinds
         kinds: &["decode", "value", "limit"],
         scope: compress_scope,
         loopback: false,
+        },
     },
     Target {
         name: "text",
         about: "base64 (both alphabets) and hex decoding of the input, and their round trips",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 for f in [|t| base64::decode(t), |t| base64::urlsafe_decode(t), |t| hex::decode(t), |t| bytes::from_hex(t.as_string_lossy())] {
     try { f.call(data); } catch (e) { kinds.push(kind_of(e)); }
 }
@@ -180,14 +209,21 @@ kinds
         kinds: &["decode", "value"],
         scope: data_scope,
         loopback: false,
+        },
     },
     Target {
         name: "html",
         about: "html::parse of the page, a CSS selector from the input, and every walk: text, serialisation, navigation, links, forms and fill",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 let doc = html::parse(page, #{url: "http://example.com/dir/page.html"});
 doc.text(); doc.text(#{separator: "|", strip: true}); doc.title; doc.html(); doc.errors; doc.root.children();
-let found = [];
+let found = [    Target {
+        name: "memcache",
+        about: "memcached reply parsing (what a server sends), whole and fed in chunks as a connection reads it",
+        check: Check::Native(memcache_replies),
+    },
+];
 try { found = doc.select(css); doc.select_one(css); } catch (e) { kinds.push(kind_of(e)); }
 for css in ["a[href]", "p b", "form input", "li:nth-child(2n+1)", "table td", ":is(div, span) > *"] {
     found += doc.select(css);
@@ -210,11 +246,13 @@ kinds
         kinds: &["value"],
         scope: html_scope,
         loopback: false,
+        },
     },
     Target {
         name: "dns_name",
         about: "DNS names and addresses as dns:: and tcp:: take them (the host allows no network, so nothing is sent)",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try { dns::resolve(name, rtype, #{nameserver: "127.0.0.1:9", timeout: 0.1, attempts: 1}); } catch (e) { kinds.push(kind_of(e)); }
 try { dns::reverse(name, #{nameserver: "127.0.0.1:9", timeout: 0.1, attempts: 1}); } catch (e) { kinds.push(kind_of(e)); }
 try { dns::resolve(name, rtype, #{nameserver: name}); } catch (e) { kinds.push(kind_of(e)); }
@@ -224,11 +262,13 @@ kinds
         kinds: &["value", "permission"],
         scope: dns_scope,
         loopback: false,
+        },
     },
     Target {
         name: "cert",
         about: "certificates as DER and PEM (tls::cert_info), and PEM private keys (the key option of tls::make_ca)",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try { tls::cert_info(data); } catch (e) { kinds.push(kind_of(e)); }
 try { tls::cert_info(data.as_string_lossy()); } catch (e) { kinds.push(kind_of(e)); }
 try { tls::make_ca(#{key: data.as_string_lossy()}); } catch (e) { kinds.push(kind_of(e)); }
@@ -237,12 +277,14 @@ kinds
         kinds: &["value"],
         scope: data_scope,
         loopback: false,
+        },
     },
     Target {
         name: "http_server",
         about: "raw bytes a client sends to http::listen(...).serve(router): request heads, bodies, query, cookies, \
                 forms, Range and conditional headers on static files; no 500s, and the server answers the next client",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 let r = http::router();
 r.static_dir("/s", dir);
 r.any("/*rest", |req| {
@@ -276,11 +318,13 @@ kinds
         kinds: &["reset", "closed"],
         scope: http_scope,
         loopback: true,
+        },
     },
     Target {
         name: "url",
         about: "URLs as url:: splits, parses, joins and rebuilds them (urllib.parse), and query strings and percent-escapes",
-        script: r#"
+        check: Check::Script {
+            script: r#"
 try {
     let p = url::parse(u);
     let again = url::unparse(p);
@@ -418,4 +462,52 @@ fn url_scope(input: &[u8]) -> Scope<'static> {
     scope.push("u", String::from_utf8_lossy(u).into_owned());
     scope.push("r", String::from_utf8_lossy(r).into_owned());
     scope
+}
+
+/// The reply units of `buf` read from the front until one is incomplete or
+/// malformed, checking the parser's bounds on each.
+fn memcache_frames(buf: &[u8], max_value: usize) -> (Vec<Frame>, usize, Option<Malformed>) {
+    let (mut frames, mut at) = (Vec::new(), 0);
+    loop {
+        match protocol::parse(&buf[at..], max_value) {
+            Ok(Some((frame, used))) => {
+                assert!(used > 0 && used <= buf.len() - at, "memcache: used {used} of {} bytes", buf.len() - at);
+                if let Frame::Value { data, .. } = &frame {
+                    assert!(
+                        data.len() <= max_value,
+                        "memcache: a {}-byte value above the limit {max_value}",
+                        data.len()
+                    );
+                }
+                frames.push(frame);
+                at += used;
+            }
+            Ok(None) => return (frames, at, None),
+            Err(bad) => return (frames, at, Some(bad)),
+        }
+    }
+}
+
+/// Options from the first bytes (the value limit, a chunk size), then a
+/// reply stream: parsed whole, and fed `chunk` bytes at a time as
+/// `memcache::` reads a socket, with the same units and the same error.
+fn memcache_replies(input: &[u8]) {
+    let mut u = Unstructured::new(input);
+    let max_value = usize::from(u.arbitrary::<u16>().unwrap_or(u16::MAX));
+    let chunk = usize::from(u.arbitrary::<u8>().unwrap_or(0)).max(1);
+    let data = u.take_rest();
+    let whole = memcache_frames(data, max_value);
+    let (mut frames, mut buf, mut error) = (Vec::new(), Vec::new(), None);
+    for piece in data.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        let (more, used, bad) = memcache_frames(&buf, max_value);
+        frames.extend(more);
+        buf.drain(..used);
+        if bad.is_some() {
+            error = bad;
+            break;
+        }
+    }
+    assert_eq!(whole.0, frames, "memcache: units differ when fed {chunk} bytes at a time");
+    assert_eq!(whole.2, error, "memcache: the error differs when fed {chunk} bytes at a time");
 }

@@ -24,6 +24,7 @@ pub mod dns;
 pub mod frame;
 pub mod http;
 pub mod html;
+pub mod memcache;
 pub mod net;
 pub mod permissions;
 #[path = "struct.rs"]
@@ -65,6 +66,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("http", http::module()),
         ("html", html::module()),
         ("url", url::module()),
+        ("memcache", memcache::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

@@ -13,6 +13,7 @@ mod http_client;
 mod http_server;
 mod html;
 mod mail;
+mod memcache;
 mod permissions;
 mod repl;
 mod runner;
