@@ -52,6 +52,8 @@ pub enum Kind {
     Http,
     /// The task was cancelled while waiting.
     Cancelled,
+    /// A ZeroMQ peer broke the protocol, or the ZeroMQ layer failed.
+    Zmq,
 }
 
 impl Kind {
@@ -76,6 +78,7 @@ impl Kind {
             Self::Tls => "tls",
             Self::Http => "http",
             Self::Cancelled => "cancelled",
+            Self::Zmq => "zmq",
         }
     }
 

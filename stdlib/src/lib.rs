@@ -29,6 +29,7 @@ pub mod structs;
 pub mod task;
 pub mod tcp;
 pub mod udp;
+pub mod zmq;
 
 pub use error::{Error, Kind, NativeResult};
 
@@ -56,6 +57,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("task", task::module()),
         ("struct", structs::module()),
         ("frame", frame::module()),
+        ("zmq", zmq::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());
