@@ -14,19 +14,26 @@
 //! A zeromq socket is driven through `&mut`, so the handle keeps it behind an
 //! async mutex: any task may use it, and a call waits for the one before it
 //! on the same socket (a task waiting in `recv` holds it until a message
-//! arrives or its timeout ends). Calls wait like pyzmq's (forever) unless the
-//! socket has a `timeout` or the call is given one.
+//! arrives, its timeout ends or the socket is closed). Every call waits at
+//! most the socket's `timeout` (30 s by default, as connections'), and
+//! `close` ends the waits at once. Everything runs on the event loop: the
+//! crate's own tasks (readers, writers, reconnection) are tokio tasks, and
+//! `vendor/zeromq` is patched so that none of them blocks the thread
+//! (`vendor/README.md`). Guide: `docs/reference/zmq.md`.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, INT, Map};
+use tokio_util::sync::CancellationToken;
 use zeromq::{
-    DealerSocket, Endpoint, Host, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket,
-    RouterSocket, Socket, SocketOptions, SocketRecv, SocketSend, SubSocket, XPubSocket, ZmqError, ZmqMessage,
+    DealerSocket, Endpoint, Host, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket, RouterSocket, Socket,
+    SocketOptions, SocketRecv, SocketSend, SubSocket, XPubSocket, ZmqError, ZmqMessage,
 };
 
 use zeromq::util::PeerIdentity;
@@ -39,6 +46,12 @@ use crate::{permissions, runtime};
 /// How often a send retries while its socket has no peer yet (libzmq blocks
 /// until one connects; the crate refuses at once, so we poll).
 const NO_PEER_RETRY: Duration = Duration::from_millis(5);
+
+/// Each call's default limit, as for TCP connections.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Messages queued for each peer, libzmq's default `SNDHWM`.
+const DEFAULT_SEND_HWM: usize = 1000;
 
 /// One socket of any supported type.
 enum Sock {
@@ -111,16 +124,43 @@ impl Sock {
         }
     }
 
+    /// The next message. A peer that breaks the protocol (garbage on the
+    /// port, an oversized message) has been dropped by the crate when its
+    /// error comes up here: the socket goes on serving the others, as
+    /// libzmq's does. Only a REQ, which waits for one peer's reply, reports
+    /// that peer's end.
     async fn recv(&mut self) -> Result<ZmqMessage, ZmqError> {
-        match self {
-            Self::Req(s) => s.recv().await,
-            Self::Rep(s) => s.recv().await,
-            Self::Dealer(s) => s.recv().await,
-            Self::Router(s) => s.recv().await,
-            Self::Sub(s) => s.recv().await,
-            Self::XPub(s) => s.recv().await,
-            Self::Pull(s) => s.recv().await,
-            Self::Pub(_) | Self::Push(_) => Err(ZmqError::Socket("this socket type cannot receive")),
+        loop {
+            let received = match self {
+                Self::Req(s) => return s.recv().await,
+                Self::Rep(s) => s.recv().await,
+                Self::Dealer(s) => s.recv().await,
+                Self::Router(s) => s.recv().await,
+                Self::Sub(s) => s.recv().await,
+                Self::XPub(s) => s.recv().await,
+                Self::Pull(s) => s.recv().await,
+                Self::Pub(_) | Self::Push(_) => Err(ZmqError::Socket("this socket type cannot receive")),
+            };
+            match received {
+                Err(ZmqError::Codec(_)) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A socket with the message `net::select` found waiting (the crate has no
+/// "readable" test that leaves the message in place).
+struct Held {
+    sock: Sock,
+    pending: Option<ZmqMessage>,
+}
+
+impl Held {
+    async fn recv(&mut self) -> Result<ZmqMessage, ZmqError> {
+        match self.pending.take() {
+            Some(message) => Ok(message),
+            None => self.sock.recv().await,
         }
     }
 }
@@ -131,7 +171,9 @@ pub struct ZmqSock(Arc<Shared>);
 
 struct Shared {
     kind: &'static str,
-    socket: Arc<tokio::sync::Mutex<Option<Sock>>>,
+    socket: Arc<tokio::sync::Mutex<Option<Held>>>,
+    /// Cancelled by `close`: every call waiting on the socket ends then.
+    closed: CancellationToken,
     timeout: Mutex<Option<Duration>>,
     /// The endpoint of the last `bind` or `connect` (pyzmq's `LAST_ENDPOINT`).
     last_endpoint: Mutex<String>,
@@ -150,19 +192,52 @@ impl ZmqSock {
         *self.0.last_endpoint.lock().unwrap_or_else(PoisonError::into_inner) = endpoint;
     }
 
-    /// Run `f` on the socket under its lock, bounded by `timeout`.
+    /// Run `f` on the socket under its lock, bounded by `timeout` and by
+    /// the socket's closing.
     fn run<T, F>(&self, op: &'static str, timeout: Option<Duration>, f: F) -> NativeResult<T>
     where
         T: 'static,
-        F: AsyncFnOnce(&mut Sock) -> Result<T, Error> + 'static,
+        F: AsyncFnOnce(&mut Held) -> Result<T, Error> + 'static,
     {
         let socket = self.0.socket.clone();
+        let closed = self.0.closed.clone().cancelled_owned();
         let peer = self.last_endpoint();
         runtime::block_on_timeout_at(op, Some(&peer), timeout, async move {
-            let mut guard = socket.lock().await;
-            let sock = guard.as_mut().ok_or_else(|| Error::new(Kind::Closed, op, "the socket is closed"))?;
-            f(sock).await
+            tokio::select! {
+                biased;
+                () = closed => Err(closed_error(op)),
+                done = async move {
+                    let mut guard = socket.lock().await;
+                    let held = guard.as_mut().ok_or_else(|| closed_error(op))?;
+                    f(held).await
+                } => done,
+            }
         })
+    }
+
+    /// Ready when a `recv` would not wait (a message is held for it, or the
+    /// socket is closed): `net::select`'s test.
+    pub(crate) fn readable(&self) -> BoxFuture<'static, ()> {
+        let socket = self.0.socket.clone();
+        let closed = self.0.closed.clone().cancelled_owned();
+        async move {
+            tokio::select! {
+                biased;
+                () = closed => {}
+                () = async move {
+                    let mut guard = socket.lock().await;
+                    let Some(held) = guard.as_mut() else { return };
+                    if held.pending.is_none() {
+                        // An error (a REQ's server gone) is for `recv` to report:
+                        // ready, so that it is called.
+                        if let Ok(message) = held.sock.recv().await {
+                            held.pending = Some(message);
+                        }
+                    }
+                } => {}
+            }
+        }
+        .boxed()
     }
 
     fn send_frames(&self, op: &'static str, frames: Vec<Bytes>) -> NativeResult<()> {
@@ -172,9 +247,9 @@ impl ZmqSock {
                 runtime::trace(op, &self.last_endpoint(), frame);
             }
         }
-        self.run(op, self.timeout(), async move |sock: &mut Sock| {
+        self.run(op, self.timeout(), async move |held: &mut Held| {
             loop {
-                match sock.send(message).await {
+                match held.sock.send(message).await {
                     // libzmq blocks a send until a peer is there to take it.
                     Err(ZmqError::ReturnToSender { reason, message: back }) if reason.starts_with("Not connected") => {
                         message = back;
@@ -187,8 +262,8 @@ impl ZmqSock {
     }
 
     fn recv_frames(&self, op: &'static str, timeout: Option<Duration>) -> NativeResult<Vec<Bytes>> {
-        let frames = self.run(op, timeout, async move |sock: &mut Sock| {
-            sock.recv().await.map(ZmqMessage::into_vec).map_err(|e| zmq_error(op, e))
+        let frames = self.run(op, timeout, async move |held: &mut Held| {
+            held.recv().await.map(ZmqMessage::into_vec).map_err(|e| zmq_error(op, e))
         })?;
         let max = runtime::max_array_size();
         if let Some(big) = frames.iter().find(|f| max != 0 && f.len() > max) {
@@ -208,15 +283,13 @@ impl ZmqSock {
     }
 
     fn subscription(&self, op: &'static str, prefix: &Dynamic, subscribe: bool) -> NativeResult<()> {
-        let prefix = data_arg(prefix, op)?;
-        // The crate keeps subscriptions as text; ZeroMQ's are bytes.
-        let prefix = String::from_utf8(prefix.into_owned())
-            .map_err(|_| Error::value(op, "subscription prefixes must be valid UTF-8 here"))?;
-        self.run(op, self.timeout(), async move |sock: &mut Sock| {
-            let Sock::Sub(sub) = sock else {
-                return Err(Error::value(op, "only a sub socket subscribes"));
-            };
-            let done = if subscribe { sub.subscribe(&prefix).await } else { sub.unsubscribe(&prefix).await };
+        let prefix = data_arg(prefix, op)?.into_owned();
+        if self.0.kind != "sub" {
+            return Err(Error::value(op, format!("only a sub socket subscribes (this is a {})", self.0.kind)).into());
+        }
+        self.run(op, self.timeout(), async move |held: &mut Held| {
+            let Sock::Sub(sub) = &mut held.sock else { unreachable!("checked above") };
+            let done = if subscribe { sub.subscribe_bytes(&prefix).await } else { sub.unsubscribe_bytes(&prefix).await };
             done.map_err(|e| zmq_error(op, e))
         })
     }
@@ -231,21 +304,34 @@ impl fmt::Display for ZmqSock {
     }
 }
 
+fn closed_error(op: &str) -> Error {
+    Error::new(Kind::Closed, op, "the socket is closed")
+}
+
 /// The error for a failure the crate reported to `op`.
 fn zmq_error(op: &str, err: ZmqError) -> Error {
     match err {
         ZmqError::Network(e) => Error::io(op, &e),
-        ZmqError::ConnectTimeout(d) => Error::new(Kind::Timeout, op, format!("connect timed out after {d:?}")),
+        ZmqError::ConnectTimeout(d) => {
+            Error::new(Kind::Timeout, op, format!("timed out after {} (connect_timeout)", runtime::seconds(d)))
+        }
         ZmqError::Endpoint(e) => Error::value(op, format!("bad endpoint: {e}")),
+        ZmqError::ReturnToSender { reason, .. } if reason.contains("disconnected") => {
+            Error::new(Kind::Closed, op, "the peer went away")
+        }
         ZmqError::ReturnToSender { reason, .. } => Error::value(op, reason),
         ZmqError::Other(reason) if reason.contains("No request in progress") => Error::value(op, reason),
         ZmqError::Other(reason) if reason.contains("not found by identity") => {
             Error::new(Kind::Unreachable, op, "no peer has this identity")
         }
-        ZmqError::Other("Server disconnected") | ZmqError::NoMessage => {
+        ZmqError::Other("Server disconnected") | ZmqError::NoMessage | ZmqError::BufferFull(_) => {
             Error::new(Kind::Closed, op, "the peer went away")
         }
-        ZmqError::Socket(reason) if reason.contains("cannot") => Error::value(op, reason),
+        ZmqError::Codec(e) => Error::new(Kind::Closed, op, format!("the peer went away: {e}")),
+        ZmqError::Socket(reason) if reason.contains("cannot") || reason.contains("requires") => {
+            Error::value(op, reason)
+        }
+        ZmqError::PeerIdentity => Error::value(op, "an identity is 1 to 255 bytes"),
         other => Error::new(Kind::Zmq, op, other.to_string()),
     }
 }
@@ -282,11 +368,14 @@ fn check_endpoint(op: &str, endpoint: &str, bind: bool) -> Result<(), Error> {
 
 fn socket(kind: &str, opts: &Opts) -> NativeResult<ZmqSock> {
     const OP: &str = "zmq::socket";
-    let timeout = opts.duration("timeout", None)?;
+    let timeout = opts.duration("timeout", Some(DEFAULT_TIMEOUT))?;
     let mut options = SocketOptions::default();
-    if let Some(limit) = opts.duration("connect_timeout", Some(zeromq::DEFAULT_CONNECT_TIMEOUT))? {
-        options.connect_timeout(limit);
-    }
+    match opts.duration("connect_timeout", Some(zeromq::DEFAULT_CONNECT_TIMEOUT))? {
+        Some(limit) => options.connect_timeout(limit),
+        None => options.no_connect_timeout(),
+    };
+    options.max_message_size(opts.size("max_message_size", crate::frame::DEFAULT_MAX)?);
+    options.send_high_water_mark(opts.size("send_hwm", DEFAULT_SEND_HWM)?);
     if let Some(id) = opts.get("identity") {
         let id = data_arg(id, OP)?;
         let id = PeerIdentity::try_from(Bytes::from(id.into_owned()))
@@ -297,7 +386,8 @@ fn socket(kind: &str, opts: &Opts) -> NativeResult<ZmqSock> {
         .ok_or_else(|| Error::value(OP, format!("unknown socket type {kind:?} (known: {TYPES})")))?;
     Ok(ZmqSock(Arc::new(Shared {
         kind,
-        socket: Arc::new(tokio::sync::Mutex::new(Some(sock))),
+        socket: Arc::new(tokio::sync::Mutex::new(Some(Held { sock, pending: None }))),
+        closed: CancellationToken::new(),
         timeout: Mutex::new(timeout),
         last_endpoint: Mutex::new(String::new()),
     })))
@@ -327,8 +417,8 @@ mod api {
 
     /// A new socket of `type`: `"req"`, `"rep"`, `"dealer"`, `"router"`,
     /// `"pub"`, `"sub"`, `"xpub"`, `"push"` or `"pull"` (pyzmq's
-    /// `zmq.Context().socket(zmq.PUSH)`). Calls wait with no limit, as in
-    /// pyzmq, until `s.timeout` is set.
+    /// `zmq.Context().socket(zmq.PUSH)`). Each call waits at most
+    /// `s.timeout`, 30 s unless set.
     ///
     /// ```rhai
     /// let s = zmq::socket("push");
@@ -340,17 +430,23 @@ mod api {
     }
 
     /// A new socket with options: `timeout` (seconds each call may wait,
-    /// `()` for none, the default), `connect_timeout` (seconds `connect`
-    /// retries a peer that is not there yet, default 30), `identity` (the
-    /// routing id a ROUTER peer sees, 1 to 255 bytes; pyzmq's
-    /// `zmq.ROUTING_ID`).
+    /// default 30, `()` for no limit; pyzmq's `RCVTIMEO` and `SNDTIMEO`),
+    /// `connect_timeout` (seconds `connect` retries a peer that is not there
+    /// yet, default 30), `identity` (the routing id a ROUTER peer sees, 1 to
+    /// 255 bytes; pyzmq's `zmq.ROUTING_ID`), `max_message_size` (bytes a
+    /// peer's message may have, all parts together, default 16 MiB; a peer
+    /// sending more is disconnected; pyzmq's `zmq.MAXMSGSIZE`), `send_hwm`
+    /// (messages queued for each peer, default 1,000, pyzmq's `zmq.SNDHWM`:
+    /// past it a PUB drops that subscriber's messages, other types' `send`
+    /// waits).
     ///
     /// ```rhai
     /// let d = zmq::socket("dealer", #{identity: "worker-1", timeout: 5});
     /// ```
     #[rhai_fn(name = "socket", return_raw)]
     pub fn socket_opts(kind: &str, opts: Map) -> NativeResult<Zmq> {
-        let opts = Opts::new("zmq::socket", opts, &["timeout", "connect_timeout", "identity"])?;
+        let opts =
+            Opts::new("zmq::socket", opts, &["timeout", "connect_timeout", "identity", "max_message_size", "send_hwm"])?;
         super::socket(kind, &opts)
     }
 
@@ -368,8 +464,8 @@ mod api {
         const OP: &str = "zmq.bind";
         check_endpoint(OP, endpoint, true)?;
         let target = endpoint.to_string();
-        let bound = s.run(OP, s.timeout(), async move |sock: &mut Sock| {
-            sock.bind(&target).await.map(|e| e.to_string()).map_err(|e| zmq_error(OP, e).with_peer(&target))
+        let bound = s.run(OP, s.timeout(), async move |held: &mut Held| {
+            held.sock.bind(&target).await.map(|e| e.to_string()).map_err(|e| zmq_error(OP, e).with_peer(&target))
         })?;
         s.set_last_endpoint(bound.clone());
         Ok(bound)
@@ -377,9 +473,9 @@ mod api {
 
     /// Connect to `endpoint`. Unlike libzmq, which connects in the
     /// background, this waits until the peer answers the ZMTP handshake
-    /// (retrying up to the socket's `connect_timeout`); a SUB socket
-    /// connects in the background. ZeroMQ reconnects by itself if the peer
-    /// goes away.
+    /// (retrying up to the socket's `connect_timeout`). Afterwards the
+    /// socket reconnects by itself, every 100 ms, whenever the peer goes
+    /// away, as libzmq does.
     ///
     /// ```rhai
     /// let s = zmq::socket("req");
@@ -390,8 +486,8 @@ mod api {
         const OP: &str = "zmq.connect";
         check_endpoint(OP, endpoint, false)?;
         let target = endpoint.to_string();
-        s.run(OP, s.timeout(), async move |sock: &mut Sock| {
-            sock.connect(&target).await.map_err(|e| zmq_error(OP, e).with_peer(&target))
+        s.run(OP, s.timeout(), async move |held: &mut Held| {
+            held.sock.connect(&target).await.map_err(|e| zmq_error(OP, e).with_peer(&target))
         })?;
         s.set_last_endpoint(endpoint.to_string());
         Ok(())
@@ -487,9 +583,9 @@ mod api {
         Ok(frames.into_iter().map(|f| Dynamic::from_blob(f.to_vec())).collect())
     }
 
-    /// On a SUB socket, receive messages that start with `prefix` (a
-    /// string, or a blob of UTF-8); `""` receives everything. A SUB socket
-    /// receives nothing until it subscribes.
+    /// On a SUB socket, receive messages whose first part starts with
+    /// `prefix` (a string or a blob, any bytes); `""` receives everything.
+    /// A SUB socket receives nothing until it subscribes.
     ///
     /// ```rhai
     /// let sub = zmq::socket("sub");
@@ -547,10 +643,12 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "close", return_raw, pure)]
     pub fn close(s: &mut Zmq) -> NativeResult<()> {
+        // Waiting calls end first (and let go of the socket).
+        s.0.closed.cancel();
         let socket = s.0.socket.clone();
-        let sock = runtime::block_on(async move { socket.lock().await.take() })?;
-        if let Some(sock) = sock {
-            each!(sock, s => drop(runtime::block_on(s.close())?));
+        let held = runtime::block_on(async move { socket.lock().await.take() })?;
+        if let Some(held) = held {
+            each!(held.sock, s => drop(runtime::block_on(s.close())?));
         }
         Ok(())
     }

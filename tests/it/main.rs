@@ -17,3 +17,4 @@ mod structs;
 mod tasks;
 mod tcp;
 mod watch;
+mod zmq;

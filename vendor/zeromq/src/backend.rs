@@ -1,6 +1,7 @@
 use crate::async_rt;
 use crate::codec::{FramedIo, Message, ZmqFramedRead};
 use crate::fair_queue::QueueInner;
+use crate::reconnect::{connect_with_reconnect, Reconnects, RegisterDisconnectFn};
 use crate::util::PeerIdentity;
 use crate::write_queue::write_message_queue;
 use crate::{
@@ -10,7 +11,7 @@ use crate::{
 use async_trait::async_trait;
 use crossbeam_queue::SegQueue;
 use futures::channel::mpsc;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 
 use std::collections::HashMap;
@@ -19,7 +20,6 @@ use std::sync::Arc;
 
 /// Sender for notifying reconnection tasks when a peer disconnects.
 pub(crate) type DisconnectNotifier = mpsc::Sender<PeerIdentity>;
-const PEER_SEND_QUEUE_CAPACITY: usize = 100_000;
 
 pub(crate) struct Peer {
     pub(crate) send_queue: mpsc::Sender<Message>,
@@ -85,7 +85,6 @@ impl GenericSocketBackend {
     /// Register a notifier to be called when a peer disconnects.
     ///
     /// Used by reconnection tasks to be notified when they should attempt reconnection.
-    #[allow(dead_code)] // Will be used when reconnection is added to more socket types
     pub(crate) fn register_disconnect_notifier(
         &self,
         peer_id: PeerIdentity,
@@ -98,6 +97,20 @@ impl GenericSocketBackend {
     #[allow(dead_code)] // Will be used when reconnection is added to more socket types
     pub(crate) fn unregister_disconnect_notifier(&self, peer_id: &PeerIdentity) {
         self.disconnect_notifiers.lock().remove(peer_id);
+    }
+
+    /// (Patched) `Socket::connect` for the socket types on this backend
+    /// (PUSH, PULL, DEALER, ROUTER): reconnects when the peer goes away.
+    pub(crate) async fn connect(
+        self: &Arc<Self>,
+        reconnects: &mut Reconnects,
+        endpoint: &str,
+    ) -> ZmqResult<()> {
+        let backend = self.clone();
+        let register: RegisterDisconnectFn = Box::new(move |peer_id, notifier| {
+            backend.register_disconnect_notifier(peer_id, notifier);
+        });
+        connect_with_reconnect(self.clone(), register, &mut reconnects.0, endpoint).await
     }
 
     pub(crate) async fn send_round_robin(&self, message: Message) -> ZmqResult<()> {
@@ -132,15 +145,22 @@ impl GenericSocketBackend {
                     }
                 },
             };
-            let send_result = match self.peers.get_async(&next_peer_id).await {
-                Some(mut peer) => send_to_peer_queue(&mut peer.send_queue, message).await,
-                None => continue,
-            };
-            return match send_result {
-                Ok(()) => {
-                    self.round_robin.push(next_peer_id);
-                    Ok(())
-                }
+            // (Patched) A clone of the peer's queue, so that no entry of
+            // `peers` stays locked while the send waits for room: a writer
+            // task that fails meanwhile removes the peer with `remove_sync`,
+            // which would block the thread on that lock (and, on a
+            // current-thread runtime, never get it back). And the peer goes
+            // back in the rotation before the wait, so a send abandoned
+            // while it waits (a timeout) does not drop it from the rotation.
+            let queue = self
+                .peers
+                .get_async(&next_peer_id)
+                .await
+                .map(|peer| peer.send_queue.clone());
+            let Some(mut queue) = queue else { continue };
+            self.round_robin.push(next_peer_id.clone());
+            return match send_to_peer_queue(&mut queue, message).await {
+                Ok(()) => Ok(()),
                 Err(e) => {
                     self.peer_disconnected(&next_peer_id);
                     Err(e.into())
@@ -162,11 +182,17 @@ impl GenericSocketBackend {
             SendResolution::Miss(message) => message,
         };
 
-        let send_result = match self.peers.get_async(peer_id).await {
-            Some(mut peer) => send_to_peer_queue(&mut peer.send_queue, message).await,
-            None => return Err(ZmqError::Other("Destination client not found by identity")),
+        // (Patched) As in `send_round_robin`: no entry stays locked while
+        // the send waits.
+        let queue = self
+            .peers
+            .get_async(peer_id)
+            .await
+            .map(|peer| peer.send_queue.clone());
+        let Some(mut queue) = queue else {
+            return Err(ZmqError::Other("Destination client not found by identity"));
         };
-        match send_result {
+        match send_to_peer_queue(&mut queue, message).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 self.peer_disconnected(peer_id);
@@ -287,7 +313,7 @@ impl SocketBackend for GenericSocketBackend {
 impl MultiPeerBackend for GenericSocketBackend {
     async fn peer_connected(self: Arc<Self>, peer_id: &PeerIdentity, io: FramedIo) {
         let (recv_queue, send_queue) = io.into_parts();
-        let (queue_sender, queue_receiver) = mpsc::channel(PEER_SEND_QUEUE_CAPACITY);
+        let (queue_sender, queue_receiver) = mpsc::channel(self.socket_options.send_queue_capacity);
         self.peers
             .upsert_async(
                 peer_id.clone(),
@@ -297,12 +323,37 @@ impl MultiPeerBackend for GenericSocketBackend {
             )
             .await;
         self.refresh_single_peer_cache();
+        // (Patched) A socket that never reads (PUSH) still watches the
+        // read half for the peer's end, so a peer that goes away is noticed
+        // (and reconnected) at once, not after a send to it fails; the
+        // watch ends with the writer, which closes the connection.
+        let watch = match &self.fair_queue_inner {
+            None => Some(recv_queue),
+            Some(inner) => {
+                inner.lock().insert(peer_id.clone(), recv_queue);
+                None
+            }
+        };
         let writer_backend = self.clone();
         let writer_peer_id = peer_id.clone();
         async_rt::task::spawn(async move {
-            if let Err(error) = write_message_queue(queue_receiver, send_queue).await {
+            let write = write_message_queue(queue_receiver, send_queue);
+            let failed = match watch {
+                None => write.await.err().map(|e| format!("{e:?}")),
+                Some(mut read) => {
+                    let gone = async move { while let Some(Ok(_)) = read.next().await {} };
+                    futures::pin_mut!(write, gone);
+                    match futures::future::select(write, gone).await {
+                        futures::future::Either::Left((result, _)) => {
+                            result.err().map(|e| format!("{e:?}"))
+                        }
+                        futures::future::Either::Right(_) => Some("peer went away".into()),
+                    }
+                }
+            };
+            if let Some(error) = failed {
                 log::debug!(
-                    "Error sending message to peer {:?}: {:?}",
+                    "Error sending message to peer {:?}: {}",
                     writer_peer_id,
                     error
                 );
@@ -310,12 +361,6 @@ impl MultiPeerBackend for GenericSocketBackend {
             }
         });
         self.round_robin.push(peer_id.clone());
-        match &self.fair_queue_inner {
-            None => {}
-            Some(inner) => {
-                inner.lock().insert(peer_id.clone(), recv_queue);
-            }
-        };
     }
 
     fn peer_disconnected(&self, peer_id: &PeerIdentity) {

@@ -1,4 +1,5 @@
 use crate::backend::GenericSocketBackend;
+use crate::reconnect::Reconnects;
 use crate::codec::{Message, ZmqFramedRead};
 use crate::fair_queue::FairQueue;
 use crate::transport::AcceptStopHandle;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub struct DealerSocket {
     backend: Arc<GenericSocketBackend>,
+    reconnects: Reconnects,
     fair_queue: FairQueue<ZmqFramedRead, PeerIdentity>,
     binds: HashMap<Endpoint, AcceptStopHandle>,
 }
@@ -46,6 +48,7 @@ impl Socket for DealerSocket {
         });
 
         Self {
+            reconnects: Reconnects::default(),
             backend,
             fair_queue,
             binds: HashMap::new(),
@@ -58,6 +61,11 @@ impl Socket for DealerSocket {
 
     fn binds(&mut self) -> &mut HashMap<Endpoint, AcceptStopHandle, RandomState> {
         &mut self.binds
+    }
+
+    /// (Patched) Connects with reconnection, as libzmq does.
+    async fn connect(&mut self, endpoint: &str) -> ZmqResult<()> {
+        self.backend.connect(&mut self.reconnects, endpoint).await
     }
 
     fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
@@ -122,10 +130,12 @@ impl DealerSocket {
         );
         let fair_queue = std::mem::replace(&mut self.fair_queue, FairQueue::new(true));
         let binds = std::mem::take(&mut self.binds);
+        let reconnects = std::mem::take(&mut self.reconnects);
 
         let inner = Arc::new(DealerSocketInner {
             backend,
             _binds: binds,
+            _reconnects: reconnects,
         });
 
         (
@@ -143,6 +153,7 @@ impl DealerSocket {
 struct DealerSocketInner {
     backend: Arc<GenericSocketBackend>,
     _binds: HashMap<Endpoint, AcceptStopHandle>,
+    _reconnects: Reconnects,
 }
 
 impl Drop for DealerSocketInner {

@@ -346,6 +346,9 @@ pub enum SocketEvent {
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// (Patched) How long an accepted peer has to complete the ZMTP handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct SocketOptions {
     pub(crate) peer_id: Option<PeerIdentity>,
     pub(crate) connect_timeout: Option<Duration>,
@@ -353,6 +356,10 @@ pub struct SocketOptions {
     // Shared by read preparation and decoder reservation.
     pub(crate) read_buffer_max_size: usize,
     pub(crate) read_buffer_short_reads: usize,
+    /// (Patched) See [`SocketOptions::max_message_size`].
+    pub(crate) max_message_size: Option<usize>,
+    /// (Patched) See [`SocketOptions::send_high_water_mark`].
+    pub(crate) send_queue_capacity: usize,
 }
 
 impl Default for SocketOptions {
@@ -363,6 +370,8 @@ impl Default for SocketOptions {
             read_buffer_initial_size: 128,
             read_buffer_max_size: 64 * 1024,
             read_buffer_short_reads: 2,
+            max_message_size: None,
+            send_queue_capacity: 100_000,
         }
     }
 }
@@ -416,6 +425,23 @@ impl SocketOptions {
         self.read_buffer_initial_size = initial_size;
         self.read_buffer_max_size = max_size;
         self.read_buffer_short_reads = short_reads;
+        self
+    }
+
+    /// (Patched) The largest message, all frames together, that a peer may
+    /// send (libzmq's `ZMQ_MAXMSGSIZE`; default: no limit). A peer that
+    /// announces a larger one is disconnected before anything is reserved
+    /// for it.
+    pub fn max_message_size(&mut self, max: usize) -> &mut Self {
+        self.max_message_size = Some(max);
+        self
+    }
+
+    /// (Patched) How many messages may wait for each peer (libzmq's
+    /// `ZMQ_SNDHWM`; default 100,000, libzmq's is 1,000): past it a PUB
+    /// drops a slow subscriber's messages, other sockets' sends wait.
+    pub fn send_high_water_mark(&mut self, messages: usize) -> &mut Self {
+        self.send_queue_capacity = messages.max(1);
         self
     }
 
@@ -490,10 +516,16 @@ where
     let callback = move |result: ZmqResult<(FramedIo, Endpoint)>| {
         let backend = callback_backend.clone();
         async move {
+            // (Patched) A peer that connects and never completes the
+            // handshake is dropped after libzmq's ZMQ_HANDSHAKE_IVL (30 s)
+            // instead of holding its task and connection forever.
             let result = match result {
-                Ok((io, endpoint)) => util::peer_connected(io, backend.clone())
-                    .await
-                    .map(|peer_id| (endpoint, peer_id)),
+                Ok((io, endpoint)) => util::run_with_timeout(
+                    Some(HANDSHAKE_TIMEOUT),
+                    util::peer_connected(io, backend.clone()),
+                )
+                .await
+                .map(|peer_id| (endpoint, peer_id)),
                 Err(error) => Err(error),
             };
 

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-const PUB_SEND_QUEUE_CAPACITY: usize = 100_000;
 type PubSendQueue = mpsc::Sender<Message>;
 
 fn subscription_matches(subscriptions: &[Vec<u8>], first_frame: &Bytes) -> bool {
@@ -96,7 +95,8 @@ impl PubFanoutQueue {
 }
 
 fn spawn_pub_fanout_queue(backend: Arc<PubSocketBackend>) -> PubFanoutQueue {
-    let queue = Arc::new(ArrayQueue::new(PUB_SEND_QUEUE_CAPACITY));
+    // (Patched) The socket's high-water mark, not a fixed 100,000.
+    let queue = Arc::new(ArrayQueue::new(backend.socket_options.send_queue_capacity));
     let wake_pending = Arc::new(AtomicBool::new(false));
     let (wake_sender, mut wake_receiver) = mpsc::unbounded();
     let worker_queue = queue.clone();
@@ -207,7 +207,7 @@ impl MultiPeerBackend for PubSocketBackend {
     async fn peer_connected(self: Arc<Self>, peer_id: &PeerIdentity, io: FramedIo) {
         let (mut recv_queue, send_queue) = io.into_parts();
         // TODO provide handling for recv_queue
-        let (queue_sender, queue_receiver) = mpsc::channel(PUB_SEND_QUEUE_CAPACITY);
+        let (queue_sender, queue_receiver) = mpsc::channel(self.socket_options.send_queue_capacity);
         let (sender, stop_receiver) = oneshot::channel();
         let old_subscriber = self
             .subscribers

@@ -1,4 +1,5 @@
 use crate::backend::GenericSocketBackend;
+use crate::reconnect::Reconnects;
 use crate::codec::{Message, ZmqFramedRead};
 use crate::fair_queue::FairQueue;
 use crate::transport::AcceptStopHandle;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub struct PullSocket {
     backend: Arc<GenericSocketBackend>,
+    reconnects: Reconnects,
     fair_queue: FairQueue<ZmqFramedRead, PeerIdentity>,
     binds: HashMap<Endpoint, AcceptStopHandle>,
 }
@@ -40,6 +42,7 @@ impl Socket for PullSocket {
         });
 
         Self {
+            reconnects: Reconnects::default(),
             backend,
             fair_queue,
             binds: HashMap::new(),
@@ -52,6 +55,11 @@ impl Socket for PullSocket {
 
     fn binds(&mut self) -> &mut HashMap<Endpoint, AcceptStopHandle, RandomState> {
         &mut self.binds
+    }
+
+    /// (Patched) Connects with reconnection, as libzmq does.
+    async fn connect(&mut self, endpoint: &str) -> ZmqResult<()> {
+        self.backend.connect(&mut self.reconnects, endpoint).await
     }
 
     fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {

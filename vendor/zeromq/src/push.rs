@@ -1,4 +1,5 @@
 use crate::backend::GenericSocketBackend;
+use crate::reconnect::Reconnects;
 use crate::codec::Message;
 use crate::transport::AcceptStopHandle;
 use crate::{
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 pub struct PushSocket {
     backend: Arc<GenericSocketBackend>,
+    reconnects: Reconnects,
     binds: HashMap<Endpoint, AcceptStopHandle>,
 }
 
@@ -28,6 +30,7 @@ impl Drop for PushSocket {
 impl Socket for PushSocket {
     fn with_options(options: SocketOptions) -> Self {
         Self {
+            reconnects: Reconnects::default(),
             backend: Arc::new(GenericSocketBackend::with_options(
                 None,
                 SocketType::PUSH,
@@ -43,6 +46,11 @@ impl Socket for PushSocket {
 
     fn binds(&mut self) -> &mut HashMap<Endpoint, AcceptStopHandle, RandomState> {
         &mut self.binds
+    }
+
+    /// (Patched) Connects with reconnection, as libzmq does.
+    async fn connect(&mut self, endpoint: &str) -> ZmqResult<()> {
+        self.backend.connect(&mut self.reconnects, endpoint).await
     }
 
     fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {

@@ -9,7 +9,7 @@ use crate::backend::DisconnectNotifier;
 use crate::endpoint::Endpoint;
 use crate::transport;
 use crate::util::{greet_exchange, ready_exchange, PeerIdentity};
-use crate::MultiPeerBackend;
+use crate::{MultiPeerBackend, SocketEvent, TryIntoEndpoint, ZmqResult};
 
 use futures::channel::{mpsc, oneshot};
 use futures::{FutureExt, StreamExt};
@@ -30,10 +30,13 @@ pub struct ReconnectConfig {
 }
 
 impl Default for ReconnectConfig {
+    // (Patched) libzmq's defaults: ZMQ_RECONNECT_IVL 100 ms and
+    // ZMQ_RECONNECT_IVL_MAX 0 (no backoff), so a peer that restarts is
+    // found again within about 100 ms however long it was away.
     fn default() -> Self {
         Self {
             initial_interval: Duration::from_millis(100),
-            max_interval: Duration::from_secs(30),
+            max_interval: Duration::from_millis(100),
             backoff_multiplier: 2.0,
         }
     }
@@ -60,6 +63,61 @@ impl ReconnectHandle {
         }
         // task_handle is dropped, which is fine - we don't need to await it
     }
+}
+
+/// (Patched) The reconnection tasks of one socket's connects, stopped when
+/// the socket (or the last half of a split socket) is dropped.
+#[derive(Default)]
+pub(crate) struct Reconnects(pub(crate) Vec<ReconnectHandle>);
+
+impl Drop for Reconnects {
+    fn drop(&mut self) {
+        for handle in self.0.drain(..) {
+            handle.shutdown();
+        }
+    }
+}
+
+/// (Patched) Connects `backend` to `endpoint` and keeps it connected: the
+/// initial connection (retried up to the socket's connect timeout), then a
+/// background task that reconnects whenever the peer goes away, as libzmq
+/// does for every socket type. `register` hands the task's disconnect
+/// notifier to the backend, whose `peer_disconnected` must signal it.
+/// (Upstream reconnects SUB and XSUB sockets only.)
+pub(crate) async fn connect_with_reconnect(
+    backend: Arc<dyn MultiPeerBackend>,
+    register: RegisterDisconnectFn,
+    reconnect_handles: &mut Vec<ReconnectHandle>,
+    endpoint: &str,
+) -> ZmqResult<()> {
+    let endpoint = TryIntoEndpoint::try_into(endpoint)?;
+    let connect_timeout = backend.socket_options().connect_timeout;
+
+    let (socket, resolved_endpoint, peer_id) =
+        crate::util::run_with_timeout(connect_timeout, async {
+            let (mut socket, resolved_endpoint) = crate::util::connect_forever(
+                endpoint.clone(),
+                Arc::clone(backend.socket_options()),
+            )
+            .await?;
+            let peer_id = crate::util::peer_handshake(&mut socket, backend.clone()).await?;
+            Ok((socket, resolved_endpoint, peer_id))
+        })
+        .await?;
+    backend.clone().peer_connected(&peer_id, socket).await;
+
+    if let Some(monitor) = backend.monitor().lock().as_mut() {
+        let _ = monitor.try_send(SocketEvent::Connected(resolved_endpoint, peer_id.clone()));
+    }
+
+    reconnect_handles.push(spawn_reconnect_task(
+        endpoint,
+        backend,
+        peer_id,
+        register,
+        ReconnectConfig::default(),
+    ));
+    Ok(())
 }
 
 /// Type for a function that registers disconnect notifiers with a backend.
@@ -252,7 +310,7 @@ mod tests {
     fn test_reconnect_config_default() {
         let config = ReconnectConfig::default();
         assert_eq!(config.initial_interval, Duration::from_millis(100));
-        assert_eq!(config.max_interval, Duration::from_secs(30));
+        assert_eq!(config.max_interval, Duration::from_millis(100));
         assert!((config.backoff_multiplier - 2.0).abs() < f64::EPSILON);
     }
 }

@@ -1,4 +1,6 @@
+use crate::backend::DisconnectNotifier;
 use crate::codec::*;
+use crate::reconnect::{connect_with_reconnect, Reconnects, RegisterDisconnectFn};
 use crate::endpoint::Endpoint;
 use crate::error::*;
 use crate::fair_queue::{FairQueue, QueueInner};
@@ -23,6 +25,8 @@ struct RepSocketBackend {
     fair_queue_inner: Arc<Mutex<QueueInner<ZmqFramedRead, PeerIdentity>>>,
     socket_monitor: Mutex<Option<mpsc::Sender<SocketEvent>>>,
     socket_options: Arc<SocketOptions>,
+    /// (Patched) Notifiers of reconnection tasks, keyed by `peer_id`.
+    disconnect_notifiers: Mutex<HashMap<PeerIdentity, DisconnectNotifier>>,
 }
 
 pub struct RepSocket {
@@ -31,6 +35,7 @@ pub struct RepSocket {
     current_request: Option<PeerIdentity>,
     fair_queue: FairQueue<ZmqFramedRead, PeerIdentity>,
     binds: HashMap<Endpoint, AcceptStopHandle>,
+    reconnects: Reconnects,
 }
 
 impl Drop for RepSocket {
@@ -48,6 +53,7 @@ impl Socket for RepSocket {
             fair_queue_inner: fair_queue.inner(),
             socket_monitor: Mutex::new(None),
             socket_options: Arc::new(options),
+            disconnect_notifiers: Mutex::new(HashMap::new()),
         });
 
         let backend_weak = Arc::downgrade(&backend);
@@ -63,6 +69,7 @@ impl Socket for RepSocket {
             current_request: None,
             fair_queue,
             binds: HashMap::new(),
+            reconnects: Reconnects::default(),
         }
     }
 
@@ -72,6 +79,16 @@ impl Socket for RepSocket {
 
     fn binds(&mut self) -> &mut HashMap<Endpoint, AcceptStopHandle> {
         &mut self.binds
+    }
+
+    /// (Patched) Connects with reconnection, as libzmq does.
+    async fn connect(&mut self, endpoint: &str) -> ZmqResult<()> {
+        let backend = self.backend.clone();
+        let register: RegisterDisconnectFn = Box::new(move |peer_id, notifier| {
+            backend.disconnect_notifiers.lock().insert(peer_id, notifier);
+        });
+        connect_with_reconnect(self.backend.clone(), register, &mut self.reconnects.0, endpoint)
+            .await
     }
 
     fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
@@ -105,6 +122,10 @@ impl MultiPeerBackend for RepSocketBackend {
             let _ = monitor.try_send(SocketEvent::Disconnected(peer_id.clone()));
         }
         self.peers.remove_sync(peer_id);
+        // (Patched) And the reconnection task, if this peer was connected to.
+        if let Some(mut notifier) = self.disconnect_notifiers.lock().remove(peer_id) {
+            let _ = notifier.try_send(peer_id.clone());
+        }
     }
 }
 

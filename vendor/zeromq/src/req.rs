@@ -1,4 +1,6 @@
+use crate::backend::DisconnectNotifier;
 use crate::codec::*;
+use crate::reconnect::{connect_with_reconnect, Reconnects, RegisterDisconnectFn};
 use crate::endpoint::Endpoint;
 use crate::error::*;
 use crate::transport::AcceptStopHandle;
@@ -9,7 +11,7 @@ use crate::{SocketType, ZmqResult};
 use async_trait::async_trait;
 use bytes::Bytes;
 use crossbeam_queue::SegQueue;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,12 +21,15 @@ struct ReqSocketBackend {
     pub(crate) round_robin: SegQueue<PeerIdentity>,
     socket_monitor: Mutex<Option<mpsc::Sender<SocketEvent>>>,
     socket_options: Arc<SocketOptions>,
+    /// (Patched) Notifiers of reconnection tasks, keyed by `peer_id`.
+    disconnect_notifiers: Mutex<HashMap<PeerIdentity, DisconnectNotifier>>,
 }
 
 pub struct ReqSocket {
     backend: Arc<ReqSocketBackend>,
     current_request: Option<PeerIdentity>,
     binds: HashMap<Endpoint, AcceptStopHandle>,
+    reconnects: Reconnects,
 }
 
 impl Drop for ReqSocket {
@@ -58,9 +63,24 @@ impl SocketSend for ReqSocket {
                 }
             };
             if let Some(mut peer) = self.backend.peers.get_async(&next_peer_id).await {
+                // (Patched) A server that went away since the last request
+                // has left an end of stream in its read half: drop it and
+                // take the next one, instead of sending it a request that
+                // can never be answered. (Nothing else is pending there:
+                // a REQ reads from a server only while waiting for its reply.)
+                if let Some(None | Some(Err(_))) = peer.recv_queue.next().now_or_never() {
+                    drop(peer);
+                    self.backend.peer_disconnected(&next_peer_id);
+                    continue;
+                }
                 self.backend.round_robin.push(next_peer_id.clone());
                 message.push_front(Bytes::new());
-                peer.send_queue.send(Message::Message(message)).await?;
+                let sent = peer.send_queue.send(Message::Message(message)).await;
+                drop(peer);
+                if let Err(e) = sent {
+                    self.backend.peer_disconnected(&next_peer_id);
+                    return Err(e.into());
+                }
                 self.current_request = Some(next_peer_id);
                 return Ok(());
             }
@@ -81,7 +101,14 @@ impl SocketRecv for ReqSocket {
             return Err(ZmqError::Other("Server disconnected"));
         };
 
-        let result = match peer.recv_queue.next().await {
+        let received = peer.recv_queue.next().await;
+        drop(peer);
+        // (Patched) The server went away: forget it (its reconnection task,
+        // if it was connected to, brings it back).
+        if let None | Some(Err(_)) = received {
+            self.backend.peer_disconnected(&peer_id);
+        }
+        let result = match received {
             Some(Ok(Message::Message(mut m))) => {
                 if m.len() < 2 {
                     Err(ZmqError::Other("Invalid message format: too few frames"))
@@ -113,9 +140,11 @@ impl Socket for ReqSocket {
                 round_robin: SegQueue::new(),
                 socket_monitor: Mutex::new(None),
                 socket_options: Arc::new(options),
+                disconnect_notifiers: Mutex::new(HashMap::new()),
             }),
             current_request: None,
             binds: HashMap::new(),
+            reconnects: Reconnects::default(),
         }
     }
 
@@ -125,6 +154,16 @@ impl Socket for ReqSocket {
 
     fn binds(&mut self) -> &mut HashMap<Endpoint, AcceptStopHandle> {
         &mut self.binds
+    }
+
+    /// (Patched) Connects with reconnection, as libzmq does.
+    async fn connect(&mut self, endpoint: &str) -> ZmqResult<()> {
+        let backend = self.backend.clone();
+        let register: RegisterDisconnectFn = Box::new(move |peer_id, notifier| {
+            backend.disconnect_notifiers.lock().insert(peer_id, notifier);
+        });
+        connect_with_reconnect(self.backend.clone(), register, &mut self.reconnects.0, endpoint)
+            .await
     }
 
     fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
@@ -152,7 +191,15 @@ impl MultiPeerBackend for ReqSocketBackend {
     }
 
     fn peer_disconnected(&self, peer_id: &PeerIdentity) {
-        self.peers.remove_sync(peer_id);
+        // (Patched) Also tell the monitor and the reconnection task.
+        if self.peers.remove_sync(peer_id).is_some() {
+            if let Some(monitor) = self.socket_monitor.lock().as_mut() {
+                let _ = monitor.try_send(SocketEvent::Disconnected(peer_id.clone()));
+            }
+        }
+        if let Some(mut notifier) = self.disconnect_notifiers.lock().remove(peer_id) {
+            let _ = notifier.try_send(peer_id.clone());
+        }
     }
 }
 

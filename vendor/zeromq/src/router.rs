@@ -1,4 +1,5 @@
 use crate::backend::GenericSocketBackend;
+use crate::reconnect::Reconnects;
 use crate::codec::*;
 use crate::endpoint::Endpoint;
 use crate::error::{ZmqError, ZmqResult};
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub struct RouterSocket {
     backend: Arc<GenericSocketBackend>,
+    reconnects: Reconnects,
     binds: HashMap<Endpoint, AcceptStopHandle>,
     fair_queue: FairQueue<ZmqFramedRead, PeerIdentity>,
 }
@@ -47,6 +49,7 @@ impl Socket for RouterSocket {
         });
 
         Self {
+            reconnects: Reconnects::default(),
             backend,
             binds: HashMap::new(),
             fair_queue,
@@ -59,6 +62,11 @@ impl Socket for RouterSocket {
 
     fn binds(&mut self) -> &mut HashMap<Endpoint, AcceptStopHandle> {
         &mut self.binds
+    }
+
+    /// (Patched) Connects with reconnection, as libzmq does.
+    async fn connect(&mut self, endpoint: &str) -> ZmqResult<()> {
+        self.backend.connect(&mut self.reconnects, endpoint).await
     }
 
     fn monitor(&mut self) -> mpsc::Receiver<SocketEvent> {
@@ -127,10 +135,12 @@ impl RouterSocket {
         );
         let fair_queue = std::mem::replace(&mut self.fair_queue, FairQueue::new(true));
         let binds = std::mem::take(&mut self.binds);
+        let reconnects = std::mem::take(&mut self.reconnects);
 
         let inner = Arc::new(RouterSocketInner {
             backend,
             _binds: binds,
+            _reconnects: reconnects,
         });
 
         (
@@ -145,6 +155,7 @@ impl RouterSocket {
 struct RouterSocketInner {
     backend: Arc<GenericSocketBackend>,
     _binds: HashMap<Endpoint, AcceptStopHandle>,
+    _reconnects: Reconnects,
 }
 
 impl Drop for RouterSocketInner {

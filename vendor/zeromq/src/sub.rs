@@ -46,6 +46,23 @@ impl SubSocket {
             .await
     }
 
+    /// (Patched) Subscribes to messages whose first frame starts with
+    /// `prefix`, any bytes (ZeroMQ's prefixes are bytes, not text).
+    pub async fn subscribe_bytes(&mut self, prefix: &[u8]) -> ZmqResult<()> {
+        self.backend.remember_subscription(prefix);
+        self.backend
+            .broadcast_subscription(prefix, SubscriptionMessageType::Subscribe)
+            .await
+    }
+
+    /// (Patched) Undoes [`SubSocket::subscribe_bytes`].
+    pub async fn unsubscribe_bytes(&mut self, prefix: &[u8]) -> ZmqResult<()> {
+        self.backend.forget_subscription(prefix);
+        self.backend
+            .broadcast_subscription(prefix, SubscriptionMessageType::Unsubscribe)
+            .await
+    }
+
     pub async fn unsubscribe(&mut self, subscription: &str) -> ZmqResult<()> {
         self.backend.forget_subscription(subscription.as_bytes());
         self.backend

@@ -4,12 +4,10 @@ use crate::endpoint::Endpoint;
 use crate::error::ZmqResult;
 use crate::fair_queue::QueueInner;
 use crate::message::ZmqMessage;
-use crate::reconnect::{ReconnectConfig, ReconnectHandle};
+use crate::reconnect::ReconnectHandle;
 use crate::transport::AcceptStopHandle;
 use crate::util::PeerIdentity;
-use crate::{
-    MultiPeerBackend, SocketBackend, SocketEvent, SocketOptions, SocketType, TryIntoEndpoint,
-};
+use crate::{MultiPeerBackend, SocketBackend, SocketEvent, SocketOptions, SocketType};
 
 use async_trait::async_trait;
 use bytes::{BufMut, BytesMut};
@@ -332,49 +330,13 @@ pub(crate) async fn connect_with_reconnect(
     reconnect_handles: &mut Vec<ReconnectHandle>,
     endpoint: &str,
 ) -> ZmqResult<()> {
-    let endpoint = TryIntoEndpoint::try_into(endpoint)?;
-    let connect_timeout = backend.socket_options().connect_timeout;
-
-    // Initial connection
-    let (socket, resolved_endpoint, peer_id) =
-        crate::util::run_with_timeout(connect_timeout, async {
-            let (mut socket, resolved_endpoint) = crate::util::connect_forever(
-                endpoint.clone(),
-                Arc::clone(backend.socket_options()),
-            )
-            .await?;
-            let peer_id = crate::util::peer_handshake(
-                &mut socket,
-                backend.clone() as Arc<dyn MultiPeerBackend>,
-            )
-            .await?;
-            Ok((socket, resolved_endpoint, peer_id))
-        })
-        .await?;
-    backend.clone().peer_connected(&peer_id, socket).await;
-
-    // Emit Connected event
-    if let Some(monitor) = backend.monitor().lock().as_mut() {
-        let _ = monitor.try_send(SocketEvent::Connected(resolved_endpoint, peer_id.clone()));
-    }
-
-    // Create a closure that registers disconnect notifiers with the backend
+    // (Patched) The connect itself is shared with the other socket types.
     let backend_for_closure = backend.clone();
     let register_fn: crate::reconnect::RegisterDisconnectFn = Box::new(move |peer_id, notifier| {
         backend_for_closure.register_disconnect_notifier(peer_id, notifier);
     });
-
-    // Spawn reconnection task
-    let reconnect_handle = crate::reconnect::spawn_reconnect_task(
-        endpoint,
-        backend as Arc<dyn MultiPeerBackend>,
-        peer_id,
-        register_fn,
-        ReconnectConfig::default(),
-    );
-    reconnect_handles.push(reconnect_handle);
-
-    Ok(())
+    crate::reconnect::connect_with_reconnect(backend, register_fn, reconnect_handles, endpoint)
+        .await
 }
 
 /// Type alias for the bind map shared by SUB and XSUB sockets.

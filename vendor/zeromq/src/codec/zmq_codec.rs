@@ -33,6 +33,11 @@ pub struct ZmqCodec {
     // internal details to higher levels
     buffered_message: Option<ZmqMessage>,
     max_read_chunk_size: usize,
+    /// (Patched) The largest message (all its frames) a peer may send, as
+    /// libzmq's ZMQ_MAXMSGSIZE; `usize::MAX` for no limit.
+    max_message_size: usize,
+    /// (Patched) Bytes of the message being decoded so far.
+    message_size: usize,
 }
 
 impl ZmqCodec {
@@ -46,6 +51,8 @@ impl ZmqCodec {
             waiting_for: 64, // len of the greeting frame
             buffered_message: None,
             max_read_chunk_size: options.read_buffer_max_size,
+            max_message_size: options.max_message_size.unwrap_or(usize::MAX),
+            message_size: 0,
         }
     }
 
@@ -123,6 +130,16 @@ impl Decoder for ZmqCodec {
                     } else {
                         usize::from(src.get_u8())
                     };
+                    // (Patched) Refuse a message past the limit before
+                    // reserving room for it: the peer is dropped.
+                    if !frame.command {
+                        self.message_size = self.message_size.saturating_add(frame_len);
+                        if self.message_size > self.max_message_size {
+                            return Err(CodecError::Decode("Message exceeds the maximum message size"));
+                        }
+                    } else if frame_len > self.max_message_size {
+                        return Err(CodecError::Decode("Command exceeds the maximum message size"));
+                    }
                     self.state = DecoderState::Frame(frame);
                     self.waiting_for = frame_len;
                 }
@@ -141,6 +158,7 @@ impl Decoder for ZmqCodec {
                     }
 
                     if !frame.more {
+                        self.message_size = 0;
                         // Quoth the Raven “Nevermore.”
                         return Ok(Some(Message::Message(
                             self.buffered_message
