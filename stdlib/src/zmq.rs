@@ -378,8 +378,11 @@ fn socket(kind: &str, opts: &Opts) -> NativeResult<ZmqSock> {
     options.send_high_water_mark(opts.size("send_hwm", DEFAULT_SEND_HWM)?);
     if let Some(id) = opts.get("identity") {
         let id = data_arg(id, OP)?;
-        let id = PeerIdentity::try_from(Bytes::from(id.into_owned()))
-            .map_err(|_| Error::value(OP, "an identity is 1 to 255 bytes"))?;
+        // (The crate would take an empty one as "make one up".)
+        let id = Some(id.into_owned())
+            .filter(|id| !id.is_empty())
+            .and_then(|id| PeerIdentity::try_from(Bytes::from(id)).ok())
+            .ok_or_else(|| Error::value(OP, "an identity is 1 to 255 bytes"))?;
         options.peer_identity(id);
     }
     let (sock, kind) = Sock::new(&kind.to_ascii_lowercase(), options)

@@ -4,6 +4,7 @@
 //! envelopes — plus multipart and binary messages, timeouts, peers that
 //! go away and come back, garbage on a ZMTP port, and a slow subscriber.
 
+use rhai::Dynamic;
 use serde_json::{Value, json};
 
 use crate::util::{Peer, closed_port, eval};
@@ -60,7 +61,7 @@ fn python_ventilator_fans_out_to_script_workers_and_a_python_sink() {
     ))
     .expect("workers run");
     let per_worker: Vec<Vec<i64>> = got
-        .into_typed_array::<rhai::Array>()
+        .into_typed_array::<Dynamic>()
         .expect("array")
         .into_iter()
         .map(|a| a.into_typed_array::<i64>().expect("ints"))
@@ -138,7 +139,7 @@ fn script_subscriber_filters_a_python_publisher_by_text_and_binary_prefixes() {
            loop {
                let parts = sub.recv_multipart();
                if parts.len() == 1 && parts[0].as_string() == "END" { break }
-               got.push(parts.map(|p| p.to_hex()).reduce(|s, p| if s == () { p } else { s + "|" + p }));
+               got.push(parts.map(|p| bytes::to_hex(p)).reduce(|s, p| if s == () { p } else { s + "|" + p }));
            }
            got"#,
         &[("PORT", &publisher.port)],
@@ -237,7 +238,7 @@ fn script_dealer_with_an_identity_against_a_python_router() {
            let r1 = d.recv_multipart();
            d.send("END");
            let r2 = d.recv_multipart();
-           [r1.map(|p| p.to_hex()), r2.map(|p| p.as_string())]"#,
+           [r1.map(|p| bytes::to_hex(p)), r2.map(|p| p.as_string())]"#,
         &[("PORT", &router.port)],
     ))
     .expect("dealer runs");
@@ -354,7 +355,7 @@ fn close_wakes_a_task_waiting_in_recv() {
     let got = eval(
         r#"let s = zmq::socket("pull");
            s.bind("tcp://127.0.0.1:0");
-           let t = task::start(|| { try { s.recv(); "got one" } catch (e) { e.kind } });
+           let t = task::start(|| { let r = "got one"; try { s.recv() } catch (e) { r = e.kind } r });
            task::sleep(0.05);
            s.close();
            t.join(5)"#,
@@ -364,7 +365,7 @@ fn close_wakes_a_task_waiting_in_recv() {
 }
 
 /// Run `code` on a thread of its own (the test meanwhile restarts peers).
-fn eval_in_background(code: String) -> std::thread::JoinHandle<Result<rhai::Dynamic, String>> {
+fn eval_in_background(code: String) -> std::thread::JoinHandle<Result<Dynamic, String>> {
     std::thread::spawn(move || eval(&code).map(|v| v.flatten()))
 }
 

@@ -11,7 +11,7 @@ use crate::{
 use async_trait::async_trait;
 use crossbeam_queue::SegQueue;
 use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use parking_lot::Mutex;
 
 use std::collections::HashMap;
@@ -35,7 +35,6 @@ enum CachedSend {
     Sent,
     Full {
         peer_id: PeerIdentity,
-        send_queue: mpsc::Sender<Message>,
         message: Message,
     },
     Disconnected {
@@ -145,27 +144,44 @@ impl GenericSocketBackend {
                     }
                 },
             };
-            // (Patched) A clone of the peer's queue, so that no entry of
-            // `peers` stays locked while the send waits for room: a writer
-            // task that fails meanwhile removes the peer with `remove_sync`,
-            // which would block the thread on that lock (and, on a
-            // current-thread runtime, never get it back). And the peer goes
-            // back in the rotation before the wait, so a send abandoned
-            // while it waits (a timeout) does not drop it from the rotation.
-            let queue = self
-                .peers
-                .get_async(&next_peer_id)
-                .await
-                .map(|peer| peer.send_queue.clone());
-            let Some(mut queue) = queue else { continue };
+            if !self.peers.contains_async(&next_peer_id).await {
+                continue;
+            }
+            // (Patched) The peer goes back in the rotation before the wait,
+            // so a send abandoned while it waits (a timeout) does not drop
+            // it from the rotation for good.
             self.round_robin.push(next_peer_id.clone());
-            return match send_to_peer_queue(&mut queue, message).await {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    self.peer_disconnected(&next_peer_id);
-                    Err(e.into())
-                }
+            return self.send_when_room(&next_peer_id, message).await;
+        }
+    }
+
+    /// (Patched) Queue `message` for the peer, waiting while its queue is
+    /// full. Upstream held the peer's map entry across that wait: a writer
+    /// task failing meanwhile removes the peer with `remove_sync`, which
+    /// blocks the thread on the entry (and, on a current-thread runtime,
+    /// never gets it back). And it waited through a fresh clone of the
+    /// queue's sender, which a futures mpsc channel always lets queue one
+    /// message past its capacity: a clone per send never waited at all, and
+    /// a peer that stopped reading made the queue grow without bound. Here
+    /// the peer's own sender tries, with no entry held between tries.
+    async fn send_when_room(&self, peer_id: &PeerIdentity, mut message: Message) -> ZmqResult<()> {
+        const RETRY: std::time::Duration = std::time::Duration::from_millis(1);
+        loop {
+            let tried = match self.peers.get_async(peer_id).await {
+                Some(mut peer) => peer.send_queue.try_send(message),
+                None => return Err(ZmqError::Other("Destination client not found by identity")),
             };
+            match tried {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_full() => {
+                    message = error.into_inner();
+                    async_rt::task::sleep(RETRY).await;
+                }
+                Err(error) => {
+                    self.peer_disconnected(peer_id);
+                    return Err(error.into_send_error().into());
+                }
+            }
         }
     }
 
@@ -182,23 +198,7 @@ impl GenericSocketBackend {
             SendResolution::Miss(message) => message,
         };
 
-        // (Patched) As in `send_round_robin`: no entry stays locked while
-        // the send waits.
-        let queue = self
-            .peers
-            .get_async(peer_id)
-            .await
-            .map(|peer| peer.send_queue.clone());
-        let Some(mut queue) = queue else {
-            return Err(ZmqError::Other("Destination client not found by identity"));
-        };
-        match send_to_peer_queue(&mut queue, message).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.peer_disconnected(peer_id);
-                Err(e.into())
-            }
-        }
+        self.send_when_room(peer_id, message).await
     }
 
     fn try_send_cached_single_peer(
@@ -225,7 +225,6 @@ impl GenericSocketBackend {
             Ok(()) => CachedSend::Sent,
             Err(error) if error.is_full() => CachedSend::Full {
                 peer_id: single_peer.peer_id.clone(),
-                send_queue: single_peer.send_queue.clone(),
                 message: error.into_inner(),
             },
             Err(error) => CachedSend::Disconnected {
@@ -238,17 +237,10 @@ impl GenericSocketBackend {
     async fn finish_cached_send(&self, cached_send: CachedSend) -> ZmqResult<SendResolution> {
         match cached_send {
             CachedSend::Sent => Ok(SendResolution::Sent),
-            CachedSend::Full {
-                peer_id,
-                mut send_queue,
-                message,
-            } => match send_queue.send(message).await {
-                Ok(()) => Ok(SendResolution::Sent),
-                Err(e) => {
-                    self.peer_disconnected(&peer_id);
-                    Err(e.into())
-                }
-            },
+            CachedSend::Full { peer_id, message } => self
+                .send_when_room(&peer_id, message)
+                .await
+                .map(|()| SendResolution::Sent),
             CachedSend::Disconnected { peer_id, error } => {
                 self.peer_disconnected(&peer_id);
                 Err(error.into())
@@ -270,17 +262,6 @@ impl GenericSocketBackend {
         } else {
             *single_peer = None;
         }
-    }
-}
-
-async fn send_to_peer_queue(
-    send_queue: &mut mpsc::Sender<Message>,
-    message: Message,
-) -> Result<(), mpsc::SendError> {
-    match send_queue.try_send(message) {
-        Ok(()) => Ok(()),
-        Err(error) if error.is_full() => send_queue.send(error.into_inner()).await,
-        Err(error) => Err(error.into_send_error()),
     }
 }
 

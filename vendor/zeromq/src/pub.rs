@@ -43,7 +43,7 @@ fn subscription_matches(subscriptions: &[Vec<u8>], first_frame: &Bytes) -> bool 
         })
 }
 
-fn send_to_subscriber(mut send_queue: PubSendQueue, message: &ZmqMessage) {
+fn send_to_subscriber(send_queue: &mut PubSendQueue, message: &ZmqMessage) {
     let message = Message::Message(message.clone());
     match send_queue.try_send(message) {
         Ok(()) => {}
@@ -135,9 +135,14 @@ impl PubSocketBackend {
         };
 
         let mut iter = self.subscribers.begin_async().await;
-        while let Some(subscriber) = iter {
+        while let Some(mut subscriber) = iter {
             if subscription_matches(&subscriber.subscriptions, first_frame) {
-                send_to_subscriber(subscriber.send_queue.clone(), &message);
+                // (Patched) The subscriber's own sender, not a clone: each
+                // new clone of a futures mpsc sender may queue one message
+                // past the channel's capacity, so sending through a fresh
+                // clone every time never found the queue full, and a
+                // stalled subscriber's queue grew without bound.
+                send_to_subscriber(&mut subscriber.send_queue, &message);
             }
             iter = subscriber.next_async().await;
         }
@@ -582,7 +587,7 @@ mod tests {
         }
         assert!(prefilled_count > 0);
 
-        send_to_subscriber(queue_sender, &ZmqMessage::from("dropped payload"));
+        send_to_subscriber(&mut queue_sender.clone(), &ZmqMessage::from("dropped payload"));
 
         assert!(backend.subscribers.get_sync(&peer_id).is_some());
         assert_eq!(backend.subscriber_count.load(Ordering::Relaxed), 1);
@@ -619,7 +624,7 @@ mod tests {
         )
         .await;
 
-        send_to_subscriber(queue_sender, &ZmqMessage::from("payload"));
+        send_to_subscriber(&mut queue_sender.clone(), &ZmqMessage::from("payload"));
 
         assert!(backend.subscribers.get_sync(&peer_id).is_some());
         assert_eq!(backend.subscriber_count.load(Ordering::Relaxed), 1);
