@@ -241,7 +241,8 @@ impl ZmqSock {
     }
 
     fn send_frames(&self, op: &'static str, frames: Vec<Bytes>) -> NativeResult<()> {
-        let mut message = ZmqMessage::try_from(frames).map_err(|_| Error::value(op, "a message needs at least one part"))?;
+        let mut message =
+            ZmqMessage::try_from(frames).map_err(|_| Error::value(op, "a message needs at least one part"))?;
         if runtime::tracing() {
             for frame in message.iter() {
                 runtime::trace(op, &self.last_endpoint(), frame);
@@ -289,7 +290,8 @@ impl ZmqSock {
         }
         self.run(op, self.timeout(), async move |held: &mut Held| {
             let Sock::Sub(sub) = &mut held.sock else { unreachable!("checked above") };
-            let done = if subscribe { sub.subscribe_bytes(&prefix).await } else { sub.unsubscribe_bytes(&prefix).await };
+            let done =
+                if subscribe { sub.subscribe_bytes(&prefix).await } else { sub.unsubscribe_bytes(&prefix).await };
             done.map_err(|e| zmq_error(op, e))
         })
     }
@@ -401,8 +403,7 @@ fn parts_arg(op: &str, parts: &Array) -> Result<Vec<Bytes>, Error> {
 }
 
 fn text(op: &str, frame: Bytes) -> NativeResult<String> {
-    String::from_utf8(frame.to_vec())
-        .map_err(|_| Error::new(Kind::Decode, op, "the message is not valid UTF-8").into())
+    String::from_utf8(frame.to_vec()).map_err(|_| Error::new(Kind::Decode, op, "the message is not valid UTF-8").into())
 }
 
 /// The `zmq::` module.
@@ -448,8 +449,11 @@ mod api {
     /// ```
     #[rhai_fn(name = "socket", return_raw)]
     pub fn socket_opts(kind: &str, opts: Map) -> NativeResult<Zmq> {
-        let opts =
-            Opts::new("zmq::socket", opts, &["timeout", "connect_timeout", "identity", "max_message_size", "send_hwm"])?;
+        let opts = Opts::new(
+            "zmq::socket",
+            opts,
+            &["timeout", "connect_timeout", "identity", "max_message_size", "send_hwm"],
+        )?;
         super::socket(kind, &opts)
     }
 

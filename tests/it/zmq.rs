@@ -79,11 +79,8 @@ fn python_ventilator_fans_out_to_script_workers_and_a_python_sink() {
     let mut results: Vec<String> =
         report(vent).as_array().expect("list").iter().map(|v| v.as_str().expect("str").to_string()).collect();
     results.sort_unstable();
-    let mut expected: Vec<String> = per_worker
-        .iter()
-        .enumerate()
-        .flat_map(|(w, items)| items.iter().map(move |i| format!("{w}:{i}")))
-        .collect();
+    let mut expected: Vec<String> =
+        per_worker.iter().enumerate().flat_map(|(w, items)| items.iter().map(move |i| format!("{w}:{i}"))).collect();
     expected.sort_unstable();
     assert_eq!(results, expected);
 }
@@ -147,7 +144,11 @@ fn script_subscriber_filters_a_python_publisher_by_text_and_binary_prefixes() {
     .expect("subscriber runs");
     let expected: Vec<String> = (0..5)
         .flat_map(|i| {
-            [hex(&format!("a.{i}")), format!("00ff{}", hex(&i.to_string())), format!("{}|{}|", hex("a.multi"), hex(&i.to_string()))]
+            [
+                hex(&format!("a.{i}")),
+                format!("00ff{}", hex(&i.to_string())),
+                format!("{}|{}|", hex("a.multi"), hex(&i.to_string())),
+            ]
         })
         .collect();
     let got: Vec<String> = got.into_typed_array::<String>().expect("strings");
@@ -224,7 +225,10 @@ fn python_dealers_with_identities_against_a_script_router() {
     ))
     .expect("router runs");
     for (peer, who) in [(a, "alice"), (b, "bob")] {
-        assert_eq!(report(peer), json!([[format!("for {who}"), "0"], [format!("for {who}"), "1"], [format!("for {who}"), "2"]]));
+        assert_eq!(
+            report(peer),
+            json!([[format!("for {who}"), "0"], [format!("for {who}"), "1"], [format!("for {who}"), "2"]])
+        );
     }
 }
 
@@ -244,35 +248,39 @@ fn script_dealer_with_an_identity_against_a_python_router() {
     .expect("dealer runs");
     assert_eq!(
         got.to_string(),
-        format!(r#"[["{}", "{}", "{}", "000000"], ["seen", "worker-7", "END"]]"#, hex("seen"), hex("worker-7"), hex("hello"))
+        format!(
+            r#"[["{}", "{}", "{}", "000000"], ["seen", "worker-7", "END"]]"#,
+            hex("seen"),
+            hex("worker-7"),
+            hex("hello")
+        )
     );
     assert_eq!(report(router), json!([hex("worker-7"), hex("worker-7")]));
 }
 
 #[test]
-fn script_push_feeds_a_python_pull_over_ipc() {
+fn a_python_push_feeds_a_script_pull_over_ipc() {
     let path = std::env::temp_dir().join(format!("netscript-zmq-{}.ipc", std::process::id()));
     let endpoint = format!("ipc://{}", path.display());
-    let got = eval(&script(
-        r#"let push = zmq::socket("push", #{timeout: 20});
-           push.bind("@EP");
-           push.last_endpoint"#,
-        &[("EP", &endpoint)],
-    ));
-    assert_eq!(got.expect("bind").to_string(), endpoint);
     let _ = std::fs::remove_file(&path);
-    // A Python PUSH connecting over ipc to a script PULL.
-    let feeder = py("push", &[&endpoint, "50"]);
-    let got = eval(&script(
+    let pull = eval_in_background(script(
         r#"let pull = zmq::socket("pull", #{timeout: 20});
-           pull.bind("@EP");
+           let ep = pull.bind("@EP");
            let got = [];
            for i in 0..50 { got.push(parse_int(pull.recv_string())) }
-           got"#,
+           [ep, got]"#,
         &[("EP", &endpoint)],
-    ))
-    .expect("pull runs");
-    assert_eq!(got.into_typed_array::<i64>().expect("ints"), (0..50).collect::<Vec<_>>());
+    ));
+    for _ in 0..500 {
+        if path.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let feeder = py("push", &[&endpoint, "50"]);
+    let got = pull.join().expect("thread").expect("pull runs");
+    let numbers: Vec<String> = (0..50).map(|i| i.to_string()).collect();
+    assert_eq!(got.to_string(), format!(r#"["{endpoint}", [{}]]"#, numbers.join(", ")));
     assert_eq!(report(feeder), json!("sent"));
     let _ = std::fs::remove_file(&path);
 }
@@ -331,7 +339,10 @@ fn wrong_use_is_a_value_error() {
            kinds"#,
     )
     .expect("script runs");
-    assert_eq!(got.to_string(), r#"["value", "value", "value", "value", "value", "value", "value", "value", "value", "value"]"#);
+    assert_eq!(
+        got.to_string(),
+        r#"["value", "value", "value", "value", "value", "value", "value", "value", "value", "value"]"#
+    );
 }
 
 #[test]
@@ -385,8 +396,12 @@ fn a_push_reconnects_to_a_pull_peer_that_restarts_on_its_port() {
     assert_eq!(report(first), json!(["0", "1", "2"]));
     let second = py("pull-until-end", &[&port.to_string()]);
     sender.join().expect("thread").expect("sender runs");
-    let got: Vec<i64> =
-        report(second).as_array().expect("list").iter().map(|v| v.as_str().expect("str").parse().expect("int")).collect();
+    let got: Vec<i64> = report(second)
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v.as_str().expect("str").parse().expect("int"))
+        .collect();
     // What was in flight to the first peer when it exited is lost; the rest
     // reaches the second, in order, up to the last.
     assert!(got.windows(2).all(|p| p[0] < p[1]), "{got:?}");
@@ -585,7 +600,12 @@ fn queuecrazy_script_runs_the_chapter_pipeline() {
         let words: Vec<&String> = lines.iter().filter(|(p, _)| *p == n).map(|(_, w)| w).collect();
         assert_eq!(words.len(), 4, "{out}");
         let upper: Vec<bool> = words.iter().map(|w| w.chars().all(|c| c.is_ascii_uppercase())).collect();
-        assert!(words.iter().all(|w| w.chars().all(|c| c.is_ascii_lowercase()) || w.chars().all(|c| c.is_ascii_uppercase())), "{out}");
+        assert!(
+            words
+                .iter()
+                .all(|w| w.chars().all(|c| c.is_ascii_lowercase()) || w.chars().all(|c| c.is_ascii_uppercase())),
+            "{out}"
+        );
         assert!(upper.windows(2).all(|p| p[0] != p[1]), "{out}");
     }
 }
