@@ -91,7 +91,7 @@ fn script_publisher_filters_topics_for_python_subscribers() {
     // Subscribers to "a.", to the binary prefix 00 ff, and to "zzz" (nothing).
     let subs = py("subscribers", &[&port.to_string(), &hex("a."), "00ff", &hex("zzz")]);
     assert_eq!(subs.line, "ready");
-    eval(&script(
+    let seen_subs = eval(&script(
         r#"let pub = zmq::socket("xpub", #{timeout: 20});
            pub.bind("tcp://127.0.0.1:@PORT");
            // XPUB shows each subscription: wait for all six (two per SUB).
@@ -104,10 +104,20 @@ fn script_publisher_filters_topics_for_python_subscribers() {
                pub.send_multipart(["a.multi", `${i}`, blob()]);
            }
            pub.send("END");
-           seen"#,
+           seen.map(|s| bytes::to_hex(s))"#,
         &[("PORT", &port)],
     ))
     .expect("publisher runs");
+    // Each subscription as XPUB shows it: 01 and the prefix.
+    let mut subscriptions: Vec<String> = seen_subs.into_typed_array::<String>().expect("strings");
+    subscriptions.sort_unstable();
+    let mut expected: Vec<String> = ["a.", "END", "END", "END", "zzz"]
+        .iter()
+        .map(|p| format!("01{}", hex(p)))
+        .chain(["0100ff".to_string()])
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(subscriptions, expected);
     let seen = report(subs);
     let a: Vec<Value> = (0..20).flat_map(|i| [json!([hex(&format!("a.{i}"))]), multi(i)]).collect();
     let bin: Vec<Value> = (0..20).map(|i| json!([format!("00ff{}", hex(&i.to_string()))])).collect();
@@ -159,7 +169,7 @@ fn script_subscriber_filters_a_python_publisher_by_text_and_binary_prefixes() {
 fn python_req_client_against_a_script_rep_server_multipart_and_binary() {
     let port = closed_port();
     let client = py("req", &[&port.to_string(), "20"]);
-    eval(&script(
+    let _served = eval(&script(
         r#"let rep = zmq::socket("rep", #{timeout: 20});
            rep.bind("tcp://127.0.0.1:@PORT");
            for n in 0..20 {
@@ -213,7 +223,7 @@ fn python_dealers_with_identities_against_a_script_router() {
     let port = closed_port();
     let a = py("dealer", &[&port.to_string(), "alice", "3"]);
     let b = py("dealer", &[&port.to_string(), "bob", "3"]);
-    eval(&script(
+    let _served = eval(&script(
         r#"let router = zmq::socket("router", #{timeout: 20});
            router.bind("tcp://127.0.0.1:@PORT");
            for n in 0..6 {
@@ -395,7 +405,7 @@ fn a_push_reconnects_to_a_pull_peer_that_restarts_on_its_port() {
     ));
     assert_eq!(report(first), json!(["0", "1", "2"]));
     let second = py("pull-until-end", &[&port.to_string()]);
-    sender.join().expect("thread").expect("sender runs");
+    let _sent = sender.join().expect("thread").expect("sender runs");
     let got: Vec<i64> = report(second)
         .as_array()
         .expect("list")
