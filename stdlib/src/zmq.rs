@@ -285,11 +285,11 @@ impl ZmqSock {
 
     fn subscription(&self, op: &'static str, prefix: &Dynamic, subscribe: bool) -> NativeResult<()> {
         let prefix = data_arg(prefix, op)?.into_owned();
-        if self.0.kind != "sub" {
-            return Err(Error::value(op, format!("only a sub socket subscribes (this is a {})", self.0.kind)).into());
-        }
+        let kind = self.0.kind;
         self.run(op, self.timeout(), async move |held: &mut Held| {
-            let Sock::Sub(sub) = &mut held.sock else { unreachable!("checked above") };
+            let Sock::Sub(sub) = &mut held.sock else {
+                return Err(Error::value(op, format!("only a sub socket subscribes (this is a {kind})")));
+            };
             let done =
                 if subscribe { sub.subscribe_bytes(&prefix).await } else { sub.unsubscribe_bytes(&prefix).await };
             done.map_err(|e| zmq_error(op, e))
