@@ -54,6 +54,8 @@ pub enum Kind {
     Status,
     /// The task was cancelled while waiting.
     Cancelled,
+    /// A ZeroMQ peer broke the protocol, or the ZeroMQ layer failed.
+    Zmq,
 }
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
             Self::Http => "http",
             Self::Status => "status",
             Self::Cancelled => "cancelled",
+            Self::Zmq => "zmq",
         }
     }
 

@@ -35,6 +35,7 @@ pub mod tls;
 pub mod trace;
 pub mod udp;
 pub mod url;
+pub mod zmq;
 
 pub use error::{Error, Kind, NativeResult};
 
@@ -67,6 +68,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("html", html::module()),
         ("url", url::module()),
         ("memcache", memcache::module()),
+        ("zmq", zmq::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

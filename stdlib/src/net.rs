@@ -374,6 +374,9 @@ fn readable(handle: &Dynamic) -> Option<Result<BoxFuture<'static, ()>, Error>> {
             .boxed()
         }));
     }
+    if let Some(z) = handle.read_lock::<crate::zmq::ZmqSock>() {
+        return Some(Ok(z.readable()));
+    }
     if let Some(u) = handle.read_lock::<crate::udp::UdpSock>() {
         return Some(u.socket_for("net::select").map(|s| {
             async move {
@@ -510,7 +513,7 @@ mod api {
     }
 
     /// Wait until at least one of `handles` (TCP connections, listeners,
-    /// UDP sockets) is readable, at most `timeout` seconds (`()` = forever);
+    /// UDP sockets, ZeroMQ sockets) is readable, at most `timeout` seconds (`()` = forever);
     /// returns the readable ones (empty on timeout), like `select.select`.
     ///
     /// ```rhai

@@ -24,3 +24,4 @@ mod tls;
 mod tls_certs;
 mod url;
 mod watch;
+mod zmq;

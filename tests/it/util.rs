@@ -93,8 +93,11 @@ pub fn netscript_first_line(args: &[&str]) -> (std::process::Child, String) {
 /// killed when dropped, so a failing test never leaks it.
 pub struct Peer {
     child: std::process::Child,
-    /// The port the peer printed on its first line (`9000` or `… on 127.0.0.1:9000`).
+    /// The port the peer printed on its first line (`9000` or `… on
+    /// 127.0.0.1:9000`; the last of several: `9000 9001`).
     pub port: u16,
+    /// That whole first line, trimmed.
+    pub line: String,
 }
 
 impl Peer {
@@ -113,14 +116,41 @@ impl Peer {
         Self::spawn(cmd)
     }
 
-    fn spawn(mut cmd: std::process::Command) -> Self {
-        use std::io::BufRead;
+    /// Start `python3 tests/peers/FILE ARGS…`; its first line is kept in
+    /// `line` (and `port` is its last number, or 0).
+    pub fn script(file: &str, args: &[&str]) -> Self {
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg("-u").arg(repo_root().join("tests/peers").join(file)).args(args);
+        Self::spawn_line(cmd).0
+    }
+
+    fn spawn(cmd: std::process::Command) -> Self {
+        let (peer, ok) = Self::spawn_line(cmd);
+        assert!(ok, "peer printed {:?}, not a port", peer.line);
+        peer
+    }
+
+    /// Start `cmd` and read its first line, a byte at a time (so what it
+    /// prints later is left for [`Peer::output`]); whether it ends in a port.
+    fn spawn_line(mut cmd: std::process::Command) -> (Self, bool) {
         let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("peer starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.as_mut().expect("stdout")).read_line(&mut line).expect("port line");
-        let field = line.trim().rsplit(':').next().unwrap_or_default();
-        let port = field.parse().unwrap_or_else(|_| panic!("peer printed {line:?}, not a port"));
-        Self { child, port }
+        let line = read_line(child.stdout.as_mut().expect("stdout"));
+        let port = line.rsplit([':', ' ']).next().and_then(|f| f.parse().ok());
+        (Self { child, port: port.unwrap_or(0), line }, port.is_some())
+    }
+
+    /// The next line the peer prints (read a byte at a time, as the first).
+    pub fn next_line(&mut self) -> String {
+        read_line(self.child.stdout.as_mut().expect("stdout"))
+    }
+
+    /// Wait for the peer to exit and return the rest of its standard output.
+    pub fn output(mut self) -> String {
+        use std::io::Read;
+        let mut rest = String::new();
+        self.child.stdout.take().expect("stdout").read_to_string(&mut rest).expect("peer output");
+        let _ = self.child.wait();
+        rest
     }
 }
 
@@ -129,6 +159,16 @@ impl Peer {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+}
+
+/// One line of `out`, trimmed, read a byte at a time (nothing past it is consumed).
+fn read_line(out: &mut impl std::io::Read) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).expect("peer's output") == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).trim().to_string()
 }
 
 impl Drop for Peer {
