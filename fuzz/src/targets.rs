@@ -70,9 +70,9 @@ try { struct::iter_unpack(fmt, data); } catch (e) { kinds.push(kind_of(e)); }
 try { struct::pack(fmt, values); } catch (e) { kinds.push(kind_of(e)); }
 kinds
 "#,
-        kinds: &["pack", "limit"],
-        scope: struct_scope,
-        loopback: false,
+            kinds: &["pack", "limit"],
+            scope: struct_scope,
+            loopback: false,
         },
     },
     Target {
@@ -98,9 +98,9 @@ let d = frame::decoder("chunked");
 if d.feed(frame::encode_chunked(data, #{size: max % 97 + 1})) != [data] { throw "chunked round trip"; }
 kinds
 "#,
-        kinds: &["frame", "value"],
-        scope: frame_scope,
-        loopback: false,
+            kinds: &["frame", "value"],
+            scope: frame_scope,
+            loopback: false,
         },
     },
     Target {
@@ -115,9 +115,9 @@ try {
 } catch (e) { kinds.push(kind_of(e)); }
 kinds
 "#,
-        kinds: &["decode", "value", "limit"],
-        scope: data_scope,
-        loopback: false,
+            kinds: &["decode", "value", "limit"],
+            scope: data_scope,
+            loopback: false,
         },
     },
     Target {
@@ -131,9 +131,9 @@ try {
 } catch (e) { kinds.push(kind_of(e)); }
 kinds
 "#,
-        kinds: &["decode", "value", "limit"],
-        scope: data_scope,
-        loopback: false,
+            kinds: &["decode", "value", "limit"],
+            scope: data_scope,
+            loopback: false,
         },
     },
     Target {
@@ -150,9 +150,9 @@ try {
 if zlib::decompress(zlib::compress(data)) != data { throw "zlib round trip"; }
 kinds
 "#,
-        kinds: &["decode", "value", "limit"],
-        scope: compress_scope,
-        loopback: false,
+            kinds: &["decode", "value", "limit"],
+            scope: compress_scope,
+            loopback: false,
         },
     },
     Target {
@@ -169,9 +169,9 @@ try {
 if gzip::decompress(gzip::compress(data)) != data { throw "gzip round trip"; }
 kinds
 "#,
-        kinds: &["decode", "value", "limit"],
-        scope: compress_scope,
-        loopback: false,
+            kinds: &["decode", "value", "limit"],
+            scope: compress_scope,
+            loopback: false,
         },
     },
     Target {
@@ -188,9 +188,9 @@ try {
 if zstd::decompress(zstd::compress(data)) != data { throw "zstd round trip"; }
 kinds
 "#,
-        kinds: &["decode", "value", "limit"],
-        scope: compress_scope,
-        loopback: false,
+            kinds: &["decode", "value", "limit"],
+            scope: compress_scope,
+            loopback: false,
         },
     },
     Target {
@@ -206,9 +206,9 @@ if base64::urlsafe_decode(base64::urlsafe_encode(data)) != data { throw "urlsafe
 if hex::decode(hex::encode(data)) != data { throw "hex round trip"; }
 kinds
 "#,
-        kinds: &["decode", "value"],
-        scope: data_scope,
-        loopback: false,
+            kinds: &["decode", "value"],
+            scope: data_scope,
+            loopback: false,
         },
     },
     Target {
@@ -218,12 +218,7 @@ kinds
             script: r#"
 let doc = html::parse(page, #{url: "http://example.com/dir/page.html"});
 doc.text(); doc.text(#{separator: "|", strip: true}); doc.title; doc.html(); doc.errors; doc.root.children();
-let found = [    Target {
-        name: "memcache",
-        about: "memcached reply parsing (what a server sends), whole and fed in chunks as a connection reads it",
-        check: Check::Native(memcache_replies),
-    },
-];
+let found = [];
 try { found = doc.select(css); doc.select_one(css); } catch (e) { kinds.push(kind_of(e)); }
 for css in ["a[href]", "p b", "form input", "li:nth-child(2n+1)", "table td", ":is(div, span) > *"] {
     found += doc.select(css);
@@ -243,9 +238,9 @@ for f in doc.forms() + doc.forms(css) {
 }
 kinds
 "#,
-        kinds: &["value"],
-        scope: html_scope,
-        loopback: false,
+            kinds: &["value"],
+            scope: html_scope,
+            loopback: false,
         },
     },
     Target {
@@ -259,9 +254,9 @@ try { dns::resolve(name, rtype, #{nameserver: name}); } catch (e) { kinds.push(k
 try { tcp::connect(name, 9); } catch (e) { kinds.push(kind_of(e)); }
 kinds
 "#,
-        kinds: &["value", "permission"],
-        scope: dns_scope,
-        loopback: false,
+            kinds: &["value", "permission"],
+            scope: dns_scope,
+            loopback: false,
         },
     },
     Target {
@@ -274,9 +269,9 @@ try { tls::cert_info(data.as_string_lossy()); } catch (e) { kinds.push(kind_of(e
 try { tls::make_ca(#{key: data.as_string_lossy()}); } catch (e) { kinds.push(kind_of(e)); }
 kinds
 "#,
-        kinds: &["value"],
-        scope: data_scope,
-        loopback: false,
+            kinds: &["value"],
+            scope: data_scope,
+            loopback: false,
         },
     },
     Target {
@@ -313,11 +308,11 @@ s.stop();
 s.wait();
 kinds
 "#,
-        // The server may hang up with the input unread (after a 400, 413 or
-        // 431), which resets the connection.
-        kinds: &["reset", "closed"],
-        scope: http_scope,
-        loopback: true,
+            // The server may hang up with the input unread (after a 400, 413 or
+            // 431), which resets the connection.
+            kinds: &["reset", "closed"],
+            scope: http_scope,
+            loopback: true,
         },
     },
     Target {
@@ -344,8 +339,15 @@ if url::unquote_plus(url::quote_plus(r)) != r { throw "quote_plus round trip"; }
 url::unquote(r);
 kinds
 "#,
-        kinds: &["value"],
-        scope: url_scope,
+            kinds: &["value"],
+            scope: url_scope,
+            loopback: false,
+        },
+    },
+    Target {
+        name: "memcache",
+        about: "memcached reply parsing (what a server sends), whole and fed in chunks as a connection reads it",
+        check: Check::Native(memcache_replies),
     },
 ];
 

@@ -549,12 +549,12 @@ fn redirect_locations_resolve_as_requests_resolves_them() {
     let ours = ok(
         port,
         &format!(
-            r#"let out = [];
+            r##"let out = [];
                for to in [{list}] {{
                    let r = http::get(base + "/redirect/302/a/b?to=" + to + "#top");
                    out.push(`${{r.status}} ${{r.history[0].url}} -> ${{r.url}}`);
                }}
-               out.reduce(|acc, l| acc + l + "\n", "")"#
+               out.reduce(|acc, l| acc + l + "\n", "")"##
         ),
     );
     let theirs = crate::util::python(&format!(
