@@ -157,3 +157,30 @@ fn repl_completes_methods_of_a_variable() {
     assert!(screen.contains("> l.port\n"), "{screen}");
     t.line(".quit");
 }
+
+#[test]
+fn repl_helps_completes_and_shows_tls_connections() {
+    let srv = crate::tls::SServer::start("leaf", &[]);
+    let ca = crate::tls::pki().path("ca.pem");
+    let t = Term::start("tls");
+    t.line(".help tls::connect");
+    t.wait_for("tls::connect(host: string, port: int) -> Conn");
+    t.wait_for("hostname_mismatch");
+    // Module functions complete, and so do the methods and properties of a TLS connection.
+    t.keys(&["-l", "let c = tls::conn"]);
+    t.keys(&["Tab"]);
+    t.line(&format!("(\"localhost\", {}, #{{ca: \"{ca}\"}});", srv.port));
+    t.wait_for("let c = tls::connect(\"localhost\"");
+    t.line("c");
+    let screen = t.wait_for(&format!("-> 127.0.0.1:{} (open, TLSv1.3 ", srv.port));
+    assert!(screen.contains("tls 127.0.0.1:") && screen.contains(", verified)"), "{screen}");
+    t.keys(&["-l", "c.peer_cha"]);
+    t.keys(&["Tab"]);
+    t.line("().len()");
+    t.wait_for("> c.peer_chain().len()\n1\n");
+    t.keys(&["-l", "c.tl"]);
+    t.keys(&["Tab"]);
+    t.line(".version");
+    t.wait_for("\"TLSv1.3\"");
+    t.line(".quit");
+}

@@ -24,6 +24,16 @@ impl Pki {
     }
 }
 
+/// A leaf certificate of the scenarios: file stem, CN, signing CA, the
+/// extensions file and the validity dates (`notBefore`, `notAfter`).
+struct Leaf {
+    name: &'static str,
+    cn: &'static str,
+    ca: &'static str,
+    ext: String,
+    valid: (&'static str, &'static str),
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let out =
         Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs (apt-get install openssl)");
@@ -62,17 +72,18 @@ pub fn pki() -> &'static Pki {
         }
         let server = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
         let good_names = "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-        // name, CN, CA, extensions, validity
-        let leaves: &[(&str, &str, &str, String, (&str, &str))] = &[
-            ("leaf", "localhost", "ca", format!("{server}{good_names}"), ("20240101000000Z", "20991231000000Z")),
-            ("expired", "localhost", "ca", format!("{server}{good_names}"), ("20200101000000Z", "20200201000000Z")),
-            ("future", "localhost", "ca", format!("{server}{good_names}"), ("20900101000000Z", "20910101000000Z")),
-            ("wrong", "wrong.example", "ca", format!("{server}subjectAltName=DNS:wrong.example,DNS:*.wrong.example\n"), ("20240101000000Z", "20991231000000Z")),
-            ("stranger", "localhost", "other-ca", format!("{server}{good_names}"), ("20240101000000Z", "20991231000000Z")),
-            ("clientonly", "localhost", "ca", format!("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n{good_names}"), ("20240101000000Z", "20991231000000Z")),
-            ("client", "netscript client", "ca", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n".to_string(), ("20240101000000Z", "20991231000000Z")),
+        const ALWAYS: (&str, &str) = ("20240101000000Z", "20991231000000Z");
+        let leaf = |name, cn, ca, ext: String, valid| Leaf { name, cn, ca, ext, valid };
+        let leaves = [
+            leaf("leaf", "localhost", "ca", format!("{server}{good_names}"), ALWAYS),
+            leaf("expired", "localhost", "ca", format!("{server}{good_names}"), ("20200101000000Z", "20200201000000Z")),
+            leaf("future", "localhost", "ca", format!("{server}{good_names}"), ("20900101000000Z", "20910101000000Z")),
+            leaf("wrong", "wrong.example", "ca", format!("{server}subjectAltName=DNS:wrong.example,DNS:*.wrong.example\n"), ALWAYS),
+            leaf("stranger", "localhost", "other-ca", format!("{server}{good_names}"), ALWAYS),
+            leaf("clientonly", "localhost", "ca", format!("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n{good_names}"), ALWAYS),
+            leaf("client", "netscript client", "ca", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n".to_string(), ALWAYS),
         ];
-        for (name, cn, ca, ext, (start, end)) in leaves {
+        for Leaf { name, cn, ca, ext, valid: (start, end) } in &leaves {
             let (key, csr, pem, extfile) = (format!("{name}.key"), format!("{name}.csr"), format!("{name}.pem"), format!("{name}.ext"));
             write(&extfile, ext);
             let subj = format!("/CN={cn}");
@@ -99,15 +110,15 @@ pub fn pki() -> &'static Pki {
 }
 
 /// `openssl s_server` on a free loopback port; killed when dropped.
-struct SServer {
+pub struct SServer {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl SServer {
     /// Serve `cert`/`key` (names in the PKI) with extra arguments; `-rev`
     /// echoes each line reversed.
-    fn start(cert: &str, extra: &[&str]) -> Self {
+    pub fn start(cert: &str, extra: &[&str]) -> Self {
         let pki = pki();
         let mut child = Command::new("openssl")
             .args(["s_server", "-accept", "127.0.0.1:0", "-rev"])
