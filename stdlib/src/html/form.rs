@@ -1,7 +1,7 @@
 //! `doc.forms()`: each form of a page with what a browser would submit,
 //! following the HTML standard's form-submission algorithm ("constructing
-//! the entry list"), and `form.fill(values)` to change it before
-//! `http::submit(form)`.
+//! the entry list"), and `form.fill(values)` to change it before it is
+//! sent.
 //!
 //! Covered: form owners (ancestor `<form>` or a `form="id"` attribute),
 //! disabled controls (own attribute, a disabled `<fieldset>` outside its
