@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
+use ::url::Url;
 use base64::Engine as _;
 use bytes::Bytes;
 use cookie_store::{CookieStore, RawCookie};
@@ -19,7 +20,6 @@ use hyper::Method;
 use hyper::body::Incoming;
 use rhai::plugin::*;
 use rhai::{Array, Blob, FLOAT, INT, Map};
-use ::url::Url;
 
 use super::body::{self, Body};
 use super::decode::Decoder;
