@@ -1095,6 +1095,11 @@ mod api {
 
     /// The value of header `name` (any case); repeated headers joined with
     /// `", "`; `()` if absent.
+    ///
+    /// ```rhai
+    /// let r = http::get("http://127.0.0.1:8080/");
+    /// print(r.headers["Content-Type"]);
+    /// ```
     #[rhai_fn(global, index_get, pure)]
     pub fn header_index(h: &mut Headers, name: &str) -> Dynamic {
         h.get(name).map_or(Dynamic::UNIT, Into::into)
