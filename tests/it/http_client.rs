@@ -70,7 +70,7 @@ impl Nginx {
             ca = pki.path("ca.pem"),
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let child = std::process::Command::new("nginx")
+        let mut child = std::process::Command::new("nginx")
             .args([
                 "-c",
                 &dir.join("nginx.conf").display().to_string(),
@@ -86,6 +86,8 @@ impl Nginx {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
     }
 }

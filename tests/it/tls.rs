@@ -63,7 +63,8 @@ pub fn pki() -> &'static Pki {
         let server = "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
         let good_names = "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
         // name, CN, CA, extensions, validity
-        let leaves: &[(&str, &str, &str, String, (&str, &str))] = &[
+        type Leaf<'a> = (&'a str, &'a str, &'a str, String, (&'a str, &'a str));
+        let leaves: &[Leaf] = &[
             ("leaf", "localhost", "ca", format!("{server}{good_names}"), ("20240101000000Z", "20991231000000Z")),
             ("expired", "localhost", "ca", format!("{server}{good_names}"), ("20200101000000Z", "20200201000000Z")),
             ("future", "localhost", "ca", format!("{server}{good_names}"), ("20900101000000Z", "20910101000000Z")),
@@ -122,7 +123,10 @@ impl SServer {
         let mut line = String::new();
         loop {
             line.clear();
-            assert!(out.read_line(&mut line).expect("s_server output") > 0, "s_server exited");
+            if out.read_line(&mut line).expect("s_server output") == 0 {
+                let _ = child.wait();
+                panic!("s_server exited");
+            }
             if let Some(addr) = line.trim().strip_prefix("ACCEPT ") {
                 let port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
                 // Keep draining its output so it never blocks on a full pipe.
