@@ -120,7 +120,7 @@ impl SServer {
     /// echoes each line reversed.
     pub fn start(cert: &str, extra: &[&str]) -> Self {
         let pki = pki();
-        let mut child = Command::new("openssl")
+        let child = Command::new("openssl")
             .args(["s_server", "-accept", "127.0.0.1:0", "-rev"])
             .args(["-cert", &pki.path(&format!("{cert}.pem")), "-key", &pki.path(&format!("{cert}.key"))])
             .args(extra)
@@ -129,16 +129,18 @@ impl SServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl s_server starts");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        // Owned by the server at once, so a failure below still reaps it.
+        let mut server = Self { child, port: 0 };
+        let mut out = BufReader::new(server.child.stdout.take().expect("stdout"));
         let mut line = String::new();
         loop {
             line.clear();
             assert!(out.read_line(&mut line).expect("s_server output") > 0, "s_server exited");
             if let Some(addr) = line.trim().strip_prefix("ACCEPT ") {
-                let port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+                server.port = addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
                 // Keep draining its output so it never blocks on a full pipe.
                 std::thread::spawn(move || for _ in out.lines() {});
-                return Self { child, port };
+                return server;
             }
         }
     }

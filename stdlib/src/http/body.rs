@@ -24,9 +24,15 @@ pub fn pairs(op: &str, what: &str, value: &Dynamic) -> Result<Vec<(String, Strin
     let mut out = Vec::new();
     let mut push = |k: &str, v: &Dynamic| -> Result<(), Error> {
         match v.read_lock::<Array>() {
-            Some(items) => items.iter().try_for_each(|item| Ok(out.push((k.to_string(), text(op, k, item)?)))),
+            Some(items) => items.iter().try_for_each(|item| {
+                out.push((k.to_string(), text(op, k, item)?));
+                Ok(())
+            }),
             None if v.is_unit() => Ok(()),
-            None => Ok(out.push((k.to_string(), text(op, k, v)?))),
+            None => {
+                out.push((k.to_string(), text(op, k, v)?));
+                Ok(())
+            }
         }
     };
     if let Some(map) = value.read_lock::<Map>() {

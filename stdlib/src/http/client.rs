@@ -182,8 +182,11 @@ fn basic_auth(op: &str, value: &Dynamic) -> Result<Option<String>, Error> {
     Ok(Some(format!("Basic {token}")))
 }
 
+/// The `connect`, `read` and `total` limits (`None`: no limit).
+type Timeouts = (Option<Duration>, Option<Duration>, Option<Duration>);
+
 /// `timeout`: seconds for connect and each read, or `#{connect, read, total}`.
-fn timeouts(op: &str, value: &Dynamic) -> Result<(Option<Duration>, Option<Duration>, Option<Duration>), Error> {
+fn timeouts(op: &str, value: &Dynamic) -> Result<Timeouts, Error> {
     match value.read_lock::<Map>() {
         Some(m) => {
             let opts = Opts::new(op, m.clone(), &["connect", "read", "total"])?;
@@ -1095,6 +1098,11 @@ mod api {
 
     /// The value of header `name` (any case); repeated headers joined with
     /// `", "`; `()` if absent.
+    ///
+    /// ```rhai
+    /// let r = http::get("http://127.0.0.1:8080/");
+    /// print(r.headers["Content-Type"]);
+    /// ```
     #[rhai_fn(global, index_get, pure)]
     pub fn header_index(h: &mut Headers, name: &str) -> Dynamic {
         h.get(name).map_or(Dynamic::UNIT, Into::into)

@@ -298,7 +298,7 @@ impl Response {
                 }
             },
         )?;
-        Ok(got.map_or(Dynamic::UNIT, |l| Dynamic::from_blob(l)))
+        Ok(got.map_or(Dynamic::UNIT, Dynamic::from_blob))
     }
 
     /// The next piece of a streamed body as it arrived, or `None` at the end

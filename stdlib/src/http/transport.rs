@@ -193,7 +193,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let mut builder = http1::Builder::new();
-    builder.max_buf_size(max_header.max(8192));
+    builder.max_buf_size(max_header.max(8192)).max_header_size(max_header);
     let (op_s, peer_s) = (op.to_string(), peer.to_string());
     let (sender, conn) = runtime::block_on(async move {
         builder.handshake(TokioIo::new(stream)).await.map_err(|e| hyper_error(&op_s, &peer_s, &e))
