@@ -243,9 +243,9 @@ impl ZmqSock {
     fn send_frames(&self, op: &'static str, frames: Vec<Bytes>) -> NativeResult<()> {
         let mut message =
             ZmqMessage::try_from(frames).map_err(|_| Error::value(op, "a message needs at least one part"))?;
-        if runtime::tracing() {
+        if crate::trace::on() {
             for frame in message.iter() {
-                runtime::trace(op, &self.last_endpoint(), frame);
+                crate::trace::data(op, &self.last_endpoint(), frame);
             }
         }
         self.run(op, self.timeout(), async move |held: &mut Held| {
@@ -275,9 +275,9 @@ impl ZmqSock {
             )
             .into());
         }
-        if runtime::tracing() {
+        if crate::trace::on() {
             for frame in &frames {
-                runtime::trace(op, &self.last_endpoint(), frame);
+                crate::trace::data(op, &self.last_endpoint(), frame);
             }
         }
         Ok(frames)

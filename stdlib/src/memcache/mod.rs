@@ -164,8 +164,8 @@ impl Conn {
     }
 
     async fn send(&mut self, op: &'static str, peer: &str, data: &[u8]) -> Result<(), Error> {
-        if runtime::tracing() {
-            runtime::trace("send", peer, data);
+        if crate::trace::on() {
+            crate::trace::data("send", peer, data);
         }
         self.stream.write_all(data).await.map_err(|e| Error::io(op, &e).with_peer(peer))
     }
@@ -189,8 +189,8 @@ impl Conn {
             if n == 0 {
                 return Err(Error::new(Kind::Closed, op, "the server closed the connection mid-reply").with_peer(peer));
             }
-            if runtime::tracing() {
-                runtime::trace("recv", peer, &self.buf[before..]);
+            if crate::trace::on() {
+                crate::trace::data("recv", peer, &self.buf[before..]);
             }
         }
     }
