@@ -331,6 +331,8 @@ fn example_scripts_run() {
     assert!(out.contains("20 concurrent clients echoed"), "{out}");
     assert!(out.contains("half-close reply: 27 bytes received"), "{out}");
     assert!(out.contains("caught refused"), "{out}");
+    assert!(out.contains("\"netscript demo\" links to https://localhost:"), "{out}");
+    assert!(out.contains("which answers id 7"), "{out}");
     let (code, out, err) = cli(&["run", "scripts/half_close.rhai"]);
     assert_eq!((code, out.trim()), (0, "got 43 bytes; last word: dog"), "{err}");
     let (code, out, err) = cli(&["run", "scripts/udp_ping.rhai"]);
