@@ -619,28 +619,10 @@ fn respond(shared: &Shared, resp: ServerResponse) -> Response<Body> {
 }
 
 /// A time as the common log format writes it: `03/Dec/2026:07:45:43 +0000`.
-/// No date crate is a dependency and this is the only calendar arithmetic
-/// the library needs (days to civil date, Howard Hinnant's algorithm).
 fn clf_date(t: SystemTime) -> String {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let t = time::OffsetDateTime::from(t);
+    let month = t.month().to_string();
+    format!("{:02}/{}/{}:{:02}:{:02}:{:02} +0000", t.day(), &month[..3], t.year(), t.hour(), t.minute(), t.second())
 }
 
 #[export_module]
