@@ -135,7 +135,8 @@ fn hex(s: &str) -> String {
 
 #[test]
 fn script_subscriber_filters_a_python_publisher_by_text_and_binary_prefixes() {
-    let publisher = py("publisher", &["5"]);
+    // The script subscribes three times before it reads.
+    let publisher = py("publisher", &["5", "3"]);
     let got = eval(&script(
         r#"let sub = zmq::socket("sub", #{timeout: 20});
            sub.connect("tcp://127.0.0.1:@PORT");

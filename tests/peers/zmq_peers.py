@@ -75,12 +75,15 @@ def subscribers(port, *prefixes):
     report(seen)
 
 
-def publisher(count):
-    """PUB that waits for one subscription, then publishes `count` rounds of
-    topics a., b., binary \\x00\\xff and a two-part message, then END."""
+def publisher(count, subscriptions):
+    """PUB that waits for `subscriptions` subscriptions (a subscriber's
+    later ones could otherwise arrive after what they ask for was sent),
+    then publishes `count` rounds of topics a., b., binary \\x00\\xff and a
+    two-part message, then END."""
     pub, port = bound(zmq.XPUB)
     print(port, flush=True)
-    pub.recv()  # the first subscription (XPUB shows it)
+    for _ in range(int(subscriptions)):
+        pub.recv()  # a subscription, as XPUB shows it
     for i in range(int(count)):
         pub.send(b"a.%d" % i)
         pub.send(b"b.%d" % i)
