@@ -465,6 +465,108 @@ fn example_scripts_fetch_and_log_in() {
 }
 
 #[test]
+fn example_script_scrapes_links_and_table_rows() {
+    let p = peer();
+    let base = format!("http://127.0.0.1:{}", p.port);
+    let (code, out, err) = crate::util::cli(&["run", "scripts/scrape.rhai", &format!("{base}/page"), "#ports"]);
+    assert_eq!(code, 0, "{err}");
+    let want = format!(
+        "200 {base}/page: Ports\n3 links:\n  {base}/a\n  {base}/b/c?x=1\n  http://example.com/\n\
+         4 rows in #ports:\n  port | service\n  22 | ssh\n  80 | http\n  443 | https\n"
+    );
+    assert_eq!(out, want);
+    let (code, _, err) = crate::util::cli(&["run", "scripts/scrape.rhai", &format!("{base}/page"), "#nothing"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no element matches #nothing"), "{err}");
+}
+
+/// `http::submit` sends what headless Chromium sends when each form's
+/// submit button is clicked: method, target, Content-Type and body byte
+/// for byte (the multipart boundary aside), for a GET, an urlencoded, a
+/// multipart and a text/plain form with every kind of control (the
+/// peer's /forms page).
+#[test]
+fn submit_sends_what_chromium_sends() {
+    let p = peer();
+    let ours = ok(
+        p.port,
+        r##"let doc = http::get(base + "/forms").html();
+let out = "";
+for f in doc.forms() { out += http::submit(f.fill(#{commit: "Save"})).html().select_one("#out").text() + "\n"; }
+out"##,
+    );
+    let Some(theirs) = crate::util::chromium(
+        "submit_sends_what_chromium_sends",
+        &format!(
+            r#"for i in range(4):
+    d.get("http://127.0.0.1:{port}/forms")
+    d.find_element(By.ID, f"save{{i}}").click()
+    print(d.find_element(By.ID, "out").text)"#,
+            port = p.port
+        ),
+    ) else {
+        return;
+    };
+    let parse = |text: &str| -> Vec<serde_json::Value> {
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    };
+    let (ours, theirs) = (parse(&ours), parse(&theirs));
+    let methods: Vec<&str> = theirs.iter().map(|v| v["method"].as_str().unwrap_or_default()).collect();
+    assert_eq!(methods, ["GET", "POST", "POST", "POST"]);
+    assert!(theirs[2]["type"].as_str().is_some_and(|t| t.starts_with("multipart/form-data")), "{theirs:?}");
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        let text = |v: &serde_json::Value| {
+            let hex = v["body"].as_str().unwrap_or_default();
+            let bytes: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|j| u8::from_str_radix(&hex[j..j + 2], 16).unwrap_or(b'?')).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        assert_eq!(a, b, "form {i}:\nours:   {a}\n{}\nChromium: {b}\n{}", text(a), text(b));
+    }
+}
+
+/// File inputs take their content from `files`; what a form cannot send
+/// is a `value` error naming `http::submit`; a session's `submit` keeps
+/// the cookies a form login sets.
+#[test]
+fn submit_uploads_files_and_refuses_what_a_form_cannot_send() {
+    let p = peer();
+    let out = ok(
+        p.port,
+        r#"let page = `<form action="/multipart" method=post enctype="multipart/form-data">
+<input name=title value="notes"><input type=file name=doc></form>
+<form action="/echo" method=dialog><input name=x></form>`;
+let doc = html::parse(page, #{url: base + "/"});
+let up = doc.forms()[0];
+let sent = http::submit(up, #{files: #{doc: #{filename: "a.txt", content: "line\r\n--not a boundary", content_type: "text/plain"}}}).json();
+fn failure(f) { try { f.call(); return "no error"; } catch (e) { return `${e.kind}: ${e.message}`; } }
+let relative = html::parse(`<form action="/echo"><input name=x></form>`).forms()[0];
+let s = http::session();
+let login = s.get(base + "/login").html().forms()[0].fill(#{user: "ann", password: "secret"});
+let after = s.submit(login);
+[
+    sent.title, sent.doc.filename, sent.doc.content_type, sent.doc.content,
+    failure(|| http::submit(up, #{form: #{a: 1}})),
+    failure(|| http::submit(up, #{files: #{nope: #{content: "x"}}})),
+    failure(|| http::submit(doc.forms()[1])),
+    failure(|| http::submit(relative)),
+    after.status, after.url, s.cookies.session,
+]"#,
+    );
+    let want = "[\"notes\", \"a.txt\", \"text/plain\", \"line\\r\\n--not a boundary\", \
+         \"value: http::submit: the form gives the query and the body: remove option \\\"form\\\"\", \
+         \"value: http::submit: files: the form has no file input \\\"nope\\\"\", \
+         \"value: http::submit: a method=dialog form submits nothing\", ";
+    assert!(out.starts_with(want), "{out}\n{want}");
+    assert!(
+        out.contains("value: http::submit: invalid URL \\\"/echo\\\"")
+            && out.contains("give html::parse the page's URL"),
+        "{out}"
+    );
+    assert!(out.ends_with(&format!("200, \"http://127.0.0.1:{}/private\", \"tok123\"]", p.port)), "{out}");
+}
+
+#[test]
 fn https_to_nginx_over_http1_and_http2_by_alpn() {
     let ng = Nginx::start();
     let ca = crate::tls::pki().path("ca.pem");

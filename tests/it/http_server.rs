@@ -441,55 +441,30 @@ fn watch_swaps_handlers_under_a_running_server_and_its_keep_alive_connections() 
 /// 303, on the GET page showing the entry, and going back does not post again.
 #[test]
 fn browser_signs_the_guestbook() {
-    let have = |cmd: &str| {
-        Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().is_ok_and(|o| o.status.success())
-    };
-    let selenium = Command::new("python3").args(["-c", "import selenium"]).output().is_ok_and(|o| o.status.success());
-    if !(have("chromium") && have("chromedriver") && selenium) {
-        eprintln!(
-            "SKIPPED browser_signs_the_guestbook: needs Debian chromium + chromium-driver and PyPI selenium (tests/run installs them)"
-        );
-        return;
-    }
     let p = Peer::netscript(&["run", "scripts/guestbook.rhai", "0"]);
-    let profile = std::env::temp_dir().join(format!("netscript-chromium-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&profile);
-    std::fs::create_dir_all(&profile).expect("profile dir");
-    let out = python(&format!(
-        r##"
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-o = webdriver.ChromeOptions()
-o.binary_location = "/usr/bin/chromium"
-for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          "--user-data-dir={profile}"]:
-    o.add_argument(a)
-d = webdriver.Chrome(options=o, service=Service("/usr/bin/chromedriver"))
-try:
-    base = "http://127.0.0.1:{port}/"
-    d.get(base)
-    d.find_element(By.ID, "message").send_keys("no name given")
-    d.find_element(By.ID, "send").click()
-    print("error" in d.find_element(By.ID, "name").get_attribute("class"),
-          d.find_element(By.ID, "message").get_attribute("value"),
-          len(d.find_elements(By.ID, "name-problem")))
-    d.find_element(By.ID, "name").send_keys("Ann")
-    d.find_element(By.ID, "send").click()
-    print(d.current_url == base, d.find_element(By.ID, "flash").text,
-          d.find_element(By.ID, "entries").text)
-    d.refresh()
-    d.back()
-    d.get(base)
-    print(len(d.find_elements(By.CSS_SELECTOR, "#entries li")))
-finally:
-    d.quit()
-"##,
-        profile = profile.display(),
-        port = p.port
-    ));
-    let _ = std::fs::remove_dir_all(&profile);
+    let Some(out) = crate::util::chromium(
+        "browser_signs_the_guestbook",
+        &format!(
+            r##"base = "http://127.0.0.1:{port}/"
+d.get(base)
+d.find_element(By.ID, "message").send_keys("no name given")
+d.find_element(By.ID, "send").click()
+print("error" in d.find_element(By.ID, "name").get_attribute("class"),
+      d.find_element(By.ID, "message").get_attribute("value"),
+      len(d.find_elements(By.ID, "name-problem")))
+d.find_element(By.ID, "name").send_keys("Ann")
+d.find_element(By.ID, "send").click()
+print(d.current_url == base, d.find_element(By.ID, "flash").text,
+      d.find_element(By.ID, "entries").text)
+d.refresh()
+d.back()
+d.get(base)
+print(len(d.find_elements(By.CSS_SELECTOR, "#entries li")))"##,
+            port = p.port
+        ),
+    ) else {
+        return;
+    };
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, ["True no name given 1", "True Thank you for signing! Ann: no name given", "1"], "{out}");
 }

@@ -73,6 +73,54 @@ pub fn python(code: &str) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Run Python `code` with `d`, a headless Chromium driven through Selenium
+/// (and `By` imported), and return its standard output; `None` (after
+/// saying so) when Chromium, chromedriver or Selenium is missing.
+pub fn chromium(test: &str, code: &str) -> Option<String> {
+    let have = |cmd: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let selenium = std::process::Command::new("python3")
+        .args(["-c", "import selenium"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(have("chromium") && have("chromedriver") && selenium) {
+        eprintln!(
+            "SKIPPED {test}: needs Debian chromium + chromium-driver and PyPI selenium (tests/run installs them)"
+        );
+        return None;
+    }
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile = std::env::temp_dir().join(format!("netscript-chromium-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile).expect("profile dir");
+    let body: String = code.lines().map(|l| format!("    {l}\n")).collect();
+    let out = python(&format!(
+        r##"
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+o = webdriver.ChromeOptions()
+o.binary_location = "/usr/bin/chromium"
+for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          "--user-data-dir={profile}"]:
+    o.add_argument(a)
+d = webdriver.Chrome(options=o, service=Service("/usr/bin/chromedriver"))
+try:
+{body}finally:
+    d.quit()
+"##,
+        profile = profile.display(),
+    ));
+    let _ = std::fs::remove_dir_all(&profile);
+    Some(out)
+}
+
 /// Start the built `netscript` with `args` from the repository root, its
 /// stdout and stderr piped, and wait for its first line of output.
 pub fn netscript_first_line(args: &[&str]) -> (std::process::Child, String) {

@@ -16,6 +16,11 @@ Prints its port on the first line. Endpoints:
   /encoded/CODING      "hello, compressed world" x 100 in gzip, deflate, rawdeflate, zstd or br
   /close               a response with Connection: close
   /page                an HTML page with links and a table
+  /forms               one form per method and enctype, every kind of control,
+                       all submitting to /submitted
+  /submitted           what arrived: method, target, Content-Type and body (hex),
+                       the multipart boundary replaced by BOUNDARY, in <pre id=out>
+  /login (GET)         the login form
   /connid              the client port, to see a kept-alive connection
   /charset?cs=NAME     "café ü €" encoded in NAME, with that charset in Content-Type
   /early               a 103 Early Hints and a 100 Continue before the 200
@@ -25,6 +30,7 @@ import base64
 import email.parser
 import email.policy
 import gzip
+import html
 import json
 import sys
 import time
@@ -43,6 +49,31 @@ PAGE = b"""<!doctype html><html><head><title>Ports</title></head><body>
 <table id="ports"><tr><th>port</th><th>service</th></tr>
 <tr><td>22</td><td>ssh</td></tr><tr><td>80</td><td>http</td></tr><tr><td>443</td><td>https</td></tr>
 </table></body></html>"""
+
+# One form's controls: a text input with characters the two urlencoded
+# flavours (Python's and the browser's) escape differently, a hidden input
+# whose name and value hold a line feed and a carriage return, checked and
+# unchecked boxes, a multiple select, a textarea with line breaks, an empty
+# file input, a repeated name, a quote in a name, and a submit button.
+CONTROLS = """<input name="q" value="*~ !'()&eacute;&amp;=+%">
+<input type="hidden" name="n&#10;l" value="v&#13;w&#13;&#10;x">
+<input type="checkbox" name="c" value="1" checked><input type="checkbox" name="c" value="2">
+<select name="s" multiple><option selected>a</option><option>b</option><option selected value="c c">C</option></select>
+<textarea name="t">line1
+line2</textarea>
+<input type="file" name="f">
+<input name='say "hi"' value="second">
+<input name="q" value="again">
+<button name="commit" value="Save" id="save{i}">Save</button>"""
+
+FORMS = "<!doctype html><html><head><meta charset='utf-8'><title>Forms</title></head><body>" + "".join(
+    f"<form action='/submitted?old=1#top' {attrs}>{CONTROLS.format(i=i)}</form>"
+    for i, attrs in enumerate(["", "method=post", "method=post enctype='multipart/form-data'",
+                               "method=post enctype=text/plain"])) + "</body></html>"
+
+LOGIN = b"""<!doctype html><html><body><form action="/login" method="post">
+<input name="user"><input type="password" name="password"><input type="submit" value="Log in">
+</form></body></html>"""
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -92,6 +123,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, b"ok", [("Set-Cookie", f"{k}={v}; Path=/") for k, v in q.items()])
         elif head == "cookies":
             self.send(200, (self.headers.get("Cookie") or "").encode())
+        elif head == "login" and self.command == "GET":
+            self.send(200, LOGIN, ctype="text/html; charset=utf-8")
         elif head == "login":
             form = dict(parse_qsl(data.decode()))
             if form.get("user") == "ann" and form.get("password") == "secret":
@@ -165,6 +198,17 @@ class Handler(BaseHTTPRequestHandler):
         elif head == "close":
             self.send(200, b"bye", [("Connection", "close")])
             self.close_connection = True
+        elif head == "forms":
+            self.send(200, FORMS.encode(), ctype="text/html; charset=utf-8")
+        elif head == "submitted":
+            ctype = self.headers.get("Content-Type") or ""
+            boundary = ctype.partition("boundary=")[2]
+            if boundary:
+                ctype = ctype.replace(boundary, "BOUNDARY")
+                data = data.replace(boundary.encode(), b"BOUNDARY")
+            out = json.dumps({"method": self.command, "target": self.path, "type": ctype, "body": data.hex()})
+            page = f"<!doctype html><html><body><pre id='out'>{html.escape(out)}</pre></body></html>"
+            self.send(200, page.encode(), ctype="text/html; charset=utf-8")
         elif head == "page":
             self.send(200, PAGE, ctype="text/html; charset=utf-8")
         elif head == "charset":

@@ -39,19 +39,31 @@ pub struct Form {
 
 /// One named control's value: submitted when `on`. Unchecked boxes,
 /// unselected options and buttons are kept (not `on`) so that `fill` knows
-/// the form has them and where they stand.
+/// the form has them and where they stand. A file input's value is the
+/// chosen file's name (`""` for none).
 #[derive(Clone)]
 struct Entry {
     name: String,
     value: String,
     on: bool,
     button: bool,
+    file: bool,
 }
 
 impl Entry {
     fn new(name: &str, value: impl Into<String>, on: bool) -> Self {
-        Self { name: name.to_owned(), value: value.into(), on, button: false }
+        Self { name: name.to_owned(), value: value.into(), on, button: false, file: false }
     }
+}
+
+/// One entry a submission sends: a file input's `value` is its file name.
+pub struct Submitted<'a> {
+    /// The control's name.
+    pub name: &'a str,
+    /// Its value (a file input's: the file name).
+    pub value: &'a str,
+    /// Whether it is a file input.
+    pub file: bool,
 }
 
 impl Form {
@@ -76,7 +88,13 @@ impl Form {
 
     /// The `(name, value)` pairs a browser would send, in document order.
     pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().filter(|e| e.on).map(|e| (e.name.as_str(), e.value.as_str()))
+        self.submitted().map(|e| (e.name, e.value))
+    }
+
+    /// The entries a browser would send, in document order, with file
+    /// inputs marked (multipart sends them as file parts).
+    pub fn submitted(&self) -> impl Iterator<Item = Submitted<'_>> {
+        self.entries.iter().filter(|e| e.on).map(|e| Submitted { name: &e.name, value: &e.value, file: e.file })
     }
 
     /// The submit buttons as `(name, value)`; filling one in (`fill(#{go: "Go"})`)
@@ -96,9 +114,9 @@ impl Form {
             let new = fill_values(name, value)?;
             match entries.iter().position(|e| e.name == name.as_str()) {
                 Some(at) => {
-                    let button = entries[at].button;
+                    let (button, file) = (entries[at].button, entries[at].file);
                     let mut new: Vec<Entry> =
-                        new.into_iter().map(|v| Entry { button, ..Entry::new(name, v, true) }).collect();
+                        new.into_iter().map(|v| Entry { button, file, ..Entry::new(name, v, true) }).collect();
                     if new.is_empty() {
                         new.push(Entry { on: false, ..entries[at].clone() });
                     }
@@ -270,7 +288,7 @@ fn control(el: ElementRef<'_>) -> Vec<Entry> {
                 "checkbox" | "radio" => vec![Entry::new(name, value.unwrap_or("on"), e.attr("checked").is_some())],
                 "submit" => vec![Entry { button: true, ..Entry::new(name, value.unwrap_or(""), false) }],
                 "image" | "reset" | "button" => Vec::new(),
-                "file" => vec![Entry::new(name, "", true)],
+                "file" => vec![Entry { file: true, ..Entry::new(name, "", true) }],
                 "email" | "url" => {
                     let v: String = value.unwrap_or("").chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
                     vec![Entry::new(name, v.trim_matches(is_ascii_ws), true)]

@@ -28,7 +28,7 @@ use rhai::plugin::*;
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 use scraper::{ElementRef, Html, HtmlTreeSink, Node, Selector};
 
-pub use form::Form;
+pub use form::{Form, Submitted};
 
 use crate::args::Opts;
 use crate::error::{Error, NativeResult};

@@ -27,6 +27,7 @@ use super::decode::Decoder;
 use super::transport::{self, Sender, Timing, hyper_error};
 use crate::args::{self, Opts};
 use crate::error::{Error, Kind, NativeResult};
+use crate::html::Form;
 
 /// Connect and read timeouts when none is given (as `tcp::connect`'s).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -262,9 +263,6 @@ impl Session {
     fn request(&self, op: &str, method: &str, url: &str, opts: Map) -> NativeResult<Response> {
         let started = Instant::now();
         let opts = Opts::new(op, opts, REQUEST_OPTS)?;
-        let settings = self.0.settings.with(op, &opts)?;
-        let timing =
-            Timing { connect: settings.connect, read: settings.read, deadline: settings.total.map(|t| started + t) };
         let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| Error::value(op, format!("not an HTTP method: {method:?}")))?;
         let mut url = parse_url(op, url)?;
@@ -279,8 +277,90 @@ impl Session {
             }
         }
         let body = request_body(op, &opts)?;
+        self.perform(op, started, &opts, Outgoing { method, url, body, settings: self.0.settings.clone() })
+    }
+
+    /// Submit `form` as a browser would (the HTML standard's form
+    /// submission): a GET replaces the action's query with the fields, a
+    /// POST sends them urlencoded, as `multipart/form-data` (file inputs as
+    /// file parts, their content from `files`) or as `text/plain`; line
+    /// breaks in values go as CRLF.
+    fn submit(&self, op: &str, form: &Form, mut opts: Map) -> NativeResult<Response> {
+        let started = Instant::now();
+        if let Some(k) = ["params", "form", "multipart", "json", "body"].into_iter().find(|k| opts.contains_key(*k)) {
+            return Err(Error::value(op, format!("the form gives the query and the body: remove option {k:?}")).into());
+        }
+        let files = opts.remove("files").unwrap_or_default();
+        let files = match files.read_lock::<Map>() {
+            Some(m) => m.clone(),
+            None if files.is_unit() => Map::new(),
+            None => {
+                return Err(Error::value(
+                    op,
+                    "files must be a map of file input name to #{filename, content, content_type}",
+                )
+                .into());
+            }
+        };
+        let opts = Opts::new(op, opts, REQUEST_OPTS)?;
+        let mut url = parse_url(op, form.action()).map_err(|e| {
+            Error::value(
+                op,
+                format!("{}; give html::parse the page's URL (#{{url}}) so actions are absolute", e.detail()),
+            )
+        })?;
+        let file_input = |name: &str| form.submitted().any(|e| e.file && e.name == name);
+        if let Some(name) = files.keys().find(|n| !file_input(n)) {
+            return Err(Error::value(op, format!("files: the form has no file input {name:?}")).into());
+        }
+        let mut parts = Vec::new();
+        for e in form.submitted() {
+            let (name, value) = (body::crlf(e.name), body::crlf(e.value));
+            parts.push(match files.get(e.name).and_then(|f| f.read_lock::<Map>().map(|m| m.clone())) {
+                Some(file) => body::Part::file(op, &name, &file)?,
+                None if e.file => body::Part {
+                    name,
+                    file: Some((e.value.to_owned(), "application/octet-stream".into())),
+                    content: Vec::new(),
+                },
+                None => body::Part::field(&name, value),
+            });
+        }
+        // Outside multipart, a file goes as its name.
+        let text = |p: &body::Part| {
+            p.file.as_ref().map_or_else(|| String::from_utf8_lossy(&p.content).into_owned(), |f| f.0.clone())
+        };
+        let pairs: Vec<(String, String)> = parts.iter().map(|p| (p.name.clone(), text(p))).collect();
+        let encoded = || body::browser_urlencode(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let (method, body) = match (form.method(), form.enctype()) {
+            ("DIALOG", _) => return Err(Error::value(op, "a method=dialog form submits nothing").into()),
+            ("GET", _) => {
+                url.set_query(Some(&encoded()));
+                (Method::GET, None)
+            }
+            (_, "multipart/form-data") => (Method::POST, Some(body::multipart_body(parts))),
+            (_, "text/plain") => {
+                let lines: String = pairs.iter().map(|(k, v)| format!("{k}={v}\r\n")).collect();
+                (Method::POST, Some(Body { bytes: lines.into_bytes(), content_type: Some("text/plain".into()) }))
+            }
+            _ => (
+                Method::POST,
+                Some(Body {
+                    bytes: encoded().into_bytes(),
+                    content_type: Some("application/x-www-form-urlencoded".into()),
+                }),
+            ),
+        };
+        self.perform(op, started, &opts, Outgoing { method, url, body, settings: self.0.settings.clone() })
+    }
+
+    /// Send `out` with the request options applied, following redirects.
+    fn perform(&self, op: &str, started: Instant, opts: &Opts, mut out: Outgoing) -> NativeResult<Response> {
+        out.settings = out.settings.with(op, opts)?;
+        let settings = &out.settings;
+        let timing =
+            Timing { connect: settings.connect, read: settings.read, deadline: settings.total.map(|t| started + t) };
         let stream = opts.bool("stream", false)?;
-        let mut out = Outgoing { method, url, body, settings };
         let mut history: Vec<Response> = Vec::new();
         loop {
             let ex = self.exchange(op, &out, &timing)?;
@@ -812,6 +892,36 @@ mod api {
         once("http::request", method, url, opts)
     }
 
+    /// Submit a form of a parsed page (`doc.forms()`, after `fill`) as a
+    /// browser would: GET with the fields as the action's query, or POST
+    /// urlencoded, `multipart/form-data` or `text/plain` as its `enctype`
+    /// says. A one-off session: use `s.submit(form)` to keep cookies.
+    ///
+    /// ```rhai
+    /// let page = http::get("http://127.0.0.1:8080/search");
+    /// let form = page.html().forms()[0].fill(#{q: "rhai"});
+    /// let r = http::submit(form);
+    /// print(r.url);   // http://127.0.0.1:8080/search?q=rhai
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn submit(form: Form) -> NativeResult<Response> {
+        Session::new(Settings::default()).submit("http::submit", &form, Map::new())
+    }
+
+    /// `submit` with a request's options (`headers`, `timeout`, `auth`…;
+    /// not `params`, `form`, `multipart`, `json` or `body`: the form gives
+    /// those) and `files`: the content of file inputs by name, each
+    /// `#{filename, content, content_type}`.
+    ///
+    /// ```rhai
+    /// let form = http::get("http://127.0.0.1:8080/upload").html().forms()[0];
+    /// let r = http::submit(form, #{files: #{doc: #{filename: "a.txt", content: "hello"}}});
+    /// ```
+    #[rhai_fn(name = "submit", return_raw)]
+    pub fn submit_opts(form: Form, opts: Map) -> NativeResult<Response> {
+        Session::new(Settings::default()).submit("http::submit", &form, opts)
+    }
+
     /// A session with default settings: keep-alive connections per origin
     /// and a cookie jar shared by its requests.
     ///
@@ -926,6 +1036,31 @@ mod api {
         s.request("session.request", method, url, opts)
     }
 
+    /// Submit a form through the session (its cookies and connections),
+    /// as `http::submit`; options as `http::submit`'s.
+    ///
+    /// ```rhai
+    /// let s = http::session();
+    /// let login = s.get("http://127.0.0.1:8080/login").html().forms()[0];
+    /// s.submit(login.fill(#{user: "ann", password: "secret"}), #{});
+    /// ```
+    #[rhai_fn(global, name = "submit", return_raw, pure)]
+    pub fn s_submit(s: &mut Session, form: Form, opts: Map) -> NativeResult<Response> {
+        s.submit("session.submit", &form, opts)
+    }
+
+    /// Submit a form through the session with no options.
+    ///
+    /// ```rhai
+    /// let s = http::session();
+    /// let search = s.get("http://127.0.0.1:8080/").html().forms()[0];
+    /// print(s.submit(search.fill(#{q: "ports"})).url);
+    /// ```
+    #[rhai_fn(global, name = "submit", return_raw, pure)]
+    pub fn s_submit_plain(s: &mut Session, form: Form) -> NativeResult<Response> {
+        s.submit("session.submit", &form, Map::new())
+    }
+
     /// The session's cookies that have not expired, by name.
     #[rhai_fn(global, get = "cookies", pure)]
     pub fn s_cookies(s: &mut Session) -> Map {
@@ -1011,6 +1146,19 @@ mod api {
     #[rhai_fn(global, name = "text", return_raw, pure)]
     pub fn text(r: &mut Response) -> NativeResult<String> {
         r.text()
+    }
+
+    /// The body parsed as an HTML document whose URL is the response's
+    /// (`html::parse(r.text(), #{url: r.url})`): links and form actions
+    /// come out absolute.
+    ///
+    /// ```rhai
+    /// let doc = http::get("http://127.0.0.1:8080/").html();
+    /// print(doc.links());
+    /// ```
+    #[rhai_fn(global, name = "html", return_raw, pure)]
+    pub fn html(r: &mut Response) -> NativeResult<crate::html::Document> {
+        crate::html::Document::parse(&r.text()?, Some(r.head().url.clone()))
     }
 
     /// The body parsed as JSON (as `json::decode`).
