@@ -696,3 +696,102 @@ fn a_script_pair_refuses_a_second_peer_until_the_first_goes() {
     let b_expected: Vec<String> = got[2..].iter().map(|m| format!("ack:{m}")).collect();
     assert_eq!(seen["b"], json!(b_expected));
 }
+
+#[test]
+fn pipeline_script_runs_ventilator_workers_and_sink_as_tasks() {
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_pipeline.rhai", "100", "4"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    // The workers all joined before the first task: PUSH dealt 25 to each.
+    assert_eq!(
+        lines,
+        [
+            "sink: 100 results from 4 workers, sum of squares 328350",
+            "ventilator: 100 tasks sent",
+            "worker w1 did 25 tasks",
+            "worker w2 did 25 tasks",
+            "worker w3 did 25 tasks",
+            "worker w4 did 25 tasks",
+        ]
+    );
+}
+
+#[test]
+fn pipeline_script_roles_as_processes_with_a_python_worker() {
+    let script = "scripts/zmq_pipeline.rhai";
+    let sink = Peer::netscript(&["run", script, "sink", "0", "0", "2"]);
+    let [_, _, results, control] = sink.line.split(' ').collect::<Vec<_>>()[..] else { panic!("{}", sink.line) };
+    let sink_url = format!("tcp://127.0.0.1:{results}");
+    let control_url = format!("tcp://127.0.0.1:{control}");
+    let port = closed_port().to_string();
+    let ventilator_url = format!("tcp://127.0.0.1:{port}");
+    let ventilator = Peer::netscript(&["run", script, "ventilator", &port, &sink_url, &control_url, "100"]);
+    let python = py("pipeline-worker", &["py", &ventilator_url, &sink_url, &control_url]);
+    let (code, out, err) = crate::util::cli(&["run", script, "worker", "ns", &ventilator_url, &sink_url, &control_url]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Both workers said they were ready before the first task: 50 each.
+    assert_eq!(out.trim(), "worker ns did 50 tasks");
+    assert_eq!(report(python), json!(50));
+    assert_eq!(sink.output().trim(), "sink: 100 results from 2 workers, sum of squares 328350");
+    assert_eq!(ventilator.output().trim(), "ventilator: 100 tasks sent");
+}
+
+#[test]
+fn pubsub_script_delivers_each_subscriber_exactly_its_topics() {
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_pubsub.rhai", "40"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let published: std::collections::HashMap<&str, &str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("publisher "))
+        .map(|l| l.split_once(':').expect("CITY: SUMMARY"))
+        .collect();
+    assert_eq!(published.len(), 3, "{out}");
+    assert!(published.values().all(|s| s.starts_with(" 40 readings, mean ")), "{out}");
+    // Each subscriber saw, for each city it subscribed to, what was published.
+    for (who, cities) in [("all", &["berlin", "lima", "oslo"][..]), ("north", &["berlin", "oslo"]), ("south", &["lima"])] {
+        let got: Vec<String> = out.lines().filter(|l| l.starts_with(&format!("{who} "))).map(str::to_string).collect();
+        let expected: Vec<String> = cities.iter().map(|c| format!("{who} {c}:{}", published[c])).collect();
+        assert_eq!(got, expected, "{out}");
+    }
+}
+
+#[test]
+fn reqrep_script_takes_turns_among_servers_of_its_own_and_python_ones() {
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_reqrep.rhai", "6", "3"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let servers: Vec<&str> = out.lines().map(|l| l.split(' ').nth(2).expect("server name")).collect();
+    assert_eq!(servers.len(), 6, "{out}");
+    // Round robin: three different servers, then the same three again.
+    assert_eq!(servers[..3], servers[3..], "{out}");
+    let mut first = servers[..3].to_vec();
+    first.sort_unstable();
+    assert_eq!(first, ["server-1", "server-2", "server-3"], "{out}");
+    assert!(out.lines().next().is_some_and(|l| l.starts_with("alpha -> server-") && l.ends_with(" alpha 5")), "{out}");
+    // The client role against two pyzmq REP servers (they answer [tag, request]).
+    let one = py("rep", &["one", "-1"]);
+    let two = py("rep", &["two", "-1"]);
+    let urls = [one.port, two.port].map(|p| format!("tcp://127.0.0.1:{p}"));
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_reqrep.rhai", "client", "4", &urls[0], &urls[1]]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let first = if lines[0].contains("-> one") { "one" } else { "two" };
+    let other = if first == "one" { "two" } else { "one" };
+    assert_eq!(
+        lines,
+        [
+            format!("alpha -> {first} alpha"),
+            format!("beta -> {other} beta"),
+            format!("gamma -> {first} gamma"),
+            format!("delta -> {other} delta"),
+        ]
+    );
+    // And the server role against a pyzmq REQ client, which sends
+    // [i, 256·(i+1) bytes, ""] and reports long parts by their length.
+    let port = closed_port().to_string();
+    let server = Peer::netscript(&["run", "scripts/zmq_reqrep.rhai", "server", &port, "ns"]);
+    assert_eq!(server.line, format!("server ns on {port}"));
+    let replies = report(py("req", &[&port, "2"]));
+    drop(server);
+    assert_eq!(replies, json!([[hex("ns"), hex("0"), 256, "", hex("257")], [hex("ns"), hex("1"), 512, "", hex("513")]]));
+}

@@ -283,6 +283,7 @@ def pair_second(port):
     b.setsockopt(zmq.RCVTIMEO, 20000)
     names = {zmq.EVENT_HANDSHAKE_SUCCEEDED: "handshake", zmq.EVENT_DISCONNECTED: "disconnected"}
     mon = b.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+    mon.setsockopt(zmq.RCVTIMEO, 20000)
     b.connect(endpoint)
     events = [names[recv_monitor_message(mon)["event"]] for _ in range(2)]
     b.disable_monitor()
@@ -296,6 +297,36 @@ def pair_second(port):
     while not got_b or got_b[-1] != "ack:b:now":
         got_b.append(b.recv_string())
     report({"a": got_a, "events": events, "b_early": b_early, "b": got_b})
+
+
+def pipeline_worker(name, ventilator, sink_url, control):
+    """A worker of scripts/zmq_pipeline.rhai: PULLs numbers n from the
+    ventilator, PUSHes "result NAME n n*n" to the sink, stops on the sink's
+    KILL; reports how many it did."""
+    tasks = ctx.socket(zmq.PULL)
+    sink = ctx.socket(zmq.PUSH)
+    ctl = ctx.socket(zmq.SUB)
+    ctl.setsockopt(zmq.SUBSCRIBE, b"KILL")
+    monitors = [s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED) for s in (tasks, sink, ctl)]
+    tasks.connect(ventilator)
+    sink.connect(sink_url)
+    ctl.connect(control)
+    for mon in monitors:
+        mon.recv_multipart()
+    print("ready", flush=True)
+    sink.send_string("ready " + name)
+    poller = zmq.Poller()
+    poller.register(tasks, zmq.POLLIN)
+    poller.register(ctl, zmq.POLLIN)
+    done = 0
+    while True:
+        ready = dict(poller.poll(60000))
+        if not ready or ctl in ready:
+            break
+        n = int(tasks.recv_string())
+        sink.send_string("result %s %d %d" % (name, n, n * n))
+        done += 1
+    report(done)
 
 
 if __name__ == "__main__":
