@@ -559,7 +559,12 @@ fn zmtp_units(data: &[u8], chunk: usize, max: usize) -> (Vec<String>, Option<Str
                 assert!(size <= max, "zmtp: a {size}-byte message above the limit {max}");
                 units.push(format!("message {parts:?}"));
             }
-            std::task::Poll::Ready(Some(Ok(unit))) => units.push(format!("{unit:?}")),
+            std::task::Poll::Ready(Some(Ok(Message::Command(command)))) => {
+                // (Properties in a stable order: they are a hash map.)
+                let properties: std::collections::BTreeMap<_, _> = command.properties.into_iter().collect();
+                units.push(format!("command {} {properties:?}", command.name));
+            }
+            std::task::Poll::Ready(Some(Ok(greeting))) => units.push(format!("{greeting:?}")),
             std::task::Poll::Ready(Some(Err(e))) => return (units, Some(format!("{e:?}"))),
             std::task::Poll::Ready(None) => return (units, None),
             std::task::Poll::Pending => panic!("zmtp: the decoder waits with its input all there"),
