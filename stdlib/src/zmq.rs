@@ -33,8 +33,8 @@ use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, INT, Map};
 use tokio_util::sync::CancellationToken;
 use zeromq::{
-    DealerSocket, Endpoint, Host, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket, RouterSocket, Socket,
-    SocketOptions, SocketRecv, SocketSend, SubSocket, XPubSocket, ZmqError, ZmqMessage,
+    DealerSocket, Endpoint, Host, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket, RouterSocket,
+    Socket, SocketOptions, SocketRecv, SocketSend, SubSocket, XPubSocket, ZmqError, ZmqMessage,
 };
 
 use zeromq::util::PeerIdentity;

@@ -637,8 +637,7 @@ fn python_pair_connects_to_a_script_pair_multipart_both_ways() {
         &[("PORT", &port)],
     ))
     .expect("script pair runs");
-    let mut expected: Vec<Value> =
-        (0..5).map(|i| json!([hex("got 3"), hex(&i.to_string()), hex("256"), ""])).collect();
+    let mut expected: Vec<Value> = (0..5).map(|i| json!([hex("got 3"), hex(&i.to_string()), hex("256"), ""])).collect();
     expected.push(json!([hex("last")]));
     assert_eq!(report(peer), json!(expected));
 }
@@ -659,7 +658,8 @@ fn script_pair_connects_to_a_python_pair_multipart_both_ways() {
         &[("PORT", &peer.port)],
     ))
     .expect("script pair runs");
-    let echoes: Vec<String> = (0..4).map(|i| format!(r#"["{}", "{}", "0{i}0{i}", ""]"#, hex("echo"), hex(&i.to_string()))).collect();
+    let echoes: Vec<String> =
+        (0..4).map(|i| format!(r#"["{}", "{}", "0{i}0{i}", ""]"#, hex("echo"), hex(&i.to_string()))).collect();
     assert_eq!(got.to_string(), format!(r#"[{}, "bye"]"#, echoes.join(", ")));
     let sent: Vec<Value> = (0..4).map(|i| json!([hex(&i.to_string()), format!("0{i}0{i}"), ""])).collect();
     assert_eq!(report(peer), json!(sent));
@@ -749,7 +749,9 @@ fn pubsub_script_delivers_each_subscriber_exactly_its_topics() {
     assert_eq!(published.len(), 3, "{out}");
     assert!(published.values().all(|s| s.starts_with(" 40 readings, mean ")), "{out}");
     // Each subscriber saw, for each city it subscribed to, what was published.
-    for (who, cities) in [("all", &["berlin", "lima", "oslo"][..]), ("north", &["berlin", "oslo"]), ("south", &["lima"])] {
+    for (who, cities) in
+        [("all", &["berlin", "lima", "oslo"][..]), ("north", &["berlin", "oslo"]), ("south", &["lima"])]
+    {
         let got: Vec<String> = out.lines().filter(|l| l.starts_with(&format!("{who} "))).map(str::to_string).collect();
         let expected: Vec<String> = cities.iter().map(|c| format!("{who} {c}:{}", published[c])).collect();
         assert_eq!(got, expected, "{out}");
@@ -793,5 +795,8 @@ fn reqrep_script_takes_turns_among_servers_of_its_own_and_python_ones() {
     assert_eq!(server.line, format!("server ns on {port}"));
     let replies = report(py("req", &[&port, "2"]));
     drop(server);
-    assert_eq!(replies, json!([[hex("ns"), hex("0"), 256, "", hex("257")], [hex("ns"), hex("1"), 512, "", hex("513")]]));
+    assert_eq!(
+        replies,
+        json!([[hex("ns"), hex("0"), 256, "", hex("257")], [hex("ns"), hex("1"), 512, "", hex("513")]])
+    );
 }
