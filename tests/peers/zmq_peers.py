@@ -262,8 +262,8 @@ def pair_bound(count):
         seen.append([x.hex() for x in parts])
         sock.send_multipart([b"echo"] + parts)
     sock.send(b"bye")
+    sock.close(linger=20000)
     report(seen)
-    time.sleep(30)
 
 
 def pair_second(port):
