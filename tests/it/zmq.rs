@@ -1,8 +1,9 @@
 //! `zmq::` against libzmq: every pattern with pyzmq peers
 //! (`tests/peers/zmq_peers.py`) in both directions — pipeline fan-out,
 //! publish-subscribe with topic filters, request-reply, ROUTER/DEALER
-//! envelopes — plus multipart and binary messages, timeouts, peers that
-//! go away and come back, garbage on a ZMTP port, and a slow subscriber.
+//! envelopes, PAIR — plus multipart and binary messages, timeouts, peers
+//! that go away and come back, garbage on a ZMTP port, a slow subscriber,
+//! and the pattern scripts of `scripts/zmq_*.rhai`.
 
 use rhai::Dynamic;
 use serde_json::{Value, json};

@@ -7,7 +7,9 @@
 //! (`pair.cpp`, `xattach_pipe`) terminates the pipe of any further peer:
 //! that peer completes the handshake and is then disconnected, without a
 //! byte of its messages read, and once the admitted peer is gone the next
-//! one to (re)connect takes its place. So does this one.
+//! one to (re)connect takes its place. So does this one. (A peer this
+//! socket itself connected to and refused is not tried again: its
+//! reconnection task waits for a disconnection that never comes.)
 
 use crate::backend::GenericSocketBackend;
 use crate::codec::{FramedIo, Message, ZmqFramedRead};
