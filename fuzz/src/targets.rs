@@ -349,6 +349,11 @@ kinds
         about: "memcached reply parsing (what a server sends), whole and fed in chunks as a connection reads it",
         check: Check::Native(memcache_replies),
     },
+    Target {
+        name: "zmtp",
+        about: "the ZMTP 3 decoder (greeting, commands, short and long frames, multipart messages) under a message size limit, whole and read in chunks",
+        check: Check::Native(zmtp_stream),
+    },
 ];
 
 /// The target called `name`.
@@ -512,4 +517,73 @@ fn memcache_replies(input: &[u8]) {
     }
     assert_eq!(whole.0, frames, "memcache: units differ when fed {chunk} bytes at a time");
     assert_eq!(whole.2, error, "memcache: the error differs when fed {chunk} bytes at a time");
+}
+
+/// A peer's bytes, handed out at most `chunk` at a time (then the end).
+struct Chunked {
+    data: Vec<u8>,
+    at: usize,
+    chunk: usize,
+}
+
+impl futures_util::io::AsyncRead for Chunked {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let n = self.chunk.min(buf.len()).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+/// What the decoder makes of `data` read `chunk` bytes at a time, with
+/// messages limited to `max` bytes: its units up to the first error (a
+/// socket drops the peer there), and that error.
+fn zmtp_units(data: &[u8], chunk: usize, max: usize) -> (Vec<String>, Option<String>) {
+    use futures_util::Stream;
+    use zeromq::__bench::{Message, zmq_framed_read_with_options};
+    let mut options = zeromq::SocketOptions::default();
+    options.max_message_size(max);
+    let reader = Chunked { data: data.to_vec(), at: 0, chunk };
+    let mut read = zmq_framed_read_with_options(reader, std::sync::Arc::new(options));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut units = Vec::new();
+    loop {
+        match std::pin::Pin::new(&mut read).poll_next(&mut cx) {
+            std::task::Poll::Ready(Some(Ok(Message::Message(message)))) => {
+                let parts = message.into_vec();
+                let size: usize = parts.iter().map(|p| p.len()).sum();
+                assert!(size <= max, "zmtp: a {size}-byte message above the limit {max}");
+                units.push(format!("message {parts:?}"));
+            }
+            std::task::Poll::Ready(Some(Ok(Message::Command(command)))) => {
+                // (Properties in a stable order: they are a hash map.)
+                let properties: std::collections::BTreeMap<_, _> = command.properties.into_iter().collect();
+                units.push(format!("command {} {properties:?}", command.name));
+            }
+            std::task::Poll::Ready(Some(Ok(greeting))) => units.push(format!("{greeting:?}")),
+            std::task::Poll::Ready(Some(Err(e))) => return (units, Some(format!("{e:?}"))),
+            std::task::Poll::Ready(None) => return (units, None),
+            std::task::Poll::Pending => panic!("zmtp: the decoder waits with its input all there"),
+        }
+    }
+}
+
+/// Options from the first bytes (the message size limit, up to 16 MiB as
+/// `zmq::` sets it, and a read size), then what a peer sends on a ZMTP
+/// connection: decoded read whole and read in chunks, with the same units
+/// and the same error. A frame announcing more than the limit (a 2^62-byte
+/// one) must be an error before anything is reserved for it: the harness's
+/// 4 GiB address space would kill the run otherwise.
+fn zmtp_stream(input: &[u8]) {
+    let mut u = Unstructured::new(input);
+    let max = usize::from(u.arbitrary::<u16>().unwrap_or(u16::MAX)) * 256;
+    let chunk = usize::from(u.arbitrary::<u8>().unwrap_or(0)).max(1);
+    let data = u.take_rest();
+    let whole = zmtp_units(data, data.len().max(1), max);
+    let chunked = zmtp_units(data, chunk, max);
+    assert_eq!(whole, chunked, "zmtp: read whole and {chunk} bytes at a time differ");
 }

@@ -1,6 +1,7 @@
 //! `zmq::` — ZeroMQ sockets (ZMTP 3, interoperable with libzmq and pyzmq)
-//! over the pure-Rust `zeromq` crate: REQ/REP, DEALER/ROUTER, PUB/SUB/XPUB
-//! and PUSH/PULL on `tcp://` and `ipc://` endpoints.
+//! over the pure-Rust `zeromq` crate: REQ/REP, DEALER/ROUTER, PUB/SUB/XPUB,
+//! PUSH/PULL and PAIR (written for this project in `vendor/zeromq`) on
+//! `tcp://` and `ipc://` endpoints.
 //!
 //! ```rhai
 //! let pull = zmq::socket("pull");
@@ -32,8 +33,8 @@ use rhai::plugin::*;
 use rhai::{Array, Blob, Dynamic, INT, Map};
 use tokio_util::sync::CancellationToken;
 use zeromq::{
-    DealerSocket, Endpoint, Host, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket, RouterSocket, Socket,
-    SocketOptions, SocketRecv, SocketSend, SubSocket, XPubSocket, ZmqError, ZmqMessage,
+    DealerSocket, Endpoint, Host, PairSocket, PubSocket, PullSocket, PushSocket, RepSocket, ReqSocket, RouterSocket,
+    Socket, SocketOptions, SocketRecv, SocketSend, SubSocket, XPubSocket, ZmqError, ZmqMessage,
 };
 
 use zeromq::util::PeerIdentity;
@@ -64,6 +65,7 @@ enum Sock {
     XPub(XPubSocket),
     Push(PushSocket),
     Pull(PullSocket),
+    Pair(PairSocket),
 }
 
 /// Apply `$body` to the socket inside every variant.
@@ -79,12 +81,13 @@ macro_rules! each {
             Sock::XPub($s) => $body,
             Sock::Push($s) => $body,
             Sock::Pull($s) => $body,
+            Sock::Pair($s) => $body,
         }
     };
 }
 
 /// The socket type names, as pyzmq spells them in lower case (`zmq.PUSH`).
-const TYPES: &str = "req, rep, dealer, router, pub, sub, xpub, push, pull";
+const TYPES: &str = "req, rep, dealer, router, pub, sub, xpub, push, pull, pair";
 
 impl Sock {
     /// A socket of the type named `kind`, with that name as a static string.
@@ -99,6 +102,7 @@ impl Sock {
             "xpub" => (Self::XPub(XPubSocket::with_options(options)), "xpub"),
             "push" => (Self::Push(PushSocket::with_options(options)), "push"),
             "pull" => (Self::Pull(PullSocket::with_options(options)), "pull"),
+            "pair" => (Self::Pair(PairSocket::with_options(options)), "pair"),
             _ => return None,
         })
     }
@@ -120,6 +124,7 @@ impl Sock {
             Self::Pub(s) => s.send(message).await,
             Self::XPub(s) => s.send(message).await,
             Self::Push(s) => s.send(message).await,
+            Self::Pair(s) => s.send(message).await,
             Self::Sub(_) | Self::Pull(_) => Err(ZmqError::Socket("this socket type cannot send")),
         }
     }
@@ -139,6 +144,7 @@ impl Sock {
                 Self::Sub(s) => s.recv().await,
                 Self::XPub(s) => s.recv().await,
                 Self::Pull(s) => s.recv().await,
+                Self::Pair(s) => s.recv().await,
                 Self::Pub(_) | Self::Push(_) => Err(ZmqError::Socket("this socket type cannot receive")),
             };
             match received {
@@ -420,8 +426,10 @@ mod api {
     pub type Zmq = ZmqSock;
 
     /// A new socket of `type`: `"req"`, `"rep"`, `"dealer"`, `"router"`,
-    /// `"pub"`, `"sub"`, `"xpub"`, `"push"` or `"pull"` (pyzmq's
-    /// `zmq.Context().socket(zmq.PUSH)`). Each call waits at most
+    /// `"pub"`, `"sub"`, `"xpub"`, `"push"`, `"pull"` or `"pair"` (pyzmq's
+    /// `zmq.Context().socket(zmq.PUSH)`). A `"pair"` talks to one peer at a
+    /// time, both ways; a second peer is disconnected after its handshake,
+    /// unread, until the first one goes (libzmq's `ZMQ_PAIR`). Each call waits at most
     /// `s.timeout`, 30 s unless set.
     ///
     /// ```rhai

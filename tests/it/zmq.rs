@@ -1,8 +1,9 @@
 //! `zmq::` against libzmq: every pattern with pyzmq peers
 //! (`tests/peers/zmq_peers.py`) in both directions — pipeline fan-out,
 //! publish-subscribe with topic filters, request-reply, ROUTER/DEALER
-//! envelopes — plus multipart and binary messages, timeouts, peers that
-//! go away and come back, garbage on a ZMTP port, and a slow subscriber.
+//! envelopes, PAIR — plus multipart and binary messages, timeouts, peers
+//! that go away and come back, garbage on a ZMTP port, a slow subscriber,
+//! and the pattern scripts of `scripts/zmq_*.rhai`.
 
 use rhai::Dynamic;
 use serde_json::{Value, json};
@@ -619,4 +620,206 @@ fn queuecrazy_script_runs_the_chapter_pipeline() {
         );
         assert!(upper.windows(2).all(|p| p[0] != p[1]), "{out}");
     }
+}
+
+#[test]
+fn python_pair_connects_to_a_script_pair_multipart_both_ways() {
+    let port = closed_port();
+    let peer = py("pair-connect", &[&port.to_string(), "5"]);
+    let _served = eval(&script(
+        r#"let p = zmq::socket("pair", #{timeout: 20});
+           p.bind("tcp://127.0.0.1:@PORT");
+           for n in 0..5 {
+               let parts = p.recv_multipart();
+               p.send_multipart([`got ${parts.len()}`, parts[0], parts[1].len().to_string(), parts[2]]);
+           }
+           p.send("last");
+           p.type"#,
+        &[("PORT", &port)],
+    ))
+    .expect("script pair runs");
+    let mut expected: Vec<Value> = (0..5).map(|i| json!([hex("got 3"), hex(&i.to_string()), hex("256"), ""])).collect();
+    expected.push(json!([hex("last")]));
+    assert_eq!(report(peer), json!(expected));
+}
+
+#[test]
+fn script_pair_connects_to_a_python_pair_multipart_both_ways() {
+    let peer = py("pair-bound", &["4"]);
+    let got = eval(&script(
+        r#"let p = zmq::socket("pair", #{timeout: 20});
+           p.connect("tcp://127.0.0.1:@PORT");
+           let out = [];
+           for i in 0..4 {
+               p.send_multipart([`${i}`, blob(2, i), blob()]);
+               out.push(p.recv_multipart().map(|x| bytes::to_hex(x)));
+           }
+           out.push(p.recv_string());
+           out"#,
+        &[("PORT", &peer.port)],
+    ))
+    .expect("script pair runs");
+    let echoes: Vec<String> =
+        (0..4).map(|i| format!(r#"["{}", "{}", "0{i}0{i}", ""]"#, hex("echo"), hex(&i.to_string()))).collect();
+    assert_eq!(got.to_string(), format!(r#"[{}, "bye"]"#, echoes.join(", ")));
+    let sent: Vec<Value> = (0..4).map(|i| json!([hex(&i.to_string()), format!("0{i}0{i}"), ""])).collect();
+    assert_eq!(report(peer), json!(sent));
+}
+
+#[test]
+fn a_script_pair_refuses_a_second_peer_until_the_first_goes() {
+    let port = closed_port();
+    let peers = py("pair-second", &[&port.to_string()]);
+    let got = eval(&script(
+        r#"let p = zmq::socket("pair", #{timeout: 20});
+           p.bind("tcp://127.0.0.1:@PORT");
+           let got = [];
+           loop {
+               let m = p.recv_string();
+               got.push(m);
+               p.send(`ack:${m}`);
+               if m == "b:now" { break }
+           }
+           got"#,
+        &[("PORT", &port)],
+    ))
+    .expect("script pair runs");
+    let got: Vec<String> = got.into_typed_array::<String>().expect("strings");
+    // While A held the place, nothing of B's came through (B sent before
+    // A's second message); what B queued then may have been lost with a
+    // refused connection, as with libzmq.
+    assert_eq!(got[..2], ["a:hello", "a:after"], "{got:?}");
+    assert!(got[2..] == ["b:now"] || got[2..] == ["b:intruder", "b:now"], "{got:?}");
+    let seen = report(peers);
+    assert_eq!(seen["a"], json!(["ack:a:hello", "ack:a:after"]));
+    assert_eq!(seen["events"], json!(["handshake", "disconnected"]));
+    assert_eq!(seen["b_early"], json!(0));
+    let b_expected: Vec<String> = got[2..].iter().map(|m| format!("ack:{m}")).collect();
+    assert_eq!(seen["b"], json!(b_expected));
+}
+
+#[test]
+fn pipeline_script_runs_ventilator_workers_and_sink_as_tasks() {
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_pipeline.rhai", "100", "4"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort_unstable();
+    // The workers all joined before the first task: PUSH dealt 25 to each.
+    assert_eq!(
+        lines,
+        [
+            "sink: 100 results from 4 workers, sum of squares 328350",
+            "ventilator: 100 tasks sent",
+            "worker w1 did 25 tasks",
+            "worker w2 did 25 tasks",
+            "worker w3 did 25 tasks",
+            "worker w4 did 25 tasks",
+        ]
+    );
+}
+
+#[test]
+fn pipeline_script_roles_as_processes_with_a_python_worker() {
+    let script = "scripts/zmq_pipeline.rhai";
+    let sink = Peer::netscript(&["run", script, "sink", "0", "0", "2"]);
+    let [_, _, results, control] = sink.line.split(' ').collect::<Vec<_>>()[..] else { panic!("{}", sink.line) };
+    let sink_url = format!("tcp://127.0.0.1:{results}");
+    let control_url = format!("tcp://127.0.0.1:{control}");
+    let port = closed_port().to_string();
+    let ventilator_url = format!("tcp://127.0.0.1:{port}");
+    let ventilator = Peer::netscript(&["run", script, "ventilator", &port, &sink_url, &control_url, "100"]);
+    let python = py("pipeline-worker", &["py", &ventilator_url, &sink_url, &control_url]);
+    let (code, out, err) = crate::util::cli(&["run", script, "worker", "ns", &ventilator_url, &sink_url, &control_url]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // Both workers said they were ready before the first task: 50 each.
+    assert_eq!(out.trim(), "worker ns did 50 tasks");
+    assert_eq!(report(python), json!(50));
+    assert_eq!(sink.output().trim(), "sink: 100 results from 2 workers, sum of squares 328350");
+    assert_eq!(ventilator.output().trim(), "ventilator: 100 tasks sent");
+}
+
+#[test]
+fn pubsub_script_delivers_each_subscriber_exactly_its_topics() {
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_pubsub.rhai", "40"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let published: std::collections::HashMap<&str, &str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("publisher "))
+        .map(|l| l.split_once(':').expect("CITY: SUMMARY"))
+        .collect();
+    assert_eq!(published.len(), 3, "{out}");
+    assert!(published.values().all(|s| s.starts_with(" 40 readings, mean ")), "{out}");
+    // Each subscriber saw, for each city it subscribed to, what was published.
+    for (who, cities) in
+        [("all", &["berlin", "lima", "oslo"][..]), ("north", &["berlin", "oslo"]), ("south", &["lima"])]
+    {
+        let got: Vec<String> = out.lines().filter(|l| l.starts_with(&format!("{who} "))).map(str::to_string).collect();
+        let expected: Vec<String> = cities.iter().map(|c| format!("{who} {c}:{}", published[c])).collect();
+        assert_eq!(got, expected, "{out}");
+    }
+}
+
+#[test]
+fn reqrep_script_takes_turns_among_servers_of_its_own_and_python_ones() {
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_reqrep.rhai", "6", "3"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let servers: Vec<&str> = out.lines().map(|l| l.split(' ').nth(2).expect("server name")).collect();
+    assert_eq!(servers.len(), 6, "{out}");
+    // Round robin: three different servers, then the same three again.
+    assert_eq!(servers[..3], servers[3..], "{out}");
+    let mut first = servers[..3].to_vec();
+    first.sort_unstable();
+    assert_eq!(first, ["server-1", "server-2", "server-3"], "{out}");
+    assert!(out.lines().next().is_some_and(|l| l.starts_with("alpha -> server-") && l.ends_with(" alpha 5")), "{out}");
+    // The client role against two pyzmq REP servers (they answer [tag, request]).
+    let one = py("rep", &["one", "-1"]);
+    let two = py("rep", &["two", "-1"]);
+    let urls = [one.port, two.port].map(|p| format!("tcp://127.0.0.1:{p}"));
+    let (code, out, err) = crate::util::cli(&["run", "scripts/zmq_reqrep.rhai", "client", "4", &urls[0], &urls[1]]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let first = if lines[0].contains("-> one") { "one" } else { "two" };
+    let other = if first == "one" { "two" } else { "one" };
+    assert_eq!(
+        lines,
+        [
+            format!("alpha -> {first} alpha"),
+            format!("beta -> {other} beta"),
+            format!("gamma -> {first} gamma"),
+            format!("delta -> {other} delta"),
+        ]
+    );
+    // And the server role against a pyzmq REQ client, which sends
+    // [i, 256·(i+1) bytes, ""] and reports long parts by their length.
+    let port = closed_port().to_string();
+    let server = Peer::netscript(&["run", "scripts/zmq_reqrep.rhai", "server", &port, "ns"]);
+    assert_eq!(server.line, format!("server ns on {port}"));
+    let replies = report(py("req", &[&port, "2"]));
+    drop(server);
+    assert_eq!(
+        replies,
+        json!([[hex("ns"), hex("0"), 256, "", hex("257")], [hex("ns"), hex("1"), 512, "", hex("513")]])
+    );
+}
+
+#[test]
+fn net_select_reports_a_zmq_socket_ready_for_every_queued_message() {
+    // Each round takes the socket's lock three times; past tokio's
+    // cooperative budget (128), a ready socket used to be left out.
+    let got = eval(
+        r#"let push = zmq::socket("push");
+           let pull = zmq::socket("pull");
+           push.connect(pull.bind("tcp://127.0.0.1:0"));
+           for i in 0..300 { push.send(`${i}`) }
+           let got = [];
+           while got.len() < 300 {
+               if net::select([pull], 5).is_empty() { break }
+               got.push(parse_int(pull.recv_string()));
+           }
+           let in_order = true;
+           for i in 0..got.len() { if got[i] != i { in_order = false } }
+           [got.len(), in_order]"#,
+    )
+    .expect("script runs");
+    assert_eq!(got.to_string(), "[300, true]");
 }

@@ -11,6 +11,7 @@ import sys
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 ctx = zmq.Context()
 
@@ -233,6 +234,99 @@ def sub_stalled(port, joined_port):
     joined.connect("tcp://127.0.0.1:%s" % joined_port)
     joined.send(b"joined")
     time.sleep(60)
+
+
+def pair_connect(port, count):
+    """PAIR connecting to `port`: sends `count` messages [i, binary, b""],
+    reads a reply to each and one message more, and reports them."""
+    sock = ctx.socket(zmq.PAIR)
+    sock.setsockopt(zmq.RCVTIMEO, 20000)
+    sock.connect("tcp://127.0.0.1:%s" % port)
+    print("ready", flush=True)
+    replies = []
+    for i in range(int(count)):
+        sock.send_multipart([b"%d" % i, bytes(range(256)), b""])
+        replies.append([x.hex() for x in sock.recv_multipart()])
+    replies.append([x.hex() for x in sock.recv_multipart()])
+    report(replies)
+
+
+def pair_bound(count):
+    """PAIR bound to a free port: answers each of `count` messages with
+    [b"echo"] + its parts, then sends b"bye"; reports what it received."""
+    sock, port = bound(zmq.PAIR, RCVTIMEO=20000)
+    print(port, flush=True)
+    seen = []
+    for _ in range(int(count)):
+        parts = sock.recv_multipart()
+        seen.append([x.hex() for x in parts])
+        sock.send_multipart([b"echo"] + parts)
+    sock.send(b"bye")
+    sock.close(linger=20000)
+    report(seen)
+
+
+def pair_second(port):
+    """Two PAIRs for the one at `port`, which answers each message m with
+    b"ack:" + m. A connects and is answered; B connects while A is there
+    (its handshake succeeds, then it is disconnected: the monitor shows
+    it) and sends b"b:intruder" before A sends b"a:after"; then A leaves
+    and B, reconnecting, takes its place."""
+    endpoint = "tcp://127.0.0.1:%s" % port
+    a = ctx.socket(zmq.PAIR)
+    a.setsockopt(zmq.RCVTIMEO, 20000)
+    a.connect(endpoint)
+    print("ready", flush=True)
+    a.send(b"a:hello")
+    got_a = [a.recv_string()]
+    b = ctx.socket(zmq.PAIR)
+    b.setsockopt(zmq.RCVTIMEO, 20000)
+    names = {zmq.EVENT_HANDSHAKE_SUCCEEDED: "handshake", zmq.EVENT_DISCONNECTED: "disconnected"}
+    mon = b.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+    mon.setsockopt(zmq.RCVTIMEO, 20000)
+    b.connect(endpoint)
+    events = [names[recv_monitor_message(mon)["event"]] for _ in range(2)]
+    b.disable_monitor()
+    b.send(b"b:intruder")
+    a.send(b"a:after")
+    got_a.append(a.recv_string())
+    b_early = b.poll(300)
+    a.close(linger=0)
+    b.send(b"b:now")
+    got_b = []
+    while not got_b or got_b[-1] != "ack:b:now":
+        got_b.append(b.recv_string())
+    report({"a": got_a, "events": events, "b_early": b_early, "b": got_b})
+
+
+def pipeline_worker(name, ventilator, sink_url, control):
+    """A worker of scripts/zmq_pipeline.rhai: PULLs numbers n from the
+    ventilator, PUSHes "result NAME n n*n" to the sink, stops on the sink's
+    KILL; reports how many it did."""
+    tasks = ctx.socket(zmq.PULL)
+    sink = ctx.socket(zmq.PUSH)
+    ctl = ctx.socket(zmq.SUB)
+    ctl.setsockopt(zmq.SUBSCRIBE, b"KILL")
+    monitors = [s.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED) for s in (tasks, sink, ctl)]
+    tasks.connect(ventilator)
+    sink.connect(sink_url)
+    ctl.connect(control)
+    for mon in monitors:
+        mon.recv_multipart()
+    print("ready", flush=True)
+    sink.send_string("ready " + name)
+    poller = zmq.Poller()
+    poller.register(tasks, zmq.POLLIN)
+    poller.register(ctl, zmq.POLLIN)
+    done = 0
+    while True:
+        ready = dict(poller.poll(60000))
+        if not ready or ctl in ready:
+            break
+        n = int(tasks.recv_string())
+        sink.send_string("result %s %d %d" % (name, n, n * n))
+        done += 1
+    report(done)
 
 
 if __name__ == "__main__":

@@ -105,11 +105,22 @@ impl GenericSocketBackend {
         reconnects: &mut Reconnects,
         endpoint: &str,
     ) -> ZmqResult<()> {
+        self.connect_as(self.clone(), reconnects, endpoint).await
+    }
+
+    /// (Patched) `connect` where `socket` takes each connected peer in (a
+    /// PAIR's backend, which wraps this one and admits one peer at a time).
+    pub(crate) async fn connect_as(
+        self: &Arc<Self>,
+        socket: Arc<dyn MultiPeerBackend>,
+        reconnects: &mut Reconnects,
+        endpoint: &str,
+    ) -> ZmqResult<()> {
         let backend = self.clone();
         let register: RegisterDisconnectFn = Box::new(move |peer_id, notifier| {
             backend.register_disconnect_notifier(peer_id, notifier);
         });
-        connect_with_reconnect(self.clone(), register, &mut reconnects.0, endpoint).await
+        connect_with_reconnect(socket, register, &mut reconnects.0, endpoint).await
     }
 
     pub(crate) async fn send_round_robin(&self, message: Message) -> ZmqResult<()> {
