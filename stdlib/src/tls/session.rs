@@ -37,6 +37,14 @@ impl io::Write for Sock<'_> {
         self.0.try_write(buf)
     }
 
+    /// rustls hands over all queued records at once: one `writev`, so a
+    /// handshake flight leaves as one segment instead of one per record
+    /// (with Nagle's algorithm, each later small segment waited for the
+    /// peer's delayed ACK of the first).
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
