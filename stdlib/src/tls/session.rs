@@ -132,6 +132,9 @@ pub(crate) async fn handshake(sock: Arc<TcpStream>, mut conn: Connection, setup:
 
 impl Session {
     /// Decrypt what the socket holds into `buf` without waiting.
+    // Kept out of line: inlined into the connection's read and send, the
+    // TLS path pushed the plain path's socket calls out of line too.
+    #[inline(never)]
     pub(crate) fn try_read(
         &mut self,
         sock: &TcpStream,
@@ -183,6 +186,7 @@ impl Session {
     /// Encrypt `data[*sent..]` and write what the socket takes; `true` once
     /// all of `data` is on the socket, `false` when the socket is full
     /// (wait until writable and call again).
+    #[inline(never)]
     pub(crate) fn try_send(
         &mut self,
         sock: &TcpStream,
