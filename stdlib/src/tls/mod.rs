@@ -80,6 +80,12 @@ fn upgrade(
 ) -> NativeResult<()> {
     let sock = conn.plain_socket(op)?;
     let peer = conn.peer();
+    // TLS writes whole records, and the library writes some of its own
+    // (session tickets after the handshake, close_notify): with Nagle's
+    // algorithm a script's reply after such a record waited for the peer's
+    // delayed ACK, 40 ms a handshake. Go and asyncio set it on every TCP
+    // connection; netscript on TLS ones.
+    sock.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
     let name = setup.server_name.clone();
     let is_server = matches!(tls, rustls::Connection::Server(_));
     let mut session = runtime::block_on_timeout_at(op, Some(&peer), timeout, async move {
