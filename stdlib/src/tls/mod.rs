@@ -283,7 +283,7 @@ mod api {
 
     /// Connect with options: TCP's (`timeout` bounds the connect and the
     /// handshake and stays the connection's, `connect_timeout`, `family`,
-    /// `source`, `nodelay`…) and `ca` (PEM text, blob or file path:
+    /// `source`…; `TCP_NODELAY` is always on) and `ca` (PEM text, blob or file path:
     /// replaces the system roots), `server_name` (SNI and the name
     /// verified, when connecting by address), `alpn` (array of protocol
     /// names), `cert` + `key` (client certificate), `min_version` /
