@@ -85,7 +85,7 @@ fn upgrade(
     // algorithm a script's reply after such a record waited for the peer's
     // delayed ACK, 40 ms a handshake. Go and asyncio set it on every TCP
     // connection; netscript on TLS ones.
-    sock.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
+    sock.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(peer))?;
     let name = setup.server_name.clone();
     let is_server = matches!(tls, rustls::Connection::Server(_));
     let mut session = runtime::block_on_timeout_at(op, Some(&peer), timeout, async move {
