@@ -498,10 +498,13 @@ out"##,
     let Some(theirs) = crate::util::chromium(
         "submit_sends_what_chromium_sends",
         &format!(
-            r#"for i in range(4):
+            r#"from selenium.webdriver.support.ui import WebDriverWait
+for i in range(4):
     d.get("http://127.0.0.1:{port}/forms")
     d.find_element(By.ID, f"save{{i}}").click()
-    print(d.find_element(By.ID, "out").text)"#,
+    # The click starts the navigation; wait for the answer page.
+    out = WebDriverWait(d, 30).until(lambda d: d.find_elements(By.ID, "out"))
+    print(out[0].text)"#,
             port = p.port
         ),
     ) else {
