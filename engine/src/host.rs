@@ -7,6 +7,7 @@
 //! API is synchronous and background tasks (servers started by a script)
 //! keep running between calls — which is what the REPL relies on.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,8 +27,9 @@ pub use netscript_stdlib::permissions::Permissions;
 
 type Job = Box<dyn FnOnce(Arc<Shared>) -> LocalBoxFuture<'static, ()> + Send>;
 
-/// Extra set-up applied to the engine when the host starts (e.g. test assertions).
-type Configure = Box<dyn FnOnce(&mut Engine) + Send>;
+/// Extra set-up applied to the engine of the host and of each of its
+/// workers (e.g. test assertions).
+type Configure = Arc<dyn Fn(&mut Engine) + Send + Sync>;
 
 /// Rewrites a compiled program before it runs (hot reload swaps functions this way).
 pub type Prepare = Box<dyn FnOnce(&Engine, AST) -> AST + Send>;
@@ -40,6 +42,122 @@ struct Shared {
     current: Arc<Mutex<Option<CancellationToken>>>,
 }
 
+/// What every thread of a host is built from: its own and its workers'
+/// (`worker::start`), which get the same modules, limits, permissions and
+/// tracing.
+struct Settings {
+    limits: Limits,
+    permissions: Permissions,
+    module_paths: Vec<PathBuf>,
+    configure: Vec<Configure>,
+    trace: Arc<AtomicBool>,
+    reuse_port: bool,
+}
+
+impl Settings {
+    /// A new engine with the standard modules, the limits and the extra set-up.
+    fn engine(&self) -> Engine {
+        let mut engine = build_engine(&self.limits, self.module_paths.clone());
+        for f in &self.configure {
+            f(&mut engine);
+        }
+        engine
+    }
+
+    /// Install the runtime context of a host thread whose tasks descend from `root`.
+    fn install(self: &Arc<Self>, engine: Arc<Engine>, root: CancellationToken, worker_id: usize) {
+        runtime::set_context(Context {
+            engine,
+            permissions: self.permissions.clone(),
+            trace: self.trace.clone(),
+            root,
+            hosts: Some(Arc::new(Workers(self.clone()))),
+            worker_id,
+            reuse_port: self.reuse_port,
+        });
+        runtime::set_task_ceiling(self.limits.max_tasks);
+    }
+}
+
+/// Starts the worker hosts of `worker::` with the host's settings.
+struct Workers(Arc<Settings>);
+
+impl runtime::HostFactory for Workers {
+    fn start(&self, job: runtime::HostJob) -> std::io::Result<JoinHandle<()>> {
+        let settings = self.0.clone();
+        std::thread::Builder::new().name(job.name.clone()).spawn(move || {
+            let runtime::HostJob { root, worker_id, body, done, .. } = job;
+            let mut result = None;
+            let started = event_loop(root.clone(), async {
+                let engine = Arc::new(settings.engine());
+                settings.install(engine, root.clone(), worker_id);
+                let token = root.child_token();
+                arm_deadline(settings.limits.deadline, &token);
+                result = Some(match runtime::spawn("worker::start", runtime::StackKind::Main, token, body) {
+                    Ok(handle) => handle.await.unwrap_or_else(|join| {
+                        Err(netscript_stdlib::Error::new(
+                            netscript_stdlib::Kind::Io,
+                            "worker::start",
+                            format!("the worker failed: {join}"),
+                        )
+                        .into())
+                    }),
+                    Err(err) => Err(err.into()),
+                });
+            });
+            done(match (started, result) {
+                (_, Some(result)) => result,
+                (Err(e), None) => Err(e.into()),
+                (Ok(()), None) => Err(netscript_stdlib::Error::new(
+                    netscript_stdlib::Kind::Io,
+                    "worker::start",
+                    "the worker stopped before its script ran",
+                )
+                .into()),
+            });
+        })
+    }
+}
+
+/// Run `main` as the event loop of this thread (a tokio current-thread
+/// runtime and its `LocalSet`); when it ends, cancel every task under
+/// `root` and give them a moment to unwind.
+fn event_loop(root: CancellationToken, main: impl Future<Output = ()>) -> Result<(), netscript_stdlib::Error> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| {
+        netscript_stdlib::Error::new(netscript_stdlib::Kind::Io, "host", format!("cannot start the runtime: {e}"))
+    })?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        main.await;
+        root.cancel();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while runtime::active_tasks() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    drop(local);
+    // Offloaded work a cancelled task left behind finishes (or not) on its
+    // own; the host does not wait for it.
+    rt.shutdown_background();
+    Ok(())
+}
+
+/// Cancel `token` once `limit` has passed (a run's `deadline`); the
+/// returned flag says whether it did.
+fn arm_deadline(limit: Option<Duration>, token: &CancellationToken) -> Arc<AtomicBool> {
+    let hit = Arc::new(AtomicBool::new(false));
+    if let Some(limit) = limit {
+        let (t, hit) = (token.clone(), hit.clone());
+        tokio::task::spawn_local(async move {
+            tokio::select! {
+                () = t.cancelled() => {}
+                () = tokio::time::sleep(limit) => { hit.store(true, Ordering::Relaxed); t.cancel(); }
+            }
+        });
+    }
+    hit
+}
+
 /// Configures and builds a [`Host`].
 #[derive(Default)]
 pub struct HostBuilder {
@@ -48,6 +166,8 @@ pub struct HostBuilder {
     module_paths: Vec<PathBuf>,
     trace: bool,
     ctrl_c: bool,
+    worker_id: usize,
+    reuse_port: bool,
     configure: Vec<Configure>,
 }
 
@@ -59,6 +179,8 @@ impl std::fmt::Debug for HostBuilder {
             .field("module_paths", &self.module_paths)
             .field("trace", &self.trace)
             .field("ctrl_c", &self.ctrl_c)
+            .field("worker_id", &self.worker_id)
+            .field("reuse_port", &self.reuse_port)
             .finish_non_exhaustive()
     }
 }
@@ -102,11 +224,24 @@ impl HostBuilder {
         self
     }
 
-    /// Apply `f` to the engine after the standard modules are installed
-    /// (register extra functions, e.g. the test runner's assertions).
+    /// Make this host one of several running the same script on their own
+    /// threads (`netscript run --workers N`): scripts see `id` as
+    /// `worker::id()`, and listeners set `SO_REUSEPORT` so the hosts share
+    /// each port and the kernel spreads connections over them. Reserve the
+    /// ids first with `netscript_stdlib::worker::reserve_ids`.
     #[must_use]
-    pub fn configure(mut self, f: impl FnOnce(&mut Engine) + Send + 'static) -> Self {
-        self.configure.push(Box::new(f));
+    pub fn worker(mut self, id: usize) -> Self {
+        self.worker_id = id;
+        self.reuse_port = true;
+        self
+    }
+
+    /// Apply `f` to the engine after the standard modules are installed
+    /// (register extra functions, e.g. the test runner's assertions); the
+    /// engines of the host's workers get it too.
+    #[must_use]
+    pub fn configure(mut self, f: impl Fn(&mut Engine) + Send + Sync + 'static) -> Self {
+        self.configure.push(Arc::new(f));
         self
     }
 
@@ -122,49 +257,37 @@ impl HostBuilder {
         let trace = Arc::new(AtomicBool::new(self.trace));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread_current = current.clone();
-        let thread_trace = trace.clone();
+        let worker_id = self.worker_id;
+        let settings = Arc::new(Settings {
+            limits: self.limits,
+            permissions: self.permissions,
+            module_paths: self.module_paths,
+            configure: self.configure,
+            trace: trace.clone(),
+            reuse_port: self.reuse_port,
+        });
         let thread = std::thread::Builder::new()
             .name("netscript-host".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(Error::host("io", format!("cannot start the runtime: {e}"))));
-                        return;
-                    }
-                };
-                let local = tokio::task::LocalSet::new();
-                local.block_on(&rt, async move {
-                    let root = CancellationToken::new();
-                    let mut engine = build_engine(&self.limits, self.module_paths);
-                    for f in self.configure {
-                        f(&mut engine);
-                    }
-                    let engine = Arc::new(engine);
-                    runtime::set_context(Context {
-                        engine: engine.clone(),
-                        permissions: self.permissions,
-                        trace: thread_trace,
+                let root = CancellationToken::new();
+                let ready = ready_tx.clone();
+                let started = event_loop(root.clone(), async move {
+                    let engine = Arc::new(settings.engine());
+                    settings.install(engine.clone(), root.clone(), worker_id);
+                    let shared = Arc::new(Shared {
+                        engine,
+                        limits: settings.limits.clone(),
                         root: root.clone(),
+                        current: thread_current,
                     });
-                    let shared =
-                        Arc::new(Shared { engine, limits: self.limits, root: root.clone(), current: thread_current });
-                    runtime::set_task_ceiling(shared.limits.max_tasks);
-                    let _ = ready_tx.send(Ok(()));
+                    let _ = ready.send(Ok(()));
                     while let Some(job) = rx.recv().await {
                         tokio::task::spawn_local(job(shared.clone()));
                     }
-                    // Shut down: cancel every task and give them a moment to unwind.
-                    root.cancel();
-                    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-                    while runtime::active_tasks() > 0 && tokio::time::Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
                 });
-                drop(local);
-                // Offloaded work a cancelled task left behind finishes (or
-                // not) on its own; the host does not wait for it.
-                rt.shutdown_background();
+                if let Err(e) = started {
+                    let _ = ready_tx.send(Err(Error::host("io", e.message())));
+                }
             })
             .map_err(|e| Error::host("io", format!("cannot start the host thread: {e}")))?;
         ready_rx.recv().map_err(|_| Error::host("io", "the host thread failed to start"))??;
@@ -419,16 +542,7 @@ async fn run_job(
     };
     let token = shared.root.child_token();
     *shared.current.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
-    let deadline_hit = Arc::new(AtomicBool::new(false));
-    if let Some(limit) = shared.limits.deadline {
-        let (t, hit) = (token.clone(), deadline_hit.clone());
-        tokio::task::spawn_local(async move {
-            tokio::select! {
-                () = t.cancelled() => {}
-                () = tokio::time::sleep(limit) => { hit.store(true, Ordering::Relaxed); t.cancel(); }
-            }
-        });
-    }
+    let deadline_hit = arm_deadline(shared.limits.deadline, &token);
     let scope = session.scope.clone();
     let eng = engine.clone();
     let handle = runtime::spawn("run", runtime::StackKind::Main, token.clone(), move || {

@@ -109,6 +109,9 @@ impl Harness {
             permissions,
             trace: Arc::new(AtomicBool::new(false)),
             root: tokio_util::sync::CancellationToken::new(),
+            hosts: None,
+            worker_id: 0,
+            reuse_port: false,
         });
         let ast = engine
             .compile(format!("{}{script}", targets::PRELUDE))

@@ -35,6 +35,7 @@ pub mod tls;
 pub mod trace;
 pub mod udp;
 pub mod url;
+pub mod worker;
 pub mod zmq;
 
 pub use error::{Error, Kind, NativeResult};
@@ -69,6 +70,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("url", url::module()),
         ("memcache", memcache::module()),
         ("zmq", zmq::module()),
+        ("worker", worker::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

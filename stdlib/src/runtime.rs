@@ -142,6 +142,42 @@ pub struct Context {
     pub trace: Arc<AtomicBool>,
     /// Every task descends from this token; cancelling it stops them all.
     pub root: CancellationToken,
+    /// Starts more host threads like this one (`worker::`); `None` where
+    /// the host cannot (a bare test engine).
+    pub hosts: Option<Arc<dyn HostFactory>>,
+    /// Which worker this host is (`worker::id()`): 0 for a lone host, 0..N
+    /// for `--workers N`, and a process-unique number for each
+    /// `worker::start`.
+    pub worker_id: usize,
+    /// Listeners set `SO_REUSEPORT`, so that the hosts of `--workers N`
+    /// share each port and the kernel spreads connections over them.
+    pub reuse_port: bool,
+}
+
+/// The body of a new host's main task and what receives its result.
+pub struct HostJob {
+    /// The thread's name.
+    pub name: String,
+    /// The new host's root token: cancelling it stops the host (`terminate`).
+    pub root: CancellationToken,
+    /// The new host's `worker::id()`.
+    pub worker_id: usize,
+    /// The main task, run on the new host's thread.
+    pub body: Box<dyn FnOnce() -> NativeResult<Dynamic> + Send>,
+    /// Called on the new host's thread with the main task's result, once
+    /// every task on it has stopped.
+    pub done: Box<dyn FnOnce(NativeResult<Dynamic>) + Send>,
+}
+
+/// Starts a host thread with the settings of the current one (its engine's
+/// modules and limits, permissions, tracing): what `worker::` runs each
+/// worker on. The host crate implements it; this crate only calls it.
+pub trait HostFactory: Send + Sync {
+    /// Start a thread running `job` as the main task of a new host.
+    ///
+    /// # Errors
+    /// When the operating system refuses the thread.
+    fn start(&self, job: HostJob) -> std::io::Result<std::thread::JoinHandle<()>>;
 }
 
 /// Install the host context for this thread (done once by the host).

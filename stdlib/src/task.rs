@@ -57,12 +57,33 @@ impl Callable {
                 }
             }
         }
+        Self { fnptr, lib: Self::lib(ctx), unit_cells }
+    }
+
+    /// The script functions visible to the native call `ctx`.
+    fn lib(ctx: &NativeCallContext) -> Arc<AST> {
         let mut namespaces = ctx.namespaces().iter();
         let mut lib = namespaces.next().map_or_else(AST::empty, |m| AST::new_from_module(m.clone()));
         for m in namespaces {
             lib.combine(AST::new_from_module(m.clone()));
         }
-        Self { fnptr, lib: Arc::new(lib), unit_cells }
+        Arc::new(lib)
+    }
+
+    /// Capture `fnptr` to run on another host thread (`worker::`): every
+    /// captured value is replaced by `copy` of it, so nothing is shared.
+    ///
+    /// # Errors
+    /// What `copy` refuses (a handle cannot leave its host).
+    pub fn detached(
+        ctx: &NativeCallContext,
+        mut fnptr: FnPtr,
+        copy: impl Fn(&Dynamic) -> Result<Dynamic, Error>,
+    ) -> Result<Self, Error> {
+        for value in fnptr.iter_curry_mut() {
+            *value = copy(value)?;
+        }
+        Ok(Self { fnptr, lib: Self::lib(ctx), unit_cells: Vec::new() })
     }
 
     /// Call the closure with `args` on the host's engine, as the body of a

@@ -791,10 +791,14 @@ pub(crate) fn listen_as(
     let family = Family::from_opts(op, opts)?;
     let backlog = u32::try_from(opts.int("backlog", 1024)?).map_err(|_| Error::value(op, "backlog must be 0..2^32"))?;
     let reuseaddr = opts.bool("reuseaddr", true)?;
+    let reuseport = runtime::context().reuse_port;
     let addr = net::resolve(op, host, port, family, Some(DEFAULT_TIMEOUT))?[0];
     let bind = || -> std::io::Result<TcpListener> {
         let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
         socket.set_reuseaddr(reuseaddr)?;
+        if reuseport {
+            socket.set_reuseport(true)?;
+        }
         socket.bind(addr)?;
         socket.listen(backlog)
     };

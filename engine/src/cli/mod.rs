@@ -84,6 +84,20 @@ impl HostArgs {
     }
 
     /// A host builder configured from these options (no Ctrl-C handling).
+    /// Builders of the `n` hosts of `--workers N`: each runs the script on
+    /// its own thread, numbered 0..N (`worker::id()`), and they share their
+    /// listening ports (`SO_REUSEPORT`). One plain builder when `n` is 1.
+    pub fn builders(&self, n: usize) -> Result<Vec<HostBuilder>, String> {
+        if n == 0 {
+            return Err("--workers must be at least 1".into());
+        }
+        if n == 1 {
+            return Ok(vec![self.builder()?]);
+        }
+        netscript_stdlib::worker::reserve_ids(n);
+        (0..n).map(|i| Ok(self.builder()?.worker(i))).collect()
+    }
+
     pub fn builder(&self) -> Result<HostBuilder, String> {
         let defaults = Limits::default();
         let deadline = match self.deadline {

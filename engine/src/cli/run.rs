@@ -22,6 +22,12 @@ pub struct RunArgs {
     /// Re-run (or hot-swap the functions of) the script when it or its imports change.
     #[arg(long)]
     pub watch: bool,
+    /// Run the script on N threads at once, each with its own host
+    /// (`worker::id()` is 0..N); listeners share their ports, so the kernel
+    /// spreads connections over the N copies (the nginx and Node cluster
+    /// model). Nothing else is shared.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub workers: usize,
     #[command(flatten)]
     pub host: HostArgs,
 }
@@ -59,6 +65,10 @@ pub fn run(args: &RunArgs) -> i32 {
         },
         (None, None) => unreachable!("clap requires FILE or -e"),
     };
+    let script_args = args.script_args();
+    if args.workers != 1 {
+        return run_workers(args.workers, &args.host, &name, &source, &script_args);
+    }
     let host = match args.host.host() {
         Ok(h) => h,
         Err(e) => {
@@ -66,7 +76,6 @@ pub fn run(args: &RunArgs) -> i32 {
             return 2;
         }
     };
-    let script_args = args.script_args();
     let result = host.run_source(&name, &source, &script_args);
     drop(host);
     let _ = std::io::stdout().flush();
@@ -77,4 +86,41 @@ pub fn run(args: &RunArgs) -> i32 {
             1
         }
     }
+}
+
+/// `--workers N`: the script on N hosts at once, each on its own thread;
+/// 1 when any of them fails. Ctrl-C stops the process (no host catches it).
+fn run_workers(n: usize, host: &HostArgs, name: &str, source: &str, script_args: &[String]) -> i32 {
+    let builders = match host.builders(n) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("netscript: {e}");
+            return 2;
+        }
+    };
+    let status = std::thread::scope(|scope| {
+        let runs: Vec<_> = builders
+            .into_iter()
+            .map(|builder| {
+                scope.spawn(move || {
+                    let host = builder.build()?;
+                    host.run_source(name, source, script_args)
+                })
+            })
+            .collect();
+        let mut status = 0;
+        for run in runs {
+            match run.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    eprintln!("{}", e.render());
+                    status = 1;
+                }
+                Err(_) => status = 1,
+            }
+        }
+        status
+    });
+    let _ = std::io::stdout().flush();
+    status
 }

@@ -32,6 +32,10 @@ pub struct WatchArgs {
     /// Arguments given to the script as `ARGS`.
     #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+    /// Run the script on N hosts at once, as `run --workers N` does; a save
+    /// swaps the functions in every one of them.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    workers: usize,
     #[command(flatten)]
     host: HostArgs,
 }
@@ -41,13 +45,15 @@ const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// `netscript watch FILE`.
 pub fn watch(args: &WatchArgs) -> i32 {
-    watch_file(&args.file, &args.args, &args.host)
+    watch_file(&args.file, &args.args, &args.host, args.workers)
 }
 
 /// `netscript run --watch FILE`.
 pub fn run_watch(args: &RunArgs) -> i32 {
     match &args.file {
-        Some(file) if args.code.is_none() && file.as_os_str() != "-" => watch_file(file, &args.args, &args.host),
+        Some(file) if args.code.is_none() && file.as_os_str() != "-" => {
+            watch_file(file, &args.args, &args.host, args.workers)
+        }
         _ => {
             eprintln!("netscript: --watch needs a script file");
             2
@@ -55,25 +61,68 @@ pub fn run_watch(args: &RunArgs) -> i32 {
     }
 }
 
-/// One run of the script: its host, session, swappable functions, and
-/// whether its top level has finished.
-struct Run {
+/// One run of the script on each of its hosts (one, or N with `--workers N`).
+struct Run(Vec<Instance>);
+
+/// The script on one host: the host, its swappable functions, and whether
+/// its top level has finished.
+struct Instance {
     host: Arc<Host>,
     program: Program,
     finished: Arc<AtomicBool>,
 }
 
 impl Run {
-    /// Start the script's top level on a new host, in the background.
-    fn start(file: &Path, script_args: &[String], host_args: &HostArgs) -> Result<Self, String> {
-        let host = Arc::new(host_args.builder()?.build().map_err(|e| e.to_string())?);
+    /// Start the script's top level on new hosts, in the background.
+    fn start(file: &Path, script_args: &[String], host_args: &HostArgs, workers: usize) -> Result<Self, String> {
+        let name = file.display().to_string();
+        let source = std::fs::read_to_string(file).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let builders = host_args.builders(workers)?;
+        let mut instances = Vec::with_capacity(builders.len());
+        for builder in builders {
+            instances.push(Instance::start(builder, &name, &source, script_args)?);
+        }
+        Ok(Self(instances))
+    }
+
+    /// Whether the top level has finished on every host.
+    fn finished(&self) -> bool {
+        self.0.iter().all(|i| i.finished.load(Ordering::SeqCst))
+    }
+
+    /// Swap in the functions of the new `source` on every host; a source
+    /// that does not parse is reported once and changes nothing.
+    fn swap(&self, name: &str, source: &str) {
+        let Some(first) = self.0.first() else { return };
+        let ast = match reload::compile(&first.host, name, source) {
+            Ok(ast) => ast,
+            Err(e) => {
+                eprintln!("{}", e.render());
+                println!("──── {name} has errors: the previous version keeps running ────");
+                return;
+            }
+        };
+        let mut swapped = 0;
+        for instance in &self.0 {
+            swapped = instance.program.swap(&ast);
+        }
+        let on = if self.0.len() > 1 { format!(" in each of {} workers", self.0.len()) } else { String::new() };
+        println!("──── {name} reloaded: {swapped} function(s) swapped{on}; sockets and connections kept ────");
+        for instance in &self.0 {
+            instance.on_reload(name);
+        }
+    }
+}
+
+impl Instance {
+    fn start(builder: netscript::HostBuilder, name: &str, source: &str, script_args: &[String]) -> Result<Self, String> {
+        let host = Arc::new(builder.build().map_err(|e| e.to_string())?);
         let session = host.session();
         let program = Program::new();
         let finished = Arc::new(AtomicBool::new(false));
-        let name = file.display().to_string();
-        let source = std::fs::read_to_string(file).map_err(|e| format!("cannot read {name}: {e}"))?;
         let args_src = script_args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(", ");
         let (h, s, p, done) = (host.clone(), session.clone(), program.clone(), finished.clone());
+        let (name, source) = (name.to_string(), source.to_string());
         std::thread::Builder::new()
             .name("watch-main".into())
             .spawn(move || {
@@ -94,18 +143,8 @@ impl Run {
         Ok(Self { host, program, finished })
     }
 
-    /// Swap in the functions of the new `source`; false if it does not parse.
-    fn swap(&self, name: &str, source: &str) -> bool {
-        let ast = match reload::compile(&self.host, name, source) {
-            Ok(ast) => ast,
-            Err(e) => {
-                eprintln!("{}", e.render());
-                println!("──── {name} has errors: the previous version keeps running ────");
-                return false;
-            }
-        };
-        let n = self.program.swap(&ast);
-        println!("──── {name} reloaded: {n} function(s) swapped; sockets and connections kept ────");
+    /// Run the script's `on_reload()`, if it defines one.
+    fn on_reload(&self, name: &str) {
         if self.program.defines("on_reload", 0) {
             // A session of its own: the top level holds the main session's scope while it runs.
             let session = self.host.session();
@@ -115,11 +154,10 @@ impl Run {
                 Err(e) => eprintln!("{}", e.render()),
             }
         }
-        true
     }
 }
 
-fn watch_file(file: &Path, script_args: &[String], host_args: &HostArgs) -> i32 {
+fn watch_file(file: &Path, script_args: &[String], host_args: &HostArgs, workers: usize) -> i32 {
     let name = file.display().to_string();
     let main = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let mut deps = reload::dependencies(file, &host_args.module_paths);
@@ -131,7 +169,7 @@ fn watch_file(file: &Path, script_args: &[String], host_args: &HostArgs) -> i32 
         }
     };
     // Started after the watch is in place, so no save is missed.
-    let mut run = match Run::start(file, script_args, host_args) {
+    let mut run = match Run::start(file, script_args, host_args, workers) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("netscript: {e}");
@@ -148,10 +186,10 @@ fn watch_file(file: &Path, script_args: &[String], host_args: &HostArgs) -> i32 
             }
         };
         let module_changed = changed.iter().any(|p| *p != main);
-        if run.finished.load(Ordering::SeqCst) || module_changed {
+        if run.finished() || module_changed {
             println!("──── {name} changed: restarting ────");
             drop(run);
-            run = match Run::start(file, script_args, host_args) {
+            run = match Run::start(file, script_args, host_args, workers) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("netscript: {e}");
