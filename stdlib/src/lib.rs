@@ -24,6 +24,7 @@ pub mod dns;
 pub mod frame;
 pub mod html;
 pub mod http;
+pub mod mapreduce;
 pub mod memcache;
 pub mod net;
 pub mod permissions;
@@ -71,6 +72,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("memcache", memcache::module()),
         ("zmq", zmq::module()),
         ("worker", worker::module()),
+        ("mapreduce", mapreduce::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

@@ -93,7 +93,9 @@ fn copy_at(op: &str, value: &Dynamic, depth: usize) -> Result<Dynamic, Error> {
     let name = runtime::context().engine.map_type_name(value.type_name()).to_string();
     Err(Error::value(
         op,
-        format!("a {name} cannot cross to another worker: only strings, blobs, numbers, booleans, characters, arrays and maps do"),
+        format!(
+            "a {name} cannot cross to another worker: only strings, blobs, numbers, booleans, characters, arrays and maps do"
+        ),
     ))
 }
 
@@ -375,9 +377,10 @@ impl Pool {
     ) -> NativeResult<()> {
         let callable = Arc::new(Callable::detached(ctx, f, |v| copy(op, v))?);
         let size = match chunk {
-            Some(n) => usize::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
-                Error::value(op, format!("the chunk size must be a positive number, got {n}"))
-            })?,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::value(op, format!("the chunk size must be a positive number, got {n}")))?,
             None if spread => items.len().max(1),
             None => items.len().div_ceil(4 * self.size()).max(1),
         };
@@ -434,7 +437,9 @@ impl Pool {
             for (i, r) in results.into_iter().enumerate() {
                 match r {
                     Ok(v) => out[start + i] = v,
-                    Err(e) if first_err.as_ref().is_none_or(|(j, _)| start + i < *j) => first_err = Some((start + i, e)),
+                    Err(e) if first_err.as_ref().is_none_or(|(j, _)| start + i < *j) => {
+                        first_err = Some((start + i, e))
+                    }
                     Err(_) => {}
                 }
             }
@@ -476,6 +481,12 @@ impl Pool {
     }
 }
 
+/// The number of cores this process may use (the default pool size).
+#[must_use]
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 /// The items of `pool.map`: an array, or a range of integers (as Python
 /// maps over `range(…)`).
 fn items(op: &str, items: Dynamic) -> NativeResult<rhai::Array> {
@@ -486,7 +497,9 @@ fn items(op: &str, items: Dynamic) -> NativeResult<rhai::Array> {
         return Ok(r.clone().map(Dynamic::from_int).collect());
     }
     let type_name = items.type_name();
-    items.try_cast::<rhai::Array>().ok_or_else(|| Error::value(op, format!("expected an array or a range, got {type_name}")).into())
+    items
+        .try_cast::<rhai::Array>()
+        .ok_or_else(|| Error::value(op, format!("expected an array or a range, got {type_name}")).into())
 }
 
 /// The `worker::` module.
@@ -707,8 +720,9 @@ mod api {
     /// ```rhai
     /// print(worker::cores());
     /// ```
-    pub fn cores() -> INT {
-        std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as INT
+    #[rhai_fn(name = "cores")]
+    pub fn cores_int() -> INT {
+        super::cores() as INT
     }
 
     /// A pool of one worker per core (`multiprocessing.Pool()`).
@@ -719,7 +733,7 @@ mod api {
     /// ```
     #[rhai_fn(name = "pool", return_raw)]
     pub fn pool() -> NativeResult<Pool> {
-        super::Pool::new(cores() as usize)
+        super::Pool::new(super::cores())
     }
 
     /// A pool of `n` workers (1 to 1,024).
@@ -730,9 +744,10 @@ mod api {
     /// ```
     #[rhai_fn(name = "pool", return_raw)]
     pub fn pool_of(n: INT) -> NativeResult<Pool> {
-        let n = usize::try_from(n).ok().filter(|n| (1..=1024).contains(n)).ok_or_else(|| {
-            Error::value("worker::pool", format!("a pool has 1 to 1024 workers, got {n}"))
-        })?;
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or_else(|| Error::value("worker::pool", format!("a pool has 1 to 1024 workers, got {n}")))?;
         super::Pool::new(n)
     }
 
@@ -808,6 +823,12 @@ mod api {
 
     /// Wait for every worker of a closed (or terminated) pool to stop; on
     /// a pool still open a `value` error, as in Python.
+    ///
+    /// ```rhai
+    /// let pool = worker::pool(2);
+    /// pool.close();
+    /// pool.join();
+    /// ```
     #[rhai_fn(global, name = "join", return_raw, pure)]
     pub fn pool_join(p: &mut Pool) -> NativeResult<()> {
         if p.0.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some() {
@@ -820,6 +841,11 @@ mod api {
     }
 
     /// Stop every worker of the pool now.
+    ///
+    /// ```rhai
+    /// let pool = worker::pool(2);
+    /// pool.terminate();
+    /// ```
     #[rhai_fn(global, name = "terminate", pure)]
     pub fn pool_terminate(p: &mut Pool) {
         pool_close(p);

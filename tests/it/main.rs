@@ -24,4 +24,5 @@ mod tls;
 mod tls_certs;
 mod url;
 mod watch;
+mod workers;
 mod zmq;

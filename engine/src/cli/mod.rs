@@ -2,6 +2,7 @@
 //! subcommand. Exit status: 0 success, 1 script error, 2 usage error.
 
 mod doc;
+mod mapreduce;
 mod repl;
 mod run;
 mod test;
@@ -32,6 +33,8 @@ enum Command {
     Test(test::TestArgs),
     /// Print the script reference (every function, its signature and example) as Markdown.
     Doc(doc::DocArgs),
+    /// Run a map-reduce job locally on every core, or as a Hadoop Streaming phase (`--phase map|reduce`).
+    Mapreduce(mapreduce::MapReduceArgs),
 }
 
 /// Limits, permissions and tracing shared by the subcommands that run scripts.
@@ -153,5 +156,6 @@ pub fn main() -> i32 {
         Command::Watch(args) => watch::watch(&args),
         Command::Test(args) => test::test(&args),
         Command::Doc(args) => doc::run(&args),
+        Command::Mapreduce(args) => mapreduce::run(&args),
     }
 }

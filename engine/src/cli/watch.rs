@@ -115,7 +115,12 @@ impl Run {
 }
 
 impl Instance {
-    fn start(builder: netscript::HostBuilder, name: &str, source: &str, script_args: &[String]) -> Result<Self, String> {
+    fn start(
+        builder: netscript::HostBuilder,
+        name: &str,
+        source: &str,
+        script_args: &[String],
+    ) -> Result<Self, String> {
         let host = Arc::new(builder.build().map_err(|e| e.to_string())?);
         let session = host.session();
         let program = Program::new();
