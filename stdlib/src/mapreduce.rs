@@ -24,7 +24,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::sync::Arc;
 
 use rhai::plugin::*;
-use rhai::{Dynamic, EvalAltResult, FnPtr, INT, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FnPtr, INT, ImmutableString, Map, NativeCallContext};
 
 use crate::error::{Error, Kind, NativeResult};
 use crate::runtime;
@@ -38,10 +38,15 @@ const DEFAULT_CHUNK: usize = 4096;
 const DEFAULT_MAX_MEMORY: usize = 256 << 20;
 
 /// Pairs grouped by key (as text): the key as first seen, then its values.
-type Groups = HashMap<String, (Dynamic, Vec<Dynamic>)>;
+type Groups = HashMap<ImmutableString, (Dynamic, Vec<Dynamic>)>;
 
 /// One key's group in key order: the key as text, the key, its values.
-type Group = (String, Dynamic, Vec<Dynamic>);
+type Group = (ImmutableString, Dynamic, Vec<Dynamic>);
+
+/// A key as text: a string key is shared, not copied.
+fn key_text(k: &Dynamic) -> ImmutableString {
+    k.read_lock::<ImmutableString>().map_or_else(|| k.to_string().into(), |s| s.clone())
+}
 
 /// What a map task sends back: its groups and their rough size in bytes.
 type MapResult = Result<(Groups, usize), Box<EvalAltResult>>;
@@ -64,11 +69,12 @@ fn add_pairs(op: &str, out: Dynamic, groups: &mut Groups, size: &mut usize) -> R
     let mut add = |k: Dynamic, v: Dynamic| -> Result<(), Error> {
         let (k, v) = (copy(op, &k)?, copy(op, &v)?);
         *size += size_of(&v) + 16;
-        match groups.get_mut(k.to_string().as_str()) {
+        let text = key_text(&k);
+        match groups.get_mut(&text) {
             Some((_, vs)) => vs.push(v),
             None => {
                 *size += size_of(&k) + 64;
-                groups.insert(k.to_string(), (k, vec![v]));
+                groups.insert(text, (k, vec![v]));
             }
         }
         Ok(())
@@ -251,7 +257,7 @@ impl Spill {
     ) -> NativeResult<()> {
         /// The next group of one run, ordered for a min-heap.
         struct Head {
-            text: String,
+            text: ImmutableString,
             key: Dynamic,
             values: Vec<Dynamic>,
             run: usize,
@@ -284,7 +290,7 @@ impl Spill {
                 let mut pair = pair.into_iter();
                 let key = pair.next().unwrap_or_default();
                 let values = pair.next().and_then(|v| v.into_array().ok()).unwrap_or_default();
-                Ok((key.to_string(), key, values))
+                Ok((key_text(&key), key, values))
             })));
         }
         sources.push(Box::new(sort_groups(rest).into_iter().map(Ok)));
