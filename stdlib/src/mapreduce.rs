@@ -106,9 +106,16 @@ impl Job {
     fn map_chunk(&self, op: &str, items: Vec<Dynamic>) -> MapResult {
         let mut groups = Groups::new();
         let mut size = 0;
-        for item in items {
-            let out = self.map.call(vec![item])?;
-            add_pairs(op, out, &mut groups, &mut size)?;
+        let mut failed: Option<Box<EvalAltResult>> = None;
+        self.map.call_each(items, |out| {
+            failed = match out {
+                Ok(out) => add_pairs(op, out, &mut groups, &mut size).err().map(Into::into),
+                Err(e) => Some(e),
+            };
+            failed.is_none()
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
         if let Some(combine) = &self.combine {
             size = 0;

@@ -398,7 +398,12 @@ impl Pool {
                     let results = if spread {
                         vec![result_back(op, callable.call(items))]
                     } else {
-                        items.into_iter().map(|item| result_back(op, callable.call(vec![item]))).collect()
+                        let mut out = Vec::with_capacity(items.len());
+                        callable.call_each(items, |r| {
+                            out.push(result_back(op, r));
+                            true
+                        });
+                        out
                     };
                     let _ = reply.try_send((i * size, results));
                 }),

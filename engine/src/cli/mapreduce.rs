@@ -4,7 +4,6 @@
 //! Streaming (`--phase map` / `--phase reduce`: lines on standard input,
 //! `key\tvalue` lines out), which is also how Spark's `RDD.pipe()` runs it.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
@@ -70,21 +69,5 @@ pub fn run(args: &MapReduceArgs) -> i32 {
             return 2;
         }
     };
-    let host = match args.host.host() {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("netscript: {e}");
-            return 2;
-        }
-    };
-    let result = host.run_source(&name, &format!("{source}{}", driver(args)), &[]);
-    drop(host);
-    let _ = std::io::stdout().flush();
-    match result {
-        Ok(_) => 0,
-        Err(e) => {
-            eprintln!("{}", e.render());
-            1
-        }
-    }
+    super::run::run_source(&args.host, &name, &format!("{source}{}", driver(args)), &[])
 }

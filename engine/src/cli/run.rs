@@ -69,14 +69,20 @@ pub fn run(args: &RunArgs) -> i32 {
     if args.workers != 1 {
         return run_workers(args.workers, &args.host, &name, &source, &script_args);
     }
-    let host = match args.host.host() {
+    run_source(&args.host, &name, &source, &script_args)
+}
+
+/// Run `source` (named `name`) on one host with `script_args` as `ARGS`:
+/// 0 on success, 1 on a script error (printed), 2 when the host cannot start.
+pub fn run_source(host: &HostArgs, name: &str, source: &str, script_args: &[String]) -> i32 {
+    let host = match host.host() {
         Ok(h) => h,
         Err(e) => {
             eprintln!("netscript: {e}");
             return 2;
         }
     };
-    let result = host.run_source(&name, &source, &script_args);
+    let result = host.run_source(name, source, script_args);
     drop(host);
     let _ = std::io::stdout().flush();
     match result {
