@@ -3,9 +3,13 @@
 Python threads, side by side on loopback. Run through `bench/run echo`
 (which builds the release binaries first).
 
-Parts (`bench/run echo [throughput] [idle] [startup] [tls]`, default the
-first three):
+Parts (`bench/run echo [throughput] [idle] [startup] [tls] [workers]`,
+default the first three):
   throughput  closed-loop echo, 64-byte messages, at 50 and 1000 connections
+  workers     the same on both cores: `netscript run --workers 2` against a
+              native tokio server on a 2-thread runtime (goal: >= 0.8x at
+              1000 connections); the load generator shares the machine, so
+              the CPU use of each side is printed
   tls         the same over TLS 1.3 (netscript's scripts/tls_echo_server.rhai,
               Node `tls`, Python asyncio with `ssl`), then full TLS 1.3
               handshakes per second (a new connection per request)
@@ -183,9 +187,9 @@ def ratio(a, b):
     return a / b if a and b else float("nan")
 
 
-def measure(name, conns):
+def measure(name, conns, servers=None):
     """One measurement of server `name` at `conns` connections, on a fresh server."""
-    srv = Server(name)
+    srv = Server(name, servers)
     try:
         return load(srv.port, conns, sample_pid=srv.proc.pid)
     finally:
@@ -198,20 +202,23 @@ def median(xs):
     return (xs[n // 2] + xs[(n - 1) // 2]) / 2 if xs else float("nan")
 
 
-def throughput(results):
+def throughput(results, servers=None, key="throughput", others=("native", "node", "netscript-base")):
     """ROUNDS interleaved rounds (every server once per round, in turn), so a
     slow spell of the machine hits all servers alike; each row is the round
     with the server's median msgs/s, and each ratio is the median of the
     per-round ratios (netscript against the other server in the same round)."""
+    servers = servers or SERVERS
+    selected = [n for n in SELECTED if n in servers] or list(servers)
+    first = selected[0]  # the netscript server the others are compared with
     for conns in CONNS:
-        print(f"\n== closed-loop echo, {conns} connections, 64-byte messages, "
+        print(f"\n== closed-loop echo{' (' + key + ')' if key != 'throughput' else ''}, {conns} connections, 64-byte messages, "
               f"{WARM:g}s warm + {MEASURE:g}s measured, {ROUNDS} round(s) ==", flush=True)
         rounds = []
         for k in range(ROUNDS):
             got = {}
-            for name in SELECTED:
+            for name in selected:
                 try:
-                    got[name] = measure(name, conns)
+                    got[name] = measure(name, conns, servers)
                 except RuntimeError as e:
                     print(f"{name:<12} failed: {e}", flush=True)
             rounds.append(got)
@@ -220,8 +227,8 @@ def throughput(results):
                       flush=True)
         print(f"{'server':<12} {'msgs/s':>10} {'p50 µs':>8} {'p99 µs':>8} {'p99.9 µs':>9} "
               f"{'srv CPU':>8} {'gen CPU':>8} {'other':>6} {'errors':>6}", flush=True)
-        row = results.setdefault("throughput", {}).setdefault(str(conns), {})
-        for name in SELECTED:
+        row = results.setdefault(key, {}).setdefault(str(conns), {})
+        for name in selected:
             runs = sorted((r[name] for r in rounds if name in r), key=lambda r: r["msgs_per_s"])
             if not runs:
                 continue
@@ -232,13 +239,24 @@ def throughput(results):
             print(f"{name:<12} {r['msgs_per_s']:>10,.0f} {r['p50_us']:>8} {r['p99_us']:>8} "
                   f"{r['p999_us']:>9} {cpu['server_cpu']:>8} {cpu['loadgen_cpu']:>8} {cpu['other_cpu']:>6} "
                   f"{r['errors']:>6}", flush=True)
-        for other in ("native", "node", "netscript-base"):
-            per_round = [ratio(r["netscript"]["msgs_per_s"], r[other]["msgs_per_s"])
-                         for r in rounds if "netscript" in r and other in r]
+        for other in others:
+            per_round = [ratio(r[first]["msgs_per_s"], r[other]["msgs_per_s"])
+                         for r in rounds if first in r and other in r]
             if per_round:
                 spread = ", ".join(f"{x:.2f}" for x in per_round)
-                print(f"netscript / {other}: {median(per_round):.2f} (rounds: {spread})", flush=True)
+                print(f"{first} / {other}: {median(per_round):.2f} (rounds: {spread})", flush=True)
                 row[f"ratio_{other}"] = median(per_round)
+
+
+def workers(results):
+    """Both cores: netscript with two host threads (SO_REUSEPORT spreads the
+    connections) against native tokio on a two-thread runtime."""
+    servers = {
+        "netscript-2w": [NETSCRIPT, "run", "--workers", "2", os.path.join(ROOT, "scripts", "echo_server.rhai"),
+                         "{port}"],
+        "native-2t": [LOADGEN, "serve", "{port}", "--threads", "2"],
+    }
+    throughput(results, servers, key="workers", others=("native-2t",))
 
 
 def idle(results):
@@ -353,7 +371,7 @@ def main():
     results = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "pin": PIN,
                "warm_s": WARM, "measure_s": MEASURE, "loadgen_threads": LOADGEN_THREADS}
     for part in parts:
-        {"throughput": throughput, "idle": idle, "startup": startup, "tls": tls}[part](results)
+        {"throughput": throughput, "idle": idle, "startup": startup, "tls": tls, "workers": workers}[part](results)
     with open(os.path.join(ROOT, "target", "bench", "echo.json"), "w") as f:
         json.dump(results, f, indent=2)
 

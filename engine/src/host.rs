@@ -337,13 +337,27 @@ impl Drop for CtrlC {
     }
 }
 
+/// `print`: a line on standard output. When the reader has gone (`script |
+/// head`), the process ends quietly with the status a shell gives a
+/// process killed by SIGPIPE (141), as a command-line tool would; other
+/// write errors drop the line.
+fn print_line(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{s}")
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
+}
+
 /// Set up an engine: standard modules, limits, printing, module resolution.
 fn build_engine(limits: &Limits, module_paths: Vec<PathBuf>) -> Engine {
     let mut engine = Engine::new();
     netscript_stdlib::register_all(&mut engine);
     limits.apply(&mut engine);
     engine.on_progress(runtime::on_progress).set_progress_interval(runtime::PROGRESS_INTERVAL);
-    engine.on_print(|s| println!("{s}"));
+    engine.on_print(print_line);
     engine.on_debug(|s, src, pos| match (src, pos.line()) {
         (Some(src), Some(line)) => eprintln!("{src}:{line}: {s}"),
         (None, Some(line)) => eprintln!("{line}: {s}"),

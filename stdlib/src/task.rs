@@ -117,11 +117,16 @@ impl Callable {
         Self::call_fnptr(&fnptr, &self.lib, args)
     }
 
-    /// [`Callable::call`] once per item, with the item as the one argument,
-    /// giving each result to `each` (which returns whether to go on): the
+    /// [`Callable::call`] once per item, with the item as the first argument
+    /// (and `extra` as the second, when given), giving each result to `each` (which returns whether to go on): the
     /// calls share one set-up, which for a trivial function costs more than
     /// the call (`pool.map`).
-    pub fn call_each(&self, items: Vec<Dynamic>, mut each: impl FnMut(NativeResult<Dynamic>) -> bool) {
+    pub fn call_each(
+        &self,
+        items: Vec<Dynamic>,
+        extra: Option<&Dynamic>,
+        mut each: impl FnMut(NativeResult<Dynamic>) -> bool,
+    ) {
         let engine = runtime::context().engine.clone();
         let mut global = engine.new_global_runtime_state();
         global.lib.push(self.lib.shared_lib().clone());
@@ -130,10 +135,18 @@ impl Callable {
         for item in items {
             let mut values = rhai::StaticVec::new_const();
             values.push(item);
+            values.extend(extra.cloned());
             if !each(self.fnptr.call_raw(&ctx, None, values)) {
                 return;
             }
         }
+    }
+
+    /// Whether the function is a script function (or closure) that takes
+    /// `n` arguments besides the values it captured.
+    pub fn takes(&self, n: usize) -> bool {
+        let (name, n) = (self.fnptr.fn_name(), n + self.fnptr.curry().len());
+        self.lib.iter_functions().any(|f| f.name == name && f.params.len() == n)
     }
 
     fn call_fnptr(fnptr: &FnPtr, lib: &AST, args: impl FuncArgs) -> NativeResult<Dynamic> {

@@ -210,7 +210,14 @@ impl Worker {
             Target::Function(f) => f.call(args),
             Target::File(path) => {
                 let engine = runtime::context().engine.clone();
-                let mut ast = engine.compile_file(path.clone().into())?;
+                let source =
+                    std::fs::read_to_string(&path).map_err(|e| Error::io("worker::start", &e).with_peer(&path))?;
+                // A `#!` line makes a script executable; blank it, keeping line numbers.
+                let code = match source.strip_prefix("#!") {
+                    Some(rest) => rest.find('\n').map_or("", |i| &rest[i..]),
+                    None => &source,
+                };
+                let mut ast = engine.compile(code)?;
                 ast.set_source(path);
                 let mut scope = rhai::Scope::new();
                 scope.push_constant("ARGS", args);
@@ -399,7 +406,7 @@ impl Pool {
                         vec![result_back(op, callable.call(items))]
                     } else {
                         let mut out = Vec::with_capacity(items.len());
-                        callable.call_each(items, |r| {
+                        callable.call_each(items, None, |r| {
                             out.push(result_back(op, r));
                             true
                         });

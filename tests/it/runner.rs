@@ -118,3 +118,21 @@ fn test_hangs() { task::sleep(10); }
     assert!(out.contains("FAIL  test_hangs") && out.contains("timeout"), "{out}");
     assert!(out.lines().any(|l| l == "1 passed, 2 failed"), "{out}");
 }
+
+#[test]
+fn printing_into_a_closed_pipe_ends_the_script_quietly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netscript"))
+        .args(["run", "-e", "let i = 0; loop { print(i); i += 1; }"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("netscript starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first: Vec<String> = lines.by_ref().take(3).map(|l| l.expect("line")).collect();
+    assert_eq!(first, ["0", "1", "2"]);
+    drop(lines); // the reader goes, as `| head -n 3` does
+    let out = child.wait_with_output().expect("netscript ends");
+    assert_eq!(out.status.code(), Some(141), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no panic, no message");
+}
