@@ -202,16 +202,7 @@ fn check(case: &Value, run: &Map) -> Result<(), String> {
 
 #[test]
 fn matches_cpython_struct() {
-    // A fixed seed unless STRUCT_CASES_SEED asks for another draw.
-    let seed = std::env::var("STRUCT_CASES_SEED").unwrap_or_else(|_| "20240611".into());
-    let out = std::process::Command::new("python3").arg(GENERATOR).arg(&seed).output().expect("python3 runs");
-    assert!(out.status.success(), "generator failed: {}", String::from_utf8_lossy(&out.stderr));
-    let cases: Vec<Value> = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("json line"))
-        .collect();
-    assert!(cases.len() > 5000, "too few cases: {}", cases.len());
+    let (seed, cases) = crate::util::cpython_cases(GENERATOR, "STRUCT_CASES_SEED", "20240611", 5001);
 
     let mut engine = Engine::new();
     netscript_stdlib::register_all(&mut engine);
