@@ -10,6 +10,7 @@
 //!   current-thread runtime) and [`runtime::block_on`], which lets a native
 //!   function wait for a future without blocking the event loop.
 //! - Sockets and tasks: [`tcp`], [`udp`], [`net`], [`task`].
+//! - Load runs: [`load`] (`load::`) over the samples of [`metrics`].
 //! - Data: [`bytes`], [`structs`] (`struct::`), [`frame`], [`zlib`], [`codec`]
 //!   (`json::`, `pickle::`, `base64::`, `hex::`, `hash::`).
 
@@ -24,8 +25,10 @@ pub mod dns;
 pub mod frame;
 pub mod html;
 pub mod http;
+pub mod load;
 pub mod mapreduce;
 pub mod memcache;
+pub mod metrics;
 pub mod net;
 pub mod permissions;
 #[path = "struct.rs"]
@@ -73,6 +76,7 @@ pub fn modules() -> Vec<(&'static str, rhai::Module)> {
         ("zmq", zmq::module()),
         ("worker", worker::module()),
         ("mapreduce", mapreduce::module()),
+        ("load", load::module()),
     ];
     all.extend(compress::modules());
     all.extend(codec::modules());

@@ -23,12 +23,19 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Kind, NativeResult};
 use crate::runtime;
 
+/// A script's global constants as Rhai shares them (its `SharedGlobalConstants`,
+/// which it does not export by name).
+type Constants = Arc<std::sync::RwLock<std::collections::BTreeMap<rhai::ImmutableString, Dynamic>>>;
+
 /// A script closure made ready to run in another task: the function pointer
 /// and the script library it was defined in.
 #[derive(Clone)]
 pub struct Callable {
     fnptr: FnPtr,
     lib: Arc<AST>,
+    /// The script's global constants (`const` at the top level), which its
+    /// functions read as `global::NAME`.
+    constants: Option<Constants>,
     /// Captured shared variables that held `()` when the closure was taken
     /// (`let t; t = task::start(|| … t …)`): their position among the
     /// captured values and the address of the shared cell's value.
@@ -57,7 +64,7 @@ impl Callable {
                 }
             }
         }
-        Self { fnptr, lib: Self::lib(ctx), unit_cells }
+        Self { fnptr, lib: Self::lib(ctx), constants: Self::constants(ctx), unit_cells }
     }
 
     /// The script functions visible to the native call `ctx`.
@@ -68,6 +75,11 @@ impl Callable {
             lib.combine(AST::new_from_module(m.clone()));
         }
         Arc::new(lib)
+    }
+
+    /// The global constants visible to the native call `ctx`.
+    fn constants(ctx: &NativeCallContext) -> Option<Constants> {
+        ctx.global_runtime_state().constants.clone()
     }
 
     /// Capture `fnptr` to run on another host thread (`worker::`): every
@@ -83,7 +95,7 @@ impl Callable {
         for value in fnptr.iter_curry_mut() {
             *value = copy(value)?;
         }
-        Ok(Self { fnptr, lib: Self::lib(ctx), unit_cells: Vec::new() })
+        Ok(Self { fnptr, lib: Self::lib(ctx), constants: Self::constants(ctx), unit_cells: Vec::new() })
     }
 
     /// Call the closure with `args` on the host's engine, as the body of a
@@ -91,7 +103,7 @@ impl Callable {
     /// engine's `max_call_levels` (which the main script may use in full, on
     /// its deeper stack), so a task never recurses deeper than its stack holds.
     pub fn call(&self, args: impl FuncArgs) -> NativeResult<Dynamic> {
-        Self::call_fnptr(&self.fnptr, &self.lib, args)
+        self.call_fnptr(&self.fnptr, args)
     }
 
     /// [`Callable::call`] as the body of a task started by `task::start`:
@@ -114,7 +126,7 @@ impl Callable {
                 *value = value.flatten_clone();
             }
         }
-        Self::call_fnptr(&fnptr, &self.lib, args)
+        self.call_fnptr(&fnptr, args)
     }
 
     /// [`Callable::call`] once per item, with the item as the first argument
@@ -130,6 +142,7 @@ impl Callable {
         let engine = runtime::context().engine.clone();
         let mut global = engine.new_global_runtime_state();
         global.lib.push(self.lib.shared_lib().clone());
+        global.constants.clone_from(&self.constants);
         global.level = engine.max_call_levels().saturating_sub(runtime::MAX_CALL_LEVELS);
         let ctx = NativeCallContext::new_with_all_fields(&engine, self.fnptr.fn_name(), None, &global, Position::NONE);
         for item in items {
@@ -149,12 +162,13 @@ impl Callable {
         self.lib.iter_functions().any(|f| f.name == name && f.params.len() == n)
     }
 
-    fn call_fnptr(fnptr: &FnPtr, lib: &AST, args: impl FuncArgs) -> NativeResult<Dynamic> {
+    fn call_fnptr(&self, fnptr: &FnPtr, args: impl FuncArgs) -> NativeResult<Dynamic> {
         let engine = runtime::context().engine.clone();
         let mut values = rhai::StaticVec::new_const();
         args.parse(&mut values);
         let mut global = engine.new_global_runtime_state();
-        global.lib.push(lib.shared_lib().clone());
+        global.lib.push(self.lib.shared_lib().clone());
+        global.constants.clone_from(&self.constants);
         global.level = engine.max_call_levels().saturating_sub(runtime::MAX_CALL_LEVELS);
         let ctx = NativeCallContext::new_with_all_fields(&engine, fnptr.fn_name(), None, &global, Position::NONE);
         fnptr.call_raw(&ctx, None, values)

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::args::{self, Borrowing, Opts};
 use crate::bytes::data_arg;
 use crate::error::{Error, Kind, NativeResult};
+use crate::metrics;
 use crate::net::{self, Family};
 use crate::runtime;
 use crate::task::Callable;
@@ -279,6 +280,9 @@ impl TcpConn {
                 if trace::on() {
                     trace::data("recv", &self.0.peer.to_string(), &buf[before..]);
                 }
+                if metrics::on() {
+                    metrics::count("data_received", n as f64);
+                }
                 Ok(Filled::Data(n))
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -309,6 +313,9 @@ impl TcpConn {
             tls::Read::Data => {
                 if trace::on() {
                     trace::data("recv", &self.0.peer.to_string(), &buf[before..]);
+                }
+                if metrics::on() {
+                    metrics::count("data_received", (buf.len() - before) as f64);
                 }
                 Ok(Filled::Data(buf.len() - before))
             }
@@ -527,6 +534,9 @@ impl TcpConn {
                 if first && trace::on() {
                     trace::data("send", &self.0.peer.to_string(), data);
                 }
+                if first && metrics::on() {
+                    metrics::count("data_sent", data.len() as f64);
+                }
                 first = false;
                 if let Some(tls) = tls {
                     if tls.try_send(stream, data, &mut sent, op, self.0.peer)? {
@@ -695,11 +705,13 @@ pub(crate) fn connect_as(op: &'static str, host: &str, port: u16, opts: &Opts) -
             socket.connect(addr).await
         };
         let peer_s = peer.clone();
+        let started = std::time::Instant::now();
         let result = runtime::block_on_timeout_at(op, Some(&peer), timeout, async move {
             attempt.await.map_err(|e| Error::io(op, &e).with_peer(peer_s))
         });
         match result {
             Ok(stream) => {
+                metrics::time("tcp_connect", &[], started.elapsed());
                 if nodelay {
                     stream.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
                 }

@@ -69,6 +69,7 @@ impl UdpSock {
         if crate::trace::on() {
             crate::trace::data("send_to", &addr.to_string(), data);
         }
+        crate::metrics::count("data_sent", data.len() as f64);
         let data = data.to_vec();
         runtime::block_on_timeout(OP, self.timeout(), async move {
             sock.send_to(&data, addr).await.map(|n| n as INT).map_err(|e| Error::io(OP, &e).with_peer(addr))
@@ -95,6 +96,7 @@ impl UdpSock {
         if crate::trace::on() {
             crate::trace::data("recv_from", &from.to_string(), &data);
         }
+        crate::metrics::count("data_received", data.len() as f64);
         Ok((data, from))
     }
 }
@@ -238,6 +240,7 @@ mod api {
         if crate::trace::on() {
             crate::trace::data("send", &local.to_string(), &data);
         }
+        crate::metrics::count("data_sent", data.len() as f64);
         runtime::block_on_timeout(OP, u.timeout(), async move {
             sock.send(&data).await.map(|n| n as INT).map_err(|e| Error::io(OP, &e).with_peer(local))
         })

@@ -1,7 +1,9 @@
 //! Command-line interface: argument parsing and dispatch to one file per
-//! subcommand. Exit status: 0 success, 1 script error, 2 usage error.
+//! subcommand. Exit status: 0 success, 1 script error, 2 usage error (and
+//! 99 when a load test's thresholds fail).
 
 mod doc;
+mod load;
 mod mapreduce;
 mod repl;
 mod run;
@@ -35,6 +37,8 @@ enum Command {
     Doc(doc::DocArgs),
     /// Run a map-reduce job locally on every core, or as a Hadoop Streaming phase (`--phase map|reduce`).
     Mapreduce(mapreduce::MapReduceArgs),
+    /// Run a load scenario (`fn iteration()` as one iteration of a virtual user), k6-style; or merge summaries.
+    Load(load::LoadArgs),
 }
 
 /// Limits, permissions and tracing shared by the subcommands that run scripts.
@@ -157,5 +161,6 @@ pub fn main() -> i32 {
         Command::Test(args) => test::test(&args),
         Command::Doc(args) => doc::run(&args),
         Command::Mapreduce(args) => mapreduce::run(&args),
+        Command::Load(args) => load::run(&args),
     }
 }

@@ -363,7 +363,8 @@ impl Session {
         let stream = opts.bool("stream", false)?;
         let mut history: Vec<Response> = Vec::new();
         loop {
-            let ex = self.exchange(op, &out, &timing)?;
+            let hop = Instant::now();
+            let ex = self.exchange(op, &out, &timing).inspect_err(|_| record_request(None, hop))?;
             self.store_cookies(&ex.parts.headers, &out.url);
             let location = ex.parts.headers.get(http::header::LOCATION).and_then(|l| l.to_str().ok());
             let status = ex.parts.status.as_u16();
@@ -374,7 +375,7 @@ impl Session {
             };
             let head = self.head(&out, &ex, std::mem::take(&mut history));
             let Some(next) = next else {
-                return self.finish(op, head, ex, &out, &timing, stream);
+                return self.finish(op, head, ex, &out, &timing, stream).inspect(|_| record_request(Some(status), hop));
             };
             if head.history.len() >= out.settings.max_redirects {
                 let mut chain: Vec<String> = head.history.iter().map(|r| r.head().url.clone()).collect();
@@ -397,12 +398,13 @@ impl Session {
             history = std::mem::take(&mut prior.history);
             let small = ex.parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
                 <= Some(REDIRECT_BODY);
-            let hop = if small {
+            let answer = if small {
                 self.finish(op, prior, ex, &out, &timing, false)?
             } else {
                 Response::whole(prior, Blob::new())
             };
-            history.push(hop);
+            record_request(Some(status), hop);
+            history.push(answer);
             redirect_request(&mut out, status, next);
         }
     }
@@ -684,6 +686,24 @@ fn parse_url(op: &str, text: &str) -> Result<Url, Error> {
 }
 
 /// The body of `form`, `multipart`, `json` or `body` (at most one).
+/// Record one request of a load run: `http_reqs` and `http_req_duration`
+/// (from sending to the whole response, or to its head when streamed)
+/// tagged with the status and its class (`2xx`), and `http_req_failed`
+/// (a status of 400 or more, or no response at all).
+fn record_request(status: Option<u16>, started: Instant) {
+    use crate::metrics::{self, MetricKind};
+    if !metrics::on() {
+        return;
+    }
+    let failed = status.is_none_or(|s| s >= 400);
+    metrics::record(MetricKind::Rate, false, "http_req_failed", &[], f64::from(u8::from(failed)));
+    let Some(status) = status else { return };
+    let (code, class) = (status.to_string(), format!("{}xx", status / 100));
+    let tags = [("status", code.as_str()), ("status_class", class.as_str())];
+    metrics::time("http_req_duration", &tags, started.elapsed());
+    metrics::record(MetricKind::Counter, false, "http_reqs", &tags, 1.0);
+}
+
 fn request_body(op: &str, opts: &Opts) -> Result<Option<Body>, Error> {
     let given: Vec<&str> =
         ["form", "multipart", "json", "body"].into_iter().filter(|k| opts.get(k).is_some()).collect();

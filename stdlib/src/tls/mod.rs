@@ -88,11 +88,15 @@ fn upgrade(
     sock.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(peer))?;
     let name = setup.server_name.clone();
     let is_server = matches!(tls, rustls::Connection::Server(_));
+    let started = std::time::Instant::now();
     let mut session = runtime::block_on_timeout_at(op, Some(&peer), timeout, async move {
         session::handshake(sock, tls, setup)
             .await
             .map_err(|f| reason::of_failure(op, &peer.to_string(), &f, name.as_deref()))
     })?;
+    if !is_server {
+        crate::metrics::time("tls_handshake", &[], started.elapsed());
+    }
     if is_server {
         // A server verified the client if the client showed a certificate
         // (a configured client verifier checked it).

@@ -1,0 +1,152 @@
+//! `netscript load SCENARIO.rhai`: a load test as k6 runs one — the file's
+//! `fn iteration()` as one iteration of one virtual user, `const options` for
+//! scenarios and thresholds, an end-of-test summary on standard output —
+//! and `netscript load --merge A.json B.json…` to combine the summaries of
+//! segments run elsewhere. Exit status: 0 when every threshold passed, 99
+//! when one failed (k6's status), 1 on a script error, 2 on a usage error.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use netscript_stdlib::load::summary::Summary;
+
+use super::HostArgs;
+
+/// The exit status of a run whose thresholds failed (k6's).
+pub const THRESHOLDS_FAILED: i32 = 99;
+
+/// Arguments of `netscript load`.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The scenario: a script defining `fn iteration()` (and optionally
+    /// `fn setup()`, `fn teardown(data)`, `const options = #{…}`).
+    #[arg(value_name = "SCENARIO", required_unless_present = "merge")]
+    scenario: Option<PathBuf>,
+    /// Arguments given to the scenario as `ARGS`.
+    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+    /// Virtual users (replaces the file's scenarios, as the flags below do).
+    #[arg(long, value_name = "N")]
+    vus: Option<u64>,
+    /// How long to run: `30s`, `1m30s`, `250ms`, or seconds.
+    #[arg(long, value_name = "TIME")]
+    duration: Option<String>,
+    /// Iterations shared by the VUs.
+    #[arg(long, value_name = "N")]
+    iterations: Option<u64>,
+    /// Iterations started per second whether or not earlier ones finished
+    /// (the open model; `--vus` is then the most running at once, 100 by
+    /// default; needs `--duration`).
+    #[arg(long, value_name = "PER_SEC")]
+    rate: Option<f64>,
+    /// Run one of N equal slices of the test (`2/4`): VU `i` and arrival
+    /// `k` run in segment `i mod N + 1`; merge the slices' summaries with
+    /// `--merge`.
+    #[arg(long, value_name = "I/N")]
+    segment: Option<String>,
+    /// Write the summary, with every histogram, as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    summary_json: Option<PathBuf>,
+    /// Combine the JSON summaries of runs made side by side and evaluate
+    /// the thresholds on the sum, instead of running a scenario.
+    #[arg(long, value_name = "FILES", num_args = 1.., conflicts_with = "scenario")]
+    merge: Vec<PathBuf>,
+    /// No progress lines on standard error.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// The code run after the scenario's own: the run, with the flags.
+fn driver(args: &LoadArgs) -> String {
+    let mut cli = Vec::new();
+    if let Some(n) = args.vus {
+        cli.push(format!("vus: {n}"));
+    }
+    if let Some(d) = &args.duration {
+        cli.push(format!("duration: {d:?}"));
+    }
+    if let Some(n) = args.iterations {
+        cli.push(format!("iterations: {n}"));
+    }
+    if let Some(r) = args.rate {
+        cli.push(format!("rate: {r:?}"));
+    }
+    if let Some(s) = &args.segment {
+        cli.push(format!("segment: {s:?}"));
+    }
+    cli.push(format!("progress: {}", !args.quiet));
+    format!("\n;\nload::run(if is_def_var(\"options\") {{ options }} else {{ #{{}} }}, #{{{}}})\n", cli.join(", "))
+}
+
+/// Print the summary, write its JSON, and return the exit status.
+fn report(args: &LoadArgs, summary: &Summary) -> i32 {
+    print!("{}", summary.text());
+    let _ = std::io::stdout().flush();
+    if let Some(path) = &args.summary_json
+        && let Err(e) = std::fs::write(path, summary.json().to_string())
+    {
+        eprintln!("netscript: cannot write {}: {e}", path.display());
+        return 1;
+    }
+    if summary.passed() { 0 } else { THRESHOLDS_FAILED }
+}
+
+/// `--merge`: read each summary, combine them, report.
+fn merge(args: &LoadArgs) -> i32 {
+    let mut parts = Vec::new();
+    for path in &args.merge {
+        let read = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|text| {
+            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+            Summary::from_json(&v).map_err(|e| e.message())
+        });
+        match read {
+            Ok(s) => parts.push(s),
+            Err(e) => {
+                eprintln!("netscript: {}: {e}", path.display());
+                return 2;
+            }
+        }
+    }
+    report(args, &Summary::merge(&parts))
+}
+
+/// Run the scenario (or the merge); the exit status.
+pub fn run(args: &LoadArgs) -> i32 {
+    if !args.merge.is_empty() {
+        return merge(args);
+    }
+    let Some(path) = &args.scenario else { return 2 };
+    let name = path.display().to_string();
+    let source = match std::fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("netscript: cannot read {name}: {e}");
+            return 2;
+        }
+    };
+    let host = match args.host.host() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("netscript: {e}");
+            return 2;
+        }
+    };
+    let result = host.run_source(&name, &format!("{source}{}", driver(args)), &args.args);
+    drop(host);
+    match result {
+        Ok(v) => match v.try_cast::<Summary>() {
+            Some(summary) => report(args, &summary),
+            None => {
+                eprintln!("netscript: {name}: the scenario did not end in a load run");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("{}", e.render());
+            1
+        }
+    }
+}
