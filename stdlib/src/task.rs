@@ -95,7 +95,14 @@ impl Callable {
         for value in fnptr.iter_curry_mut() {
             *value = copy(value)?;
         }
-        Ok(Self { fnptr, lib: Self::lib(ctx), constants: Self::constants(ctx), unit_cells: Vec::new() })
+        // The script's constants go as copies too; one that cannot cross
+        // (a handle) stays behind, and `global::NAME` of it is not found.
+        let constants = Self::constants(ctx).map(|shared| {
+            let own = shared.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let copies = own.iter().filter_map(|(k, v)| Some((k.clone(), copy(v).ok()?))).collect();
+            Arc::new(std::sync::RwLock::new(copies))
+        });
+        Ok(Self { fnptr, lib: Self::lib(ctx), constants, unit_cells: Vec::new() })
     }
 
     /// Call the closure with `args` on the host's engine, as the body of a

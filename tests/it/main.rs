@@ -12,6 +12,7 @@ mod frame;
 mod html;
 mod http_client;
 mod http_server;
+mod load;
 mod mail;
 mod memcache;
 mod permissions;

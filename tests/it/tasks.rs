@@ -281,3 +281,18 @@ fn bad_channel_capacities_are_value_errors() {
     }
     assert!(host.run_source("ch.rhai", "task::channel(65536).len", &[]).is_ok());
 }
+
+#[test]
+fn tasks_and_workers_see_the_scripts_global_constants() {
+    let v = crate::util::eval(
+        r#"
+        const LIMIT = 7;
+        fn limit() { global::LIMIT }
+        let t = task::start(|| limit() * 6);
+        let pool = worker::pool(1);
+        [t.join(), pool.map(|n| n + limit(), [1])[0]]
+    "#,
+    )
+    .expect("runs");
+    assert_eq!(v.to_string(), "[42, 8]");
+}

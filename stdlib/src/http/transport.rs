@@ -145,11 +145,13 @@ pub fn connect(
     let mut stream = None;
     for addr in addrs {
         let (op_s, peer_s) = (op.to_string(), peer.clone());
+        let started = Instant::now();
         let attempt = timing.wait(op, &peer, left(), async move {
             TcpStream::connect(addr).await.map_err(|e| Error::io(op_s, &e).with_peer(peer_s))
         });
         match attempt {
             Ok(s) => {
+                crate::metrics::time("tcp_connect", &[], started.elapsed());
                 stream = Some(s);
                 break;
             }
@@ -163,9 +165,11 @@ pub fn connect(
     stream.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
     let Some(tls) = tls else { return http1_over(op, &peer, stream, max_header) };
     let op_s = op.to_string();
+    let started = Instant::now();
     let stream = timing.wait(op, &peer, left(), async move {
         crate::tls::connect_stream(&op_s, stream, &tls.server_name, tls.config).await
     })?;
+    crate::metrics::time("tls_handshake", &[], started.elapsed());
     if crate::trace::on() {
         let (_, session) = stream.get_ref();
         let alpn = session.alpn_protocol().map_or("none".into(), |p| String::from_utf8_lossy(p).into_owned());

@@ -398,6 +398,11 @@ pub mod api {
     }
 
     /// The end-of-test summary as k6 prints it.
+    ///
+    /// ```rhai
+    /// fn iteration() { }
+    /// print(load::run(#{ iterations: 2 }).text());
+    /// ```
     #[rhai_fn(global, name = "text", pure)]
     pub fn text(s: &mut LoadSummary) -> String {
         s.text()
@@ -405,6 +410,12 @@ pub mod api {
 
     /// The summary as JSON text (what `--summary-json` writes), with every
     /// trend's whole histogram, so that `load::merge` is exact.
+    ///
+    /// ```rhai
+    /// fn iteration() { load::trend("t").add(5); }
+    /// let text = load::run(#{ iterations: 2 }).json();
+    /// print(json::decode(text).metrics.t.count);   // 2
+    /// ```
     #[rhai_fn(global, name = "json", pure)]
     pub fn json(s: &mut LoadSummary) -> String {
         s.json().to_string()

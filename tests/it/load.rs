@@ -1,0 +1,299 @@
+//! `netscript load`: executors' arithmetic, checks, thresholds and the exit
+//! status, summaries that merge exactly, and the metrics transports record,
+//! against the project's own echo server (a separate process), its HTTP
+//! server and memcached on loopback. Times are generous: precise figures
+//! belong in `bench/load`.
+
+use crate::util::{Peer, cli};
+use serde_json::Value;
+
+/// A scratch directory for one test's scenario and summaries.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("netscript-load-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Write `scenario` into `dir` and run `netscript load` on it with `flags`,
+/// the summary written as JSON; (status, stdout, stderr, summary).
+fn load(dir: &std::path::Path, scenario: &str, flags: &[&str]) -> (i32, String, String, Value) {
+    let file = dir.join("scenario.rhai");
+    std::fs::write(&file, scenario).expect("scenario written");
+    let json = dir.join(format!("summary-{}.json", flags.join("_").replace(['/', ' '], "-")));
+    let _ = std::fs::remove_file(&json);
+    let mut args = vec!["load", "--quiet", "--summary-json", json.to_str().unwrap(), file.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    let (status, out, err) = cli(&args);
+    let summary =
+        std::fs::read_to_string(&json).map_or(Value::Null, |s| serde_json::from_str(&s).expect("summary is JSON"));
+    (status, out, err, summary)
+}
+
+/// A figure of a metric in a JSON summary (0 when the metric is absent).
+fn figure(summary: &Value, metric: &str, field: &str) -> f64 {
+    summary["metrics"][metric][field].as_f64().unwrap_or(0.0)
+}
+
+fn echo_server() -> Peer {
+    Peer::netscript(&["run", "scripts/echo_server.rhai", "0"])
+}
+
+/// An iteration against the echo server at `PORT` (given as ARGS[0]):
+/// connect once per VU, send a line, check the echo.
+const ECHO_ITERATION: &str = r#"
+const PORT = parse_int(ARGS[0]);
+fn iteration(data, vu) {
+    if vu.conn == () { vu.conn = tcp::connect("127.0.0.1", global::PORT, #{ timeout: 5 }); }
+    let line = `${vu.id}:${vu.iteration}`;
+    vu.conn.send_line(line);
+    load::check(vu.conn.recv_line(), #{ "echo": |l| l == line });
+}
+"#;
+
+#[test]
+fn constant_arrival_rate_starts_its_iterations_on_schedule() {
+    let echo = echo_server();
+    let dir = scratch("rate");
+    let scenario = format!(
+        "{ECHO_ITERATION}\nconst options = #{{ scenarios: #{{ open: #{{ executor: \"constant-arrival-rate\", \
+         rate: 200, timeUnit: \"1s\", duration: \"5s\", preAllocatedVUs: 5, maxVUs: 20 }} }} }};"
+    );
+    let (status, out, err, s) = load(&dir, &scenario, &[&echo.port.to_string()]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    let iterations = figure(&s, "iterations", "sum");
+    assert!((990.0..=1010.0).contains(&iterations), "200/s for 5 s started {iterations} iterations");
+    assert_eq!(figure(&s, "dropped_iterations", "sum"), 0.0, "{out}");
+    assert_eq!(figure(&s, "checks", "count"), iterations, "one check per iteration");
+    assert_eq!(figure(&s, "checks", "rate"), 1.0, "every echo came back intact");
+    assert_eq!(figure(&s, "data_sent", "sum"), figure(&s, "data_received", "sum"), "echoed byte for byte");
+    assert!(figure(&s, "vus_max", "value") <= 20.0);
+    assert!(out.contains("iterations") && out.contains("✓ echo"), "{out}");
+}
+
+#[test]
+fn an_open_model_counts_the_iterations_it_could_not_start() {
+    let dir = scratch("dropped");
+    // Two VUs at most, each iteration 0.1 s: at most ~20 iterations a
+    // second can run, of the 100 a second that come due.
+    let scenario = r#"
+        const options = #{ scenarios: #{ slow: #{ executor: "constant-arrival-rate", rate: 100,
+            duration: "2s", preAllocatedVUs: 2, maxVUs: 2 } } };
+        fn iteration() { task::sleep(0.1); }
+    "#;
+    let (status, out, err, s) = load(&dir, scenario, &[]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    let (started, dropped) = (figure(&s, "iterations", "sum"), figure(&s, "dropped_iterations", "sum"));
+    assert_eq!(started + dropped, 200.0, "every arrival is started or dropped: {started} + {dropped}");
+    assert!(dropped >= 120.0, "a slowed target drops arrivals: {dropped} dropped, {started} started");
+    assert!(started >= 20.0, "{started}");
+}
+
+#[test]
+fn closed_model_executors_run_their_counts() {
+    let dir = scratch("closed");
+    let scenario = r#"
+        const options = #{ scenarios: #{
+            each: #{ executor: "per-vu-iterations", vus: 3, iterations: 4, exec: "each" },
+            pooled: #{ executor: "shared-iterations", vus: 4, iterations: 10, exec: "pooled" },
+            ramp: #{ executor: "ramping-vus", startVUs: 0, stages: [#{ duration: "1s", target: 4 },
+                #{ duration: "1s", target: 4 }, #{ duration: "500ms", target: 0 }], exec: "ramp" },
+        } };
+        fn each(data, vu) { load::counter("by_vu").add(1, #{ vu: `${vu.id}` }); task::sleep(0.01); }
+        fn pooled() { load::counter("shared_done").add(1); task::sleep(0.01); }
+        fn ramp(data, vu) { load::gauge("ramp_vu").add(vu.id); task::sleep(0.05); }
+    "#;
+    let (status, out, err, s) = load(&dir, scenario, &[]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    for vu in 1..=3 {
+        assert_eq!(figure(&s, &format!("by_vu{{vu:{vu}}}"), "sum"), 4.0, "VU {vu} ran its 4: {s}");
+    }
+    assert_eq!(figure(&s, "shared_done", "sum"), 10.0);
+    assert_eq!(figure(&s, "iterations{scenario:each}", "sum"), 12.0);
+    assert_eq!(figure(&s, "iterations{scenario:pooled}", "sum"), 10.0);
+    assert_eq!(figure(&s, "ramp_vu", "max"), 4.0, "the ramp reached 4 VUs and no more");
+    assert!(figure(&s, "iterations{scenario:ramp}", "sum") > 20.0);
+}
+
+#[test]
+fn thresholds_set_the_exit_status() {
+    let echo = echo_server();
+    let dir = scratch("thresholds");
+    let port = echo.port.to_string();
+    let passing = format!(
+        "{ECHO_ITERATION}\nconst options = #{{ iterations: 50, vus: 2, thresholds: #{{ \
+         \"checks\": [\"rate == 1\"], \"iteration_duration\": [\"p(95) < 2000\", \"max < 5000\"], \
+         \"errors{{kind:timeout}}\": [\"count < 1\"], \"iterations\": [\"count == 50\"] }} }};"
+    );
+    let (status, out, err, s) = load(&dir, &passing, &[&port]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    assert_eq!(s["passed"], Value::Bool(true));
+    assert_eq!(s["thresholds"].as_array().map(Vec::len), Some(5));
+    assert!(out.contains("✓ iterations: count == 50"), "{out}");
+
+    let failing = passing.replace("count == 50", "count > 50");
+    let (status, out, _, s) = load(&dir, &failing, &[&port]);
+    assert_eq!(status, 99, "a failed threshold exits 99: {out}");
+    assert_eq!(s["passed"], Value::Bool(false));
+    assert!(out.contains("✗ iterations: count > 50 (got 50)"), "{out}");
+
+    // A rule that cannot be read is a value error before anything runs.
+    let (status, _, err, _) = load(&dir, &passing.replace("p(95) < 2000", "p95 < 2000"), &[&port]);
+    assert_eq!(status, 1);
+    assert!(err.contains("value") && err.contains("p95 < 2000"), "{err}");
+}
+
+#[test]
+fn abort_on_fail_stops_the_run_early() {
+    let dir = scratch("abort");
+    let scenario = r#"
+        const options = #{ vus: 2, duration: "60s", thresholds: #{
+            "errors": [#{ threshold: "count < 3", abortOnFail: true }] } };
+        fn iteration() { task::sleep(0.05); throw "always fails"; }
+    "#;
+    let t0 = std::time::Instant::now();
+    let (status, out, err, s) = load(&dir, scenario, &[]);
+    assert_eq!(status, 99, "{out}\n{err}");
+    assert!(t0.elapsed().as_secs() < 30, "a 60 s run aborted after {:?}", t0.elapsed());
+    assert!(s["aborted"].as_str().is_some_and(|a| a.contains("count < 3")), "{s}");
+    assert!(figure(&s, "errors{kind:script}", "sum") >= 3.0);
+    assert!(err.contains("always fails"), "the first errors are printed: {err}");
+}
+
+#[test]
+fn segments_merge_into_the_counts_of_one_run() {
+    let dir = scratch("segments");
+    // Values that do not depend on which VU ran what: VU ids and their
+    // iteration numbers are the same in a whole run and in its segments.
+    let scenario = r#"
+        const options = #{
+            scenarios: #{
+                common: #{ executor: "shared-iterations", vus: 3, iterations: 101 },
+                each: #{ executor: "per-vu-iterations", vus: 5, iterations: 20, exec: "each" },
+                open: #{ executor: "constant-arrival-rate", rate: 50, duration: "1s", preAllocatedVUs: 4, exec: "open" },
+            },
+            thresholds: #{ "work": ["count == 151"], "size": ["max < 1000"] },
+        };
+        fn iteration() { load::counter("work").add(1); }
+        fn each(data, vu) { load::trend("size").add(vu.id * 100 + vu.iteration); }
+        fn open() { load::counter("work").add(1); }
+    "#;
+    let (status, out, err, whole) = load(&dir, scenario, &[]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    let mut parts = Vec::new();
+    for seg in ["1/3", "2/3", "3/3"] {
+        let (status, _, _, part) = load(&dir, scenario, &["--segment", seg]);
+        assert_eq!(status, 99, "each third alone fails count == 151");
+        assert!(figure(&part, "work", "sum") < 151.0);
+        parts.push(dir.join(format!("summary-{}.json", format!("--segment_{seg}").replace('/', "-"))));
+    }
+    let merged_json = dir.join("merged.json");
+    let mut args = vec!["load", "--summary-json", merged_json.to_str().unwrap(), "--merge"];
+    args.extend(parts.iter().map(|p| p.to_str().unwrap()));
+    let (status, out, err) = cli(&args);
+    assert_eq!(status, 0, "the merged thresholds pass: {out}\n{err}");
+    let merged: Value = serde_json::from_str(&std::fs::read_to_string(&merged_json).unwrap()).unwrap();
+    for (metric, field) in [("work", "sum"), ("iterations", "sum"), ("size", "count"), ("size", "sum"), ("size", "max")]
+    {
+        assert_eq!(figure(&merged, metric, field), figure(&whole, metric, field), "{metric}.{field}");
+    }
+    assert_eq!(figure(&merged, "work", "sum"), 151.0);
+    assert_eq!(figure(&merged, "size", "count"), 100.0);
+    for q in ["med", "p(90)", "p(99)"] {
+        assert_eq!(figure(&merged, "size", q), figure(&whole, "size", q), "histograms merge exactly: {q}");
+    }
+    assert_eq!(merged["segments"], serde_json::json!(["1/3", "2/3", "3/3"]));
+    assert!(out.contains("✓ work: count == 151"), "{out}");
+}
+
+#[test]
+fn failed_iterations_count_by_error_kind() {
+    let dir = scratch("kinds");
+    let closed = crate::util::closed_port();
+    let scenario = format!(
+        "const options = #{{ iterations: 5 }};\n\
+         fn iteration() {{ tcp::connect(\"127.0.0.1\", {closed}, #{{ timeout: 2 }}); }}"
+    );
+    let (status, out, err, s) = load(&dir, &scenario, &[]);
+    assert_eq!(status, 0, "no thresholds, no failure status: {out}\n{err}");
+    assert_eq!(figure(&s, "errors{kind:refused}", "sum"), 5.0, "{s}");
+    assert_eq!(figure(&s, "iterations", "sum"), 5.0);
+    assert!(out.contains("errors{kind:refused}"), "{out}");
+    assert!(err.contains("refused") && err.contains(&closed.to_string()), "the error names the peer: {err}");
+}
+
+#[test]
+fn http_requests_record_their_durations_by_status() {
+    let dir = scratch("http");
+    let scenario = r#"
+        fn setup() {
+            let server = http::listen("127.0.0.1", 0).serve(|req| if req.path == "/" { "hello" } else { http::not_found() });
+            `http://127.0.0.1:${server.port}`
+        }
+        fn iteration(base, vu) {
+            if vu.client == () { vu.client = http::session(); }
+            let ok = vu.client.get(base + "/");
+            load::check(ok, #{ "200": |r| r.status == 200, "body": |r| r.text() == "hello" });
+            vu.client.get(base + "/missing");
+        }
+        const options = #{ vus: 2, iterations: 20, thresholds: #{
+            "http_req_duration{status:200}": ["p(99) < 5000"], "http_req_failed": ["rate < 0.6"] } };
+    "#;
+    let (status, out, err, s) = load(&dir, scenario, &[]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    assert_eq!(figure(&s, "http_reqs", "sum"), 40.0);
+    assert_eq!(figure(&s, "http_reqs{status:200}", "sum"), 20.0);
+    assert_eq!(figure(&s, "http_reqs{status_class:4xx}", "sum"), 20.0);
+    assert_eq!(figure(&s, "http_req_duration", "count"), 40.0);
+    assert!((figure(&s, "http_req_failed", "rate") - 0.5).abs() < 1e-9);
+    assert_eq!(figure(&s, "checks{check:body}", "rate"), 1.0);
+    assert_eq!(figure(&s, "tcp_connect", "count"), 2.0, "one keep-alive connection per VU: {s}");
+}
+
+#[test]
+fn the_echo_example_passes_its_thresholds_against_a_real_echo_server() {
+    let echo = echo_server();
+    let target = format!("127.0.0.1:{}", echo.port);
+    let json = scratch("example").join("summary.json");
+    let (status, out, err) = cli(&[
+        "load",
+        "--quiet",
+        "--vus",
+        "4",
+        "--duration",
+        "2s",
+        "--summary-json",
+        json.to_str().unwrap(),
+        "scripts/load_echo.rhai",
+        &target,
+    ]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(figure(&s, "iterations", "sum") > 100.0, "{out}");
+    assert_eq!(figure(&s, "tcp_connect", "count"), 4.0, "one connection per VU");
+    assert_eq!(figure(&s, "echo_rtt", "count"), figure(&s, "iterations", "sum"));
+    // Without a target the example starts its own server.
+    let (status, out, err) = cli(&["load", "--quiet", "--vus", "2", "--iterations", "20", "scripts/load_echo.rhai"]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    assert!(out.contains("iterations") && out.contains(" 20 "), "{out}");
+}
+
+#[test]
+fn load_run_is_callable_from_a_script() {
+    let v = crate::util::eval(
+        r#"
+        fn iteration(data) { load::rate("even").add(data % 2 == 0); }
+        fn setup() { 4 }
+        let s = load::run(#{ vus: 2, iterations: 6 });
+        [s.metrics.iterations.sum, s.metrics.even.rate, s.passed, s.text().contains("even")]
+    "#,
+    )
+    .expect("runs");
+    assert_eq!(v.to_string(), "[6.0, 1.0, true, true]");
+    let bad = crate::util::eval(
+        r#"fn iteration() {} load::run(#{ scenarios: #{ a: #{ executor: "constant-vus", vus: 1, duraton: "1s" } } })"#,
+    );
+    let bad = bad.expect_err("a typo is an error");
+    assert!(bad.starts_with("value:") && bad.contains("duraton"), "{bad}");
+    let missing = crate::util::eval(r#"load::run(#{ iterations: 1 })"#).expect_err("no iteration function");
+    assert!(missing.contains("fn iteration()"), "{missing}");
+}
