@@ -48,6 +48,9 @@ pub struct LoadArgs {
     /// Write the summary, with every histogram, as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     summary_json: Option<PathBuf>,
+    /// Write each second's figures of every metric: `csv=FILE`.
+    #[arg(long, value_name = "csv=FILE", value_parser = parse_out)]
+    out: Option<PathBuf>,
     /// Combine the JSON summaries of runs made side by side and evaluate
     /// the thresholds on the sum, instead of running a scenario.
     #[arg(long, value_name = "FILES", num_args = 1.., conflicts_with = "scenario")]
@@ -57,6 +60,14 @@ pub struct LoadArgs {
     quiet: bool,
     #[command(flatten)]
     host: HostArgs,
+}
+
+/// `--out csv=FILE`: the file.
+fn parse_out(text: &str) -> Result<PathBuf, String> {
+    match text.split_once('=') {
+        Some(("csv", path)) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => Err(format!("--out takes csv=FILE, got {text:?}")),
+    }
 }
 
 /// The code run after the scenario's own: the run, with the flags.
@@ -87,6 +98,12 @@ fn report(args: &LoadArgs, summary: &Summary) -> i32 {
     let _ = std::io::stdout().flush();
     if let Some(path) = &args.summary_json
         && let Err(e) = std::fs::write(path, summary.json().to_string())
+    {
+        eprintln!("netscript: cannot write {}: {e}", path.display());
+        return 1;
+    }
+    if let Some(path) = &args.out
+        && let Err(e) = std::fs::write(path, summary.series.csv())
     {
         eprintln!("netscript: cannot write {}: {e}", path.display());
         return 1;

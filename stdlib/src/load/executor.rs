@@ -496,10 +496,12 @@ pub fn execute(job: Job) -> NativeResult<Summary> {
     }
     let mut bar = Progress::new(progress, longest);
     let mut aborted = None;
+    let mut series = super::series::Series::default();
     loop {
         let done = controllers.wait(Some(Instant::now() + TICK))?;
         metrics::record(MetricKind::Gauge, false, "vus", &[], run.vus.get() as f64);
         metrics::record(MetricKind::Gauge, false, "vus_max", &[], run.vus_max.get() as f64);
+        metrics::with(|m| series.sample(t0.elapsed().as_secs_f64(), m));
         if done {
             break;
         }
@@ -523,6 +525,7 @@ pub fn execute(job: Job) -> NativeResult<Summary> {
     let segments = if plan.segment == Segment::WHOLE { Vec::new() } else { vec![plan.segment.label()] };
     let mut summary = Summary::new(metrics::stop(), elapsed, plan.thresholds, segments);
     summary.aborted = aborted;
+    summary.series = series;
     Ok(summary)
 }
 

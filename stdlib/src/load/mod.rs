@@ -19,6 +19,7 @@
 
 mod executor;
 mod options;
+pub mod series;
 pub mod summary;
 
 use rhai::plugin::*;
@@ -419,6 +420,18 @@ pub mod api {
     #[rhai_fn(global, name = "json", pure)]
     pub fn json(s: &mut LoadSummary) -> String {
         s.json().to_string()
+    }
+
+    /// The run's time series as CSV (what `--out csv=FILE` writes): one
+    /// row per second per metric, `time,metric,type,count,value,avg,med,p95,p99,max`.
+    ///
+    /// ```rhai
+    /// fn iteration() { }
+    /// print(load::run(#{ iterations: 2 }).csv());
+    /// ```
+    #[rhai_fn(global, name = "csv", pure)]
+    pub fn csv(s: &mut LoadSummary) -> String {
+        s.series.csv()
     }
 
     /// `print(summary)` shows the text summary.

@@ -204,6 +204,8 @@ pub struct Summary {
     pub segments: Vec<String>,
     /// Why the run stopped early, if it did (a threshold with `abortOnFail`).
     pub aborted: Option<String>,
+    /// Each second's figures (empty after a merge or a read from JSON).
+    pub series: super::series::Series,
 }
 
 impl Summary {
@@ -211,7 +213,7 @@ impl Summary {
     #[must_use]
     pub fn new(metrics: Metrics, elapsed: Duration, thresholds: Vec<Threshold>, segments: Vec<String>) -> Self {
         let verdicts = evaluate(&thresholds, &metrics, elapsed);
-        Self { metrics, elapsed, thresholds, verdicts, segments, aborted: None }
+        Self { metrics, elapsed, thresholds, verdicts, segments, aborted: None, series: Default::default() }
     }
 
     /// Whether every threshold passed.
