@@ -297,3 +297,18 @@ fn load_run_is_callable_from_a_script() {
     let missing = crate::util::eval(r#"load::run(#{ iterations: 1 })"#).expect_err("no iteration function");
     assert!(missing.contains("fn iteration()"), "{missing}");
 }
+
+#[test]
+fn workers_split_the_test_and_merge_exactly() {
+    let echo = echo_server();
+    let dir = scratch("workers");
+    let scenario = format!("{ECHO_ITERATION}\nconst options = #{{ vus: 3, iterations: 101 }};");
+    let port = echo.port.to_string();
+    let (status, out, err, s) = load(&dir, &scenario, &["--workers", "2", &port]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    assert_eq!(figure(&s, "iterations", "sum"), 101.0, "every shared iteration ran once: {s}");
+    assert_eq!(figure(&s, "checks", "sum"), 101.0);
+    assert_eq!(figure(&s, "tcp_connect", "count"), 3.0, "three VUs over two hosts, one connection each");
+    assert_eq!(s["segments"], serde_json::json!(["1/2", "2/2"]));
+    assert_eq!(figure(&s, "vus_max", "value"), 3.0, "the hosts' VUs add up");
+}

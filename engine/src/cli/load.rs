@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
+use netscript_stdlib::load::Segment;
 use netscript_stdlib::load::summary::Summary;
 
 use super::HostArgs;
@@ -23,8 +24,9 @@ pub struct LoadArgs {
     /// `fn setup()`, `fn teardown(data)`, `const options = #{…}`).
     #[arg(value_name = "SCENARIO", required_unless_present = "merge")]
     scenario: Option<PathBuf>,
-    /// Arguments given to the scenario as `ARGS`.
-    #[arg(value_name = "ARGS", trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Arguments given to the scenario as `ARGS` (flags may come before or
+    /// after them; after `--` everything is an argument).
+    #[arg(value_name = "ARGS")]
     args: Vec<String>,
     /// Virtual users (replaces the file's scenarios, as the flags below do).
     #[arg(long, value_name = "N")]
@@ -55,6 +57,11 @@ pub struct LoadArgs {
     /// the thresholds on the sum, instead of running a scenario.
     #[arg(long, value_name = "FILES", num_args = 1.., conflicts_with = "scenario")]
     merge: Vec<PathBuf>,
+    /// Run on N threads, each with its own host running 1/N of the test
+    /// (an execution segment, as `--segment` gives), and merge their
+    /// summaries: every core drives load. `setup()` runs in each.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    workers: usize,
     /// No progress lines on standard error.
     #[arg(long, short)]
     quiet: bool,
@@ -70,8 +77,9 @@ fn parse_out(text: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// The code run after the scenario's own: the run, with the flags.
-fn driver(args: &LoadArgs) -> String {
+/// The code run after the scenario's own: the run, with the flags, as
+/// `segment` (of `workers`; progress shown by the first only).
+fn driver(args: &LoadArgs, segment: Option<Segment>, first: bool) -> String {
     let mut cli = Vec::new();
     if let Some(n) = args.vus {
         cli.push(format!("vus: {n}"));
@@ -85,10 +93,10 @@ fn driver(args: &LoadArgs) -> String {
     if let Some(r) = args.rate {
         cli.push(format!("rate: {r:?}"));
     }
-    if let Some(s) = &args.segment {
-        cli.push(format!("segment: {s:?}"));
+    if let Some(s) = segment {
+        cli.push(format!("segment: {:?}", s.label()));
     }
-    cli.push(format!("progress: {}", !args.quiet));
+    cli.push(format!("progress: {}", !args.quiet && first));
     format!("\n;\nload::run(if is_def_var(\"options\") {{ options }} else {{ #{{}} }}, #{{{}}})\n", cli.join(", "))
 }
 
@@ -144,26 +152,72 @@ pub fn run(args: &LoadArgs) -> i32 {
             return 2;
         }
     };
-    let host = match args.host.host() {
-        Ok(h) => h,
+    let base = match args.segment.as_deref().map(Segment::parse).transpose() {
+        Ok(base) => base,
+        Err(e) => {
+            eprintln!("netscript: --segment: {e}");
+            return 2;
+        }
+    };
+    if args.workers <= 1 {
+        let host = match args.host.host() {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("netscript: {e}");
+                return 2;
+            }
+        };
+        let result = host.run_source(&name, &format!("{source}{}", driver(args, base, true)), &args.args);
+        drop(host);
+        return finish(args, &name, vec![result]);
+    }
+    let builders = match args.host.builders(args.workers) {
+        Ok(b) => b,
         Err(e) => {
             eprintln!("netscript: {e}");
             return 2;
         }
     };
-    let result = host.run_source(&name, &format!("{source}{}", driver(args)), &args.args);
-    drop(host);
-    match result {
-        Ok(v) => match v.try_cast::<Summary>() {
-            Some(summary) => report(args, &summary),
-            None => {
-                eprintln!("netscript: {name}: the scenario did not end in a load run");
-                1
+    let base = base.unwrap_or(Segment::WHOLE);
+    let results = std::thread::scope(|scope| {
+        let runs: Vec<_> = builders
+            .into_iter()
+            .enumerate()
+            .map(|(w, builder)| {
+                let code =
+                    format!("{source}{}", driver(args, Some(base.within(w as u64, args.workers as u64)), w == 0));
+                let name = &name;
+                scope.spawn(move || builder.build()?.run_source(name, &code, &args.args))
+            })
+            .collect();
+        runs.into_iter()
+            .map(|r| r.join().unwrap_or_else(|_| Err(netscript::Error::host("internal", "a load worker panicked"))))
+            .collect()
+    });
+    finish(args, &name, results)
+}
+
+/// Report the summaries of the hosts (merged when there are several), or
+/// the first error.
+fn finish(args: &LoadArgs, name: &str, results: Vec<Result<rhai::Dynamic, netscript::Error>>) -> i32 {
+    let mut parts = Vec::new();
+    for result in results {
+        match result {
+            Ok(v) => match v.try_cast::<Summary>() {
+                Some(summary) => parts.push(summary),
+                None => {
+                    eprintln!("netscript: {name}: the scenario did not end in a load run");
+                    return 1;
+                }
+            },
+            Err(e) => {
+                eprintln!("{}", e.render());
+                return 1;
             }
-        },
-        Err(e) => {
-            eprintln!("{}", e.render());
-            1
         }
+    }
+    match parts.len() {
+        1 => report(args, &parts[0]),
+        _ => report(args, &Summary::merge(&parts)),
     }
 }

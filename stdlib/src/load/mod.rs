@@ -22,11 +22,13 @@ mod options;
 pub mod series;
 pub mod summary;
 
+pub use options::Segment;
+
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
 
 use self::executor::{Function, Job};
-use self::options::{Overrides, Segment};
+use self::options::Overrides;
 use self::summary::Summary;
 use crate::error::{Error, NativeResult};
 use crate::metrics::{self, MetricKind};

@@ -130,8 +130,9 @@ pub struct Scenario {
 /// VU `i` and arrival `k` belong to segment `index` when `i % count == index`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Segment {
-    /// 0-based.
+    /// Which slice, 0-based.
     pub index: u64,
+    /// How many slices.
     pub count: u64,
 }
 
@@ -163,6 +164,13 @@ impl Segment {
     #[must_use]
     pub fn share(self, n: u64) -> u64 {
         n / self.count + u64::from(n % self.count > self.index)
+    }
+
+    /// Part `w` of `n` of this segment (the segments of `--workers N`):
+    /// together the `n` parts own exactly what this segment owns.
+    #[must_use]
+    pub fn within(self, w: u64, n: u64) -> Self {
+        Self { index: self.index + self.count * w, count: self.count * n }
     }
 
     /// `i/n` as written on the command line.

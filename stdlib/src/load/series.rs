@@ -57,6 +57,38 @@ impl Series {
         self.prev = now.iter().filter(|(k, _)| !k.contains('{')).map(|(k, m)| (k.clone(), m.clone())).collect();
     }
 
+    /// Combine the series of runs made side by side, second by second:
+    /// counts, sums and gauges add up; a trend's per-second mean is exact,
+    /// its percentiles are the parts' weighted by their counts (close, not
+    /// exact: the summary's percentiles, from whole histograms, are exact).
+    #[must_use]
+    pub fn merge(parts: &[&Self]) -> Self {
+        let mut at: std::collections::BTreeMap<(i64, String), Point> = std::collections::BTreeMap::new();
+        for p in parts.iter().flat_map(|s| &s.points) {
+            let key = (p.t.round() as i64, p.metric.clone());
+            match at.get_mut(&key) {
+                None => {
+                    at.insert(key, p.clone());
+                }
+                Some(m) => {
+                    let (a, b) = (m.count as f64, p.count as f64);
+                    let weigh = |x: f64, y: f64| if a + b > 0.0 { (x * a + y * b) / (a + b) } else { 0.0 };
+                    m.med = weigh(m.med, p.med);
+                    m.p95 = weigh(m.p95, p.p95);
+                    m.p99 = weigh(m.p99, p.p99);
+                    m.max = m.max.max(p.max);
+                    m.t = m.t.max(p.t);
+                    m.count += p.count;
+                    m.sum += p.sum;
+                    m.avg = if m.count > 0 && m.kind == MetricKind::Trend { m.sum / m.count as f64 } else { 0.0 };
+                }
+            }
+        }
+        let mut points: Vec<Point> = at.into_values().collect();
+        points.sort_by(|a, b| a.t.total_cmp(&b.t).then_with(|| a.metric.cmp(&b.metric)));
+        Self { prev: Metrics::new(), points }
+    }
+
     /// The points as CSV: a header, then one row per second per metric.
     #[must_use]
     pub fn csv(&self) -> String {

@@ -204,7 +204,8 @@ pub struct Summary {
     pub segments: Vec<String>,
     /// Why the run stopped early, if it did (a threshold with `abortOnFail`).
     pub aborted: Option<String>,
-    /// Each second's figures (empty after a merge or a read from JSON).
+    /// Each second's figures (empty when read from JSON; after a merge,
+    /// those of the parts combined second by second).
     pub series: super::series::Series,
 }
 
@@ -359,8 +360,9 @@ impl Summary {
     }
 
     /// Combine summaries of runs made side by side (segments of one test):
-    /// counts and histograms add up, the duration is the longest, and the
-    /// thresholds (of every part, once each) are evaluated again on the sum.
+    /// counts and histograms add up, the duration is the longest, the
+    /// thresholds (of every part, once each) are evaluated again on the sum,
+    /// and the time series are combined second by second.
     #[must_use]
     pub fn merge(parts: &[Self]) -> Self {
         let mut metrics = Metrics::new();
@@ -371,6 +373,15 @@ impl Summary {
         for p in parts {
             for (k, m) in &p.metrics {
                 match metrics.get_mut(k) {
+                    // VUs of parts running side by side add up (as k6 sums
+                    // its instances'); other gauges keep the larger value.
+                    Some(have) if k == "vus" || k == "vus_max" => {
+                        have.count += m.count;
+                        have.last += m.last;
+                        have.max += m.max;
+                        have.min += m.min;
+                        have.sum += m.sum;
+                    }
                     Some(have) if have.kind == m.kind => have.merge(m),
                     Some(_) => {}
                     None => {
@@ -389,6 +400,7 @@ impl Summary {
         }
         let mut s = Self::new(metrics, elapsed, thresholds, segments);
         s.aborted = aborted;
+        s.series = super::series::Series::merge(&parts.iter().map(|p| &p.series).collect::<Vec<_>>());
         s
     }
 
