@@ -71,7 +71,8 @@ pub fn resolve(
             let name = host.to_string();
             let op_owned = op.to_string();
             let peer = host_port(host, port);
-            runtime::block_on_timeout(op, timeout, async move {
+            let started = std::time::Instant::now();
+            let found = runtime::block_on_timeout(op, timeout, async move {
                 match tokio::net::lookup_host((name.as_str(), port)).await {
                     Ok(addrs) => Ok(addrs.collect()),
                     Err(e) => {
@@ -79,7 +80,9 @@ pub fn resolve(
                             .with_peer(peer))
                     }
                 }
-            })?
+            })?;
+            crate::metrics::time("dns_lookup", &[], started.elapsed());
+            found
         }
     };
     let addrs: Vec<SocketAddr> = addrs.into_iter().filter(|a| family.accepts(a)).collect();

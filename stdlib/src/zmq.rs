@@ -254,6 +254,10 @@ impl ZmqSock {
                 crate::trace::data(op, &self.last_endpoint(), frame);
             }
         }
+        if crate::metrics::on() {
+            crate::metrics::count("zmq_msgs_sent", 1.0);
+            crate::metrics::count("data_sent", message.iter().map(|f| f.len() as f64).sum());
+        }
         self.run(op, self.timeout(), async move |held: &mut Held| {
             loop {
                 match held.sock.send(message).await {
@@ -299,6 +303,10 @@ impl ZmqSock {
             for frame in &frames {
                 crate::trace::data(op, &self.last_endpoint(), frame);
             }
+        }
+        if crate::metrics::on() {
+            crate::metrics::count("zmq_msgs_received", 1.0);
+            crate::metrics::count("data_received", frames.iter().map(|f| f.len() as f64).sum());
         }
         Ok(frames)
     }

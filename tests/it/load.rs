@@ -312,3 +312,69 @@ fn workers_split_the_test_and_merge_exactly() {
     assert_eq!(s["segments"], serde_json::json!(["1/2", "2/2"]));
     assert_eq!(figure(&s, "vus_max", "value"), 3.0, "the hosts' VUs add up");
 }
+
+#[test]
+fn the_memcache_example_warms_a_real_memcached() {
+    let mc = crate::memcache::Memcached::start();
+    let dir = scratch("memcache");
+    let json = dir.join("summary.json");
+    let (status, out, err) = cli(&[
+        "load",
+        "-q",
+        "scripts/load_memcache.rhai",
+        &mc.addr(),
+        "--vus",
+        "4",
+        "--iterations",
+        "2000",
+        "--summary-json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // 500 keys: each is a miss once (and stored), every later look-up a hit.
+    let misses = figure(&s, "cache_hit", "count") - figure(&s, "cache_hit", "sum");
+    assert_eq!(figure(&s, "cache_hit", "count"), 2000.0);
+    assert!((500.0..=520.0).contains(&misses), "{misses} misses for 500 keys (a few VUs may race on one key)");
+    assert_eq!(figure(&s, "memcache_reqs{op:get}", "sum"), 2000.0);
+    assert_eq!(figure(&s, "memcache_reqs{op:set}", "sum"), misses);
+    assert_eq!(figure(&s, "memcache_req_failed", "rate"), 0.0);
+    assert!(figure(&s, "data_received", "sum") > 0.0 && figure(&s, "tcp_connect", "count") >= 4.0, "{s}");
+}
+
+#[test]
+fn the_http_example_ramps_and_passes_its_thresholds() {
+    let dir = scratch("http-example");
+    let json = dir.join("summary.json");
+    let (status, out, err) = cli(&["load", "-q", "scripts/load_http.rhai", "--summary-json", json.to_str().unwrap()]);
+    assert_eq!(status, 0, "{out}\n{err}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(figure(&s, "vus_max", "value"), 10.0, "the ramp reached its 10 VUs");
+    assert_eq!(figure(&s, "http_reqs", "sum"), figure(&s, "iterations", "sum"));
+    assert_eq!(figure(&s, "checks", "rate"), 1.0);
+    assert_eq!(figure(&s, "group_duration{group:item}", "count"), figure(&s, "iterations", "sum"));
+    assert!(figure(&s, "http_reqs", "sum") > 100.0);
+}
+
+#[test]
+fn zmq_and_dns_record_their_metrics() {
+    let v = crate::util::eval(
+        r#"
+        fn setup() {
+            let pull = zmq::socket("pull");
+            pull.bind("tcp://127.0.0.1:0");
+            let push = zmq::socket("push");
+            push.connect(`tcp://127.0.0.1:${pull.port}`);
+            let l = tcp::listen("127.0.0.1", 0);
+            tcp::connect("localhost", l.port).close();
+            #{ push: push, pull: pull }
+        }
+        fn iteration(s) { s.push.send("twelve bytes"); s.pull.recv(); }
+        let s = load::run(#{ iterations: 25 });
+        let m = s.metrics;
+        [m.zmq_msgs_sent.sum, m.zmq_msgs_received.sum, m.data_sent.sum >= 300.0, m.dns_lookup.count >= 1]
+    "#,
+    )
+    .expect("runs");
+    assert_eq!(v.to_string(), "[25.0, 25.0, true, true]");
+}

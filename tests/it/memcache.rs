@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 use crate::util::{cli, closed_port, eval, python};
 
 /// A memcached process on a loopback port; killed when dropped.
-struct Memcached {
+pub(crate) struct Memcached {
     child: Option<Child>,
     port: u16,
 }
 
 impl Memcached {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::on(closed_port())
     }
 
@@ -37,7 +37,7 @@ impl Memcached {
         Self { child: Some(child), port }
     }
 
-    fn addr(&self) -> String {
+    pub(crate) fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 

@@ -147,6 +147,7 @@ fn is_server_failure(err: &Error) -> bool {
 impl Conn {
     async fn connect(server: &Server, op: &'static str, limit: Duration) -> Result<Self, Error> {
         let peer = &server.label;
+        let started = std::time::Instant::now();
         let stream = match tokio::time::timeout(limit, TcpStream::connect(server.addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(Error::io(op, &e).with_peer(peer)),
@@ -160,6 +161,7 @@ impl Conn {
             }
         };
         stream.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(peer))?;
+        crate::metrics::time("tcp_connect", &[], started.elapsed());
         Ok(Self { stream, buf: BytesMut::with_capacity(4096) })
     }
 
@@ -167,6 +169,7 @@ impl Conn {
         if crate::trace::on() {
             crate::trace::data("send", peer, data);
         }
+        crate::metrics::count("data_sent", data.len() as f64);
         self.stream.write_all(data).await.map_err(|e| Error::io(op, &e).with_peer(peer))
     }
 
@@ -192,6 +195,7 @@ impl Conn {
             if crate::trace::on() {
                 crate::trace::data("recv", peer, &self.buf[before..]);
             }
+            crate::metrics::count("data_received", n as f64);
         }
     }
 }
@@ -231,10 +235,19 @@ async fn exchange(
             }
         }
     };
-    match tokio::time::timeout_at(deadline, work).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout_at(deadline, work).await {
         Ok(result) => result,
         Err(_) => Err(Error::new(Kind::Timeout, op, "no reply within the client's timeout").with_peer(&server.label)),
+    };
+    if crate::metrics::on() {
+        use crate::metrics::{self, MetricKind};
+        let failed = result.is_err();
+        metrics::time("memcache_req_duration", &[("op", op)], started.elapsed());
+        metrics::record(MetricKind::Counter, false, "memcache_reqs", &[("op", op)], 1.0);
+        metrics::record(MetricKind::Rate, false, "memcache_req_failed", &[], f64::from(u8::from(failed)));
     }
+    result
 }
 
 async fn talk(
