@@ -378,3 +378,17 @@ fn zmq_and_dns_record_their_metrics() {
     .expect("runs");
     assert_eq!(v.to_string(), "[25.0, 25.0, true, true]");
 }
+
+#[test]
+fn watch_runs_the_scenario_again_after_a_save() {
+    let dir = scratch("watch");
+    let file = dir.join("scenario.rhai");
+    let v1 = "const options = #{ iterations: 3 };\nfn iteration() { load::counter(\"version_one\").add(1); }\n";
+    std::fs::write(&file, v1).unwrap();
+    let w = crate::watch::Watch::with_args(&["load", "--watch", "-q", file.to_str().unwrap()]);
+    w.expect("version_one");
+    // Let the watcher settle after the first run, then save a new version.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(&file, v1.replace("version_one", "version_two").replace("iterations: 3", "iterations: 4")).unwrap();
+    w.expect_all(&["changed: running again", "version_two"]);
+}

@@ -16,8 +16,13 @@ pub(crate) struct Watch {
 
 impl Watch {
     pub(crate) fn start(file: &std::path::Path) -> Self {
+        Self::with_args(&["watch", &file.display().to_string()])
+    }
+
+    /// `netscript ARGS…`, watched the same way.
+    pub(crate) fn with_args(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_netscript"))
-            .args(["watch", &file.display().to_string()])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -62,6 +62,11 @@ pub struct LoadArgs {
     /// summaries: every core drives load. `setup()` runs in each.
     #[arg(long, value_name = "N", default_value_t = 1)]
     workers: usize,
+    /// Run again after every save of the scenario (or a module it imports),
+    /// for developing a short scenario; a save during a run is taken up
+    /// when the run ends.
+    #[arg(long, conflicts_with = "merge")]
+    watch: bool,
     /// No progress lines on standard error.
     #[arg(long, short)]
     quiet: bool,
@@ -144,6 +149,42 @@ pub fn run(args: &LoadArgs) -> i32 {
         return merge(args);
     }
     let Some(path) = &args.scenario else { return 2 };
+    if args.watch {
+        return watch(args, path);
+    }
+    run_once(args, path)
+}
+
+/// `--watch`: run, then run again after each save; the last run's status.
+fn watch(args: &LoadArgs, path: &std::path::Path) -> i32 {
+    use netscript::reload::{self, Watcher};
+    let name = path.display().to_string();
+    let mut deps = reload::dependencies(path, &args.host.module_paths);
+    let mut watcher = match Watcher::new(&deps, super::watch::DEBOUNCE) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("netscript: cannot watch {name}: {e}");
+            return 2;
+        }
+    };
+    let mut status = run_once(args, path);
+    while watcher.next_change().is_some() {
+        println!("──── {name} changed: running again ────");
+        status = run_once(args, path);
+        let now = reload::dependencies(path, &args.host.module_paths);
+        if now != deps {
+            deps = now;
+            match Watcher::new(&deps, super::watch::DEBOUNCE) {
+                Ok(w) => watcher = w,
+                Err(e) => eprintln!("netscript: cannot watch the new imports: {e}"),
+            }
+        }
+    }
+    status
+}
+
+/// One run of the scenario at `path`; the exit status.
+fn run_once(args: &LoadArgs, path: &std::path::Path) -> i32 {
     let name = path.display().to_string();
     let source = match std::fs::read_to_string(path) {
         Ok(s) => s,

@@ -41,7 +41,7 @@ pub struct WatchArgs {
 }
 
 /// Changes closer together than this are one change (editors write in steps).
-const DEBOUNCE: Duration = Duration::from_millis(20);
+pub(super) const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// `netscript watch FILE`.
 pub fn watch(args: &WatchArgs) -> i32 {
