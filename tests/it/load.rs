@@ -73,12 +73,22 @@ fn constant_arrival_rate_starts_its_iterations_on_schedule() {
 #[test]
 fn an_open_model_counts_the_iterations_it_could_not_start() {
     let dir = scratch("dropped");
-    // Two VUs at most, each iteration 0.1 s: at most ~20 iterations a
-    // second can run, of the 100 a second that come due.
+    // A target slowed down to answer after 0.1 s, and two VUs at most: at
+    // most ~20 iterations a second can run, of the 100 a second that come due.
     let scenario = r#"
         const options = #{ scenarios: #{ slow: #{ executor: "constant-arrival-rate", rate: 100,
             duration: "2s", preAllocatedVUs: 2, maxVUs: 2 } } };
-        fn iteration() { task::sleep(0.1); }
+        fn setup() {
+            let server = tcp::listen("127.0.0.1", 0).serve(|c| {
+                loop { let l = c.recv_line(); if l == () { break } task::sleep(0.1); c.send_line(l); }
+            });
+            server.port
+        }
+        fn iteration(port, vu) {
+            if vu.conn == () { vu.conn = tcp::connect("127.0.0.1", port); }
+            vu.conn.send_line("slow?");
+            load::check(vu.conn.recv_line(), #{ "answered": |l| l == "slow?" });
+        }
     "#;
     let (status, out, err, s) = load(&dir, scenario, &[]);
     assert_eq!(status, 0, "{out}\n{err}");
@@ -86,6 +96,7 @@ fn an_open_model_counts_the_iterations_it_could_not_start() {
     assert_eq!(started + dropped, 200.0, "every arrival is started or dropped: {started} + {dropped}");
     assert!(dropped >= 120.0, "a slowed target drops arrivals: {dropped} dropped, {started} started");
     assert!(started >= 20.0, "{started}");
+    assert_eq!(figure(&s, "checks", "rate"), 1.0, "the slow answers still came: {s}");
 }
 
 #[test]
