@@ -255,6 +255,11 @@ fn http_requests_record_their_durations_by_status() {
     assert_eq!(figure(&s, "http_reqs{status:200}", "sum"), 20.0);
     assert_eq!(figure(&s, "http_reqs{status_class:4xx}", "sum"), 20.0);
     assert_eq!(figure(&s, "http_req_duration", "count"), 40.0);
+    assert_eq!(figure(&s, "http_req_waiting", "count"), 40.0);
+    assert!(
+        figure(&s, "http_req_waiting", "max") <= figure(&s, "http_req_duration", "max"),
+        "the head comes before the body"
+    );
     assert!((figure(&s, "http_req_failed", "rate") - 0.5).abs() < 1e-9);
     assert_eq!(figure(&s, "checks{check:body}", "rate"), 1.0);
     assert_eq!(figure(&s, "tcp_connect", "count"), 2.0, "one keep-alive connection per VU: {s}");

@@ -365,6 +365,8 @@ impl Session {
         loop {
             let hop = Instant::now();
             let ex = self.exchange(op, &out, &timing).inspect_err(|_| record_request(None, hop))?;
+            // Time to the response head: k6's `http_req_waiting` (with the connect, when new).
+            crate::metrics::time("http_req_waiting", &[], hop.elapsed());
             self.store_cookies(&ex.parts.headers, &out.url);
             let location = ex.parts.headers.get(http::header::LOCATION).and_then(|l| l.to_str().ok());
             let status = ex.parts.status.as_u16();
