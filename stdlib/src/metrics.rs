@@ -146,6 +146,7 @@ pub type Metrics = BTreeMap<String, Metric>;
 thread_local! {
     static ON: Cell<bool> = const { Cell::new(false) };
     static REGISTRY: RefCell<Metrics> = const { RefCell::new(BTreeMap::new()) };
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 /// Whether a load run is collecting on this thread.
@@ -182,9 +183,23 @@ pub fn record(kind: MetricKind, time: bool, name: &str, tags: &[(&str, &str)], v
     }
     REGISTRY.with_borrow_mut(|reg| {
         add(reg, kind, time, name, value);
-        for (k, v) in tags {
-            add(reg, kind, time, &format!("{name}{{{k}:{v}}}"), value);
+        if tags.is_empty() {
+            return;
         }
+        // The tagged names are built in one reused buffer: a sample costs
+        // no allocation once its metrics exist.
+        KEY.with_borrow_mut(|key| {
+            for (k, v) in tags {
+                key.clear();
+                key.push_str(name);
+                key.push('{');
+                key.push_str(k);
+                key.push(':');
+                key.push_str(v);
+                key.push('}');
+                add(reg, kind, time, key, value);
+            }
+        });
     });
 }
 
