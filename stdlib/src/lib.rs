@@ -16,6 +16,7 @@
 
 pub mod args;
 pub mod error;
+pub mod faults;
 pub mod runtime;
 
 pub mod bytes;

@@ -7,6 +7,7 @@ mod codec;
 mod compress;
 mod dispatch;
 mod dns;
+mod faults;
 mod docs;
 mod frame;
 mod html;

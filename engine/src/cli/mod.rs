@@ -5,6 +5,7 @@
 mod doc;
 mod load;
 mod mapreduce;
+mod proxy;
 mod repl;
 mod run;
 mod test;
@@ -39,6 +40,8 @@ enum Command {
     Mapreduce(mapreduce::MapReduceArgs),
     /// Run a load scenario (`fn iteration()` as one iteration of a virtual user), k6-style; or merge summaries.
     Load(load::LoadArgs),
+    /// A TCP proxy that injects faults (fragmented writes, latency, bandwidth, resets…), seeded.
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Limits, permissions and tracing shared by the subcommands that run scripts.
@@ -162,5 +165,6 @@ pub fn main() -> i32 {
         Command::Doc(args) => doc::run(&args),
         Command::Mapreduce(args) => mapreduce::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Proxy(args) => proxy::run(&args),
     }
 }
