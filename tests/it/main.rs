@@ -14,6 +14,7 @@ mod html;
 mod http_client;
 mod http_server;
 mod load;
+mod load_report;
 mod mail;
 mod memcache;
 mod permissions;

@@ -53,6 +53,11 @@ pub struct LoadArgs {
     /// Write each second's figures of every metric: `csv=FILE`.
     #[arg(long, value_name = "csv=FILE", value_parser = parse_out)]
     out: Option<PathBuf>,
+    /// Write an HTML report to FILE: the thresholds, the metrics, and
+    /// charts of latency, throughput and VUs over time (one page, no
+    /// external resources).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Combine the JSON summaries of runs made side by side and evaluate
     /// the thresholds on the sum, instead of running a scenario.
     #[arg(long, value_name = "FILES", num_args = 1.., conflicts_with = "scenario")]
@@ -105,8 +110,9 @@ fn driver(args: &LoadArgs, segment: Option<Segment>, first: bool) -> String {
     format!("\n;\nload::run(if is_def_var(\"options\") {{ options }} else {{ #{{}} }}, #{{{}}})\n", cli.join(", "))
 }
 
-/// Print the summary, write its JSON, and return the exit status.
-fn report(args: &LoadArgs, summary: &Summary) -> i32 {
+/// Print the summary, write its JSON, series and HTML report (titled
+/// `title`), and return the exit status.
+fn report(args: &LoadArgs, summary: &Summary, title: &str) -> i32 {
     print!("{}", summary.text());
     let _ = std::io::stdout().flush();
     if let Some(path) = &args.summary_json
@@ -117,6 +123,12 @@ fn report(args: &LoadArgs, summary: &Summary) -> i32 {
     }
     if let Some(path) = &args.out
         && let Err(e) = std::fs::write(path, summary.series.csv())
+    {
+        eprintln!("netscript: cannot write {}: {e}", path.display());
+        return 1;
+    }
+    if let Some(path) = &args.report
+        && let Err(e) = std::fs::write(path, netscript_stdlib::load::report::html(summary, title))
     {
         eprintln!("netscript: cannot write {}: {e}", path.display());
         return 1;
@@ -140,7 +152,7 @@ fn merge(args: &LoadArgs) -> i32 {
             }
         }
     }
-    report(args, &Summary::merge(&parts))
+    report(args, &Summary::merge(&parts), "merged summary")
 }
 
 /// Run the scenario (or the merge); the exit status.
@@ -257,8 +269,9 @@ fn finish(args: &LoadArgs, name: &str, results: Vec<Result<rhai::Dynamic, netscr
             }
         }
     }
+    let title = std::path::Path::new(name).file_name().map_or(name.into(), |f| f.to_string_lossy());
     match parts.len() {
-        1 => report(args, &parts[0]),
-        _ => report(args, &Summary::merge(&parts)),
+        1 => report(args, &parts[0], &title),
+        _ => report(args, &Summary::merge(&parts), &title),
     }
 }

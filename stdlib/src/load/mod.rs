@@ -19,6 +19,7 @@
 
 mod executor;
 mod options;
+pub mod report;
 pub mod series;
 pub mod summary;
 
