@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::series::Point;
-use super::summary::{Agg, Summary};
+use super::summary::{Agg, Summary, bytes, ms, round};
 use crate::http::response::html_escape as esc;
 use crate::metrics::{Metric, MetricKind};
 
@@ -451,31 +451,4 @@ fn svg(out: &mut String, c: &Chart, span: f64) {
         let _ = write!(out, "<path d=\"{d}\" stroke=\"{color}\"><title>{}</title></path>{marks}", esc(l.name));
     }
     out.push_str("</svg></figure>\n");
-}
-
-/// Round for display: 2 decimals, fewer where they are zeros.
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-/// A millisecond figure with a unit (`950.00µs`, `12.30ms`, `1.20s`), as
-/// the text summary shows it.
-fn ms(x: f64) -> String {
-    if x.abs() >= 1000.0 {
-        format!("{:.2}s", x / 1000.0)
-    } else if x.abs() >= 1.0 {
-        format!("{x:.2}ms")
-    } else {
-        format!("{:.2}µs", x * 1000.0)
-    }
-}
-
-/// Bytes with an SI unit, as the text summary shows data.
-fn bytes(x: f64) -> String {
-    match x {
-        x if x >= 1e9 => format!("{:.1} GB", x / 1e9),
-        x if x >= 1e6 => format!("{:.1} MB", x / 1e6),
-        x if x >= 1e3 => format!("{:.1} kB", x / 1e3),
-        x => format!("{x:.0} B"),
-    }
 }

@@ -416,12 +416,12 @@ impl Summary {
 }
 
 /// Round for display: 2 decimals, fewer where they are zeros.
-fn round(x: f64) -> f64 {
+pub(super) fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-/// A millisecond figure with a unit (`950µs`, `12.3ms`, `1.2s`).
-fn ms(x: f64) -> String {
+/// A millisecond figure with a unit (`950.00µs`, `12.30ms`, `1.20s`).
+pub(super) fn ms(x: f64) -> String {
     if x.abs() >= 1000.0 {
         format!("{:.2}s", x / 1000.0)
     } else if x.abs() >= 1.0 {
@@ -432,7 +432,7 @@ fn ms(x: f64) -> String {
 }
 
 /// Bytes with an SI unit, as k6 shows data.
-fn bytes(x: f64) -> String {
+pub(super) fn bytes(x: f64) -> String {
     match x {
         x if x >= 1e9 => format!("{:.1} GB", x / 1e9),
         x if x >= 1e6 => format!("{:.1} MB", x / 1e6),
