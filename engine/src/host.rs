@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use futures_util::future::LocalBoxFuture;
+use netscript_stdlib::faults;
 use netscript_stdlib::runtime::{self, Context};
 use rhai::{AST, Dynamic, Engine, Scope};
 use tokio::sync::mpsc;
@@ -52,6 +53,7 @@ struct Settings {
     configure: Vec<Configure>,
     trace: Arc<AtomicBool>,
     reuse_port: bool,
+    faults: Option<faults::Spec>,
 }
 
 impl Settings {
@@ -76,6 +78,7 @@ impl Settings {
             reuse_port: self.reuse_port,
         });
         runtime::set_task_ceiling(self.limits.max_tasks);
+        faults::set(self.faults.clone());
     }
 }
 
@@ -168,6 +171,7 @@ pub struct HostBuilder {
     ctrl_c: bool,
     worker_id: usize,
     reuse_port: bool,
+    faults: Option<faults::Spec>,
     configure: Vec<Configure>,
 }
 
@@ -181,6 +185,7 @@ impl std::fmt::Debug for HostBuilder {
             .field("ctrl_c", &self.ctrl_c)
             .field("worker_id", &self.worker_id)
             .field("reuse_port", &self.reuse_port)
+            .field("faults", &self.faults)
             .finish_non_exhaustive()
     }
 }
@@ -236,6 +241,15 @@ impl HostBuilder {
         self
     }
 
+    /// Bend every connection the scripts open or accept (theirs and their
+    /// workers') through these faults, as `net::faults(spec)` does (the
+    /// CLI's `--faults`).
+    #[must_use]
+    pub fn faults(mut self, spec: Option<faults::Spec>) -> Self {
+        self.faults = spec;
+        self
+    }
+
     /// Apply `f` to the engine after the standard modules are installed
     /// (register extra functions, e.g. the test runner's assertions); the
     /// engines of the host's workers get it too.
@@ -265,6 +279,7 @@ impl HostBuilder {
             configure: self.configure,
             trace: trace.clone(),
             reuse_port: self.reuse_port,
+            faults: self.faults,
         });
         let thread = std::thread::Builder::new()
             .name("netscript-host".into())

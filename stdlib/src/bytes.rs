@@ -201,10 +201,54 @@ pub fn hexdump(data: &[u8]) -> String {
 /// otherwise a hexdump: how traces and the REPL show traffic.
 #[must_use]
 pub fn render(data: &[u8]) -> String {
-    match std::str::from_utf8(data) {
-        Ok(text) if text.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t')) => format!("{text:?}"),
-        _ => hexdump(data),
+    match printable(data) {
+        Some(text) => format!("{text:?}"),
+        None => hexdump(data),
     }
+}
+
+/// `data` as text if it is UTF-8 with no control characters but tab, CR
+/// and LF.
+#[must_use]
+pub fn printable(data: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(data).ok()?;
+    s.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\r' | '\n')).then_some(s)
+}
+
+/// How `received` differs from `expected`, for a person: empty when they
+/// are equal; else the first differing byte's offset and both lengths,
+/// then, for text, the first differing line of each (with a line of
+/// context before it), or, for binary data, a hexdump of each around the
+/// offset.
+#[must_use]
+pub fn diff(expected: &[u8], received: &[u8]) -> String {
+    if expected == received {
+        return String::new();
+    }
+    let at = expected.iter().zip(received).take_while(|(a, b)| a == b).count();
+    let mut out = format!("differs at byte {at} (expected {} bytes, received {})", expected.len(), received.len());
+    if let (Some(e), Some(r)) = (printable(expected), printable(received)) {
+        let line = e[..at].matches('\n').count();
+        let (el, rl): (Vec<&str>, Vec<&str>) = (e.split_inclusive('\n').collect(), r.split_inclusive('\n').collect());
+        if line > 0 {
+            let _ = write!(out, "\n  line {}: {:?}", line, el[line - 1]);
+        }
+        let _ = write!(out, "\n- line {}: {:?}", line + 1, el.get(line).copied().unwrap_or(""));
+        let _ = write!(out, "\n+ line {}: {:?}", line + 1, rl.get(line).copied().unwrap_or(""));
+    } else {
+        let from = at / 16 * 16;
+        let window = |d: &[u8]| {
+            let part = &d[from.min(d.len())..(from + 48).min(d.len())];
+            hexdump(part)
+                .lines()
+                .enumerate()
+                .map(|(i, l)| format!("{:08x}{}", from + i * 16, &l[8..]))
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        };
+        let _ = write!(out, "\n- expected:\n  {}\n+ received:\n  {}", window(expected), window(received));
+    }
+    out
 }
 
 /// Short debug form of a blob: inline hex when small, a hexdump otherwise.
@@ -248,6 +292,23 @@ mod api {
     pub fn to_hex(data: Dynamic) -> NativeResult<String> {
         let data = data_arg(&data, "bytes::to_hex")?;
         Ok(data.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// How `received` differs from `expected` (blobs or strings): `""` when
+    /// equal, else where they part, with the differing line of each for
+    /// text or a hexdump of each around that byte for binary data.
+    ///
+    /// ```rhai
+    /// print(bytes::diff("HELO alpha\r\n", "HELO beta\r\n"));
+    /// // differs at byte 5 (expected 12 bytes, received 11)
+    /// // - line 1: "HELO alpha\r\n"
+    /// // + line 1: "HELO beta\r\n"
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn diff(expected: Dynamic, received: Dynamic) -> NativeResult<String> {
+        let e = data_arg(&expected, "bytes::diff")?;
+        let r = data_arg(&received, "bytes::diff")?;
+        Ok(super::diff(&e, &r))
     }
 
     /// An `xxd`-style dump: offset, hex columns, ASCII.
@@ -383,6 +444,26 @@ mod tests {
         let mut engine = Engine::new();
         crate::register_all(&mut engine);
         engine
+    }
+
+    #[test]
+    fn diff_points_at_the_first_difference_as_text_or_hex() {
+        assert_eq!(super::diff(b"same", b"same"), "");
+        let text = super::diff(b"EHLO a\r\nMAIL FROM:<x>\r\n", b"EHLO a\r\nMAIL FROM:<y>\r\n");
+        assert!(text.starts_with("differs at byte 19 (expected 23 bytes, received 23)"), "{text}");
+        assert!(text.contains("  line 1: \"EHLO a\\r\\n\""), "{text}");
+        assert!(text.contains("- line 2: \"MAIL FROM:<x>\\r\\n\"\n+ line 2: \"MAIL FROM:<y>\\r\\n\""), "{text}");
+        let short = super::diff(b"abc", b"ab");
+        assert!(short.contains("differs at byte 2 (expected 3 bytes, received 2)"), "{short}");
+        let mut a = vec![0u8; 40];
+        let mut b = a.clone();
+        b[33] = 0xff;
+        a[0] = 1;
+        b[0] = 1;
+        let hex = super::diff(&a, &b);
+        assert!(hex.contains("differs at byte 33"), "{hex}");
+        assert!(hex.contains("- expected:\n  00000020: 0000"), "{hex}");
+        assert!(hex.contains("+ received:\n  00000020: 00ff"), "{hex}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod faults;
 pub mod runtime;
 
 pub mod bytes;
+pub mod capture;
 pub mod codec;
 pub mod compress;
 pub mod dns;

@@ -515,6 +515,109 @@ mod api {
         getfqdn_of(name)
     }
 
+    /// Bend every connection opened or accepted from now on (TCP, TLS,
+    /// HTTP, memcached) through `faults`: a string such as
+    /// `"fragment=1..7,delay=20ms~5ms,seed=42"` or a map of the same names
+    /// (`fragment`, `fragment_pause`, `delay`, `bandwidth`, `drop_after`,
+    /// `reset_probability`, `stall`, `corrupt`, `direction`, `seed`; see the
+    /// faults reference). Returns the faults in full, with the seed drawn
+    /// when none was given: print it, and a failing run can be repeated.
+    /// `()` or `""` turns them off. Connections already open keep theirs.
+    ///
+    /// ```rhai
+    /// print(net::faults("fragment"));            // "fragment=1..7,seed=…"
+    /// net::faults(#{delay: "50ms", direction: "down", seed: 7});
+    /// net::faults(());
+    /// ```
+    #[rhai_fn(name = "faults", return_raw)]
+    pub fn set_faults(faults: Dynamic) -> NativeResult<Dynamic> {
+        if faults.is_unit() || faults.clone().into_string().is_ok_and(|s| s.trim().is_empty()) {
+            crate::faults::set(None);
+            return Ok(Dynamic::UNIT);
+        }
+        let spec = crate::faults::Spec::from_dynamic("net::faults", &faults)?;
+        let text = spec.to_string();
+        crate::faults::set(Some(spec));
+        Ok(text.into())
+    }
+
+    /// The faults new connections meet now (see `net::faults(spec)`), or `()`.
+    ///
+    /// ```rhai
+    /// if net::faults() != () { print(`faults on: ${net::faults()}`) }
+    /// ```
+    #[rhai_fn(name = "faults")]
+    pub fn get_faults() -> Dynamic {
+        crate::faults::active().map_or(Dynamic::UNIT, |s| s.to_string().into())
+    }
+
+    /// Write every connection's traffic from now on to the pcapng file
+    /// `path` (as `--pcap FILE`; a capture already on is finished first);
+    /// `()` finishes the capture. Open it with Wireshark or `tshark -r`.
+    ///
+    /// ```rhai
+    /// net::capture("session.pcapng");
+    /// let c = tcp::connect("127.0.0.1", 7000);
+    /// c.send_line("hello");
+    /// net::capture(());
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn capture(path: Dynamic) -> NativeResult<()> {
+        const OP: &str = "net::capture";
+        let done = if path.is_unit() {
+            crate::capture::stop_pcap()
+        } else {
+            let p = path.into_string().map_err(|t| Error::value(OP, format!("the path is a string, not {t}")))?;
+            crate::capture::start(std::path::Path::new(&p)).map_err(|e| Error::io(OP, &e).with_peer(p))?;
+            Ok(())
+        };
+        done.map_err(|e| Error::io(OP, &e).into())
+    }
+
+    /// The TCP conversations of a recording (`--record FILE`, `netscript
+    /// record --out FILE`): an array of `#{conn, client, server, messages}`
+    /// whose `messages` are `#{from: "client" | "server", data: blob, at}`
+    /// (`at`: seconds since the conversation's first bytes), consecutive
+    /// chunks from one side joined. `mock::replay` plays them.
+    ///
+    /// ```rhai
+    /// for c in net::recording("smtp.jsonl") {
+    ///     print(`${c.client} -> ${c.server}: ${c.messages.len()} messages`);
+    /// }
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn recording(path: &str) -> NativeResult<Array> {
+        const OP: &str = "net::recording";
+        let max = match crate::runtime::max_array_size() {
+            0 => usize::MAX,
+            n => n,
+        };
+        let read = crate::capture::recording::read(std::path::Path::new(path), max)
+            .map_err(|e| Error::io(OP, &e).with_peer(path))?;
+        Ok(read
+            .into_iter()
+            .map(|c| {
+                let mut m = rhai::Map::new();
+                m.insert("conn".into(), Dynamic::from(c.conn as i64));
+                m.insert("client".into(), c.client.into());
+                m.insert("server".into(), c.server.into());
+                let messages: Array = c
+                    .messages
+                    .into_iter()
+                    .map(|msg| {
+                        let mut x = rhai::Map::new();
+                        x.insert("from".into(), if msg.from_client { "client" } else { "server" }.into());
+                        x.insert("data".into(), Dynamic::from_blob(msg.data));
+                        x.insert("at".into(), Dynamic::from_float(msg.at));
+                        Dynamic::from_map(x)
+                    })
+                    .collect();
+                m.insert("messages".into(), Dynamic::from_array(messages));
+                Dynamic::from_map(m)
+            })
+            .collect())
+    }
+
     /// Wait until at least one of `handles` (TCP connections, listeners,
     /// UDP sockets, ZeroMQ sockets) is readable, at most `timeout` seconds (`()` = forever);
     /// returns the readable ones (empty on timeout), like `select.select`.

@@ -36,7 +36,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::args::{self, Borrowing, Opts};
 use crate::bytes::data_arg;
+use crate::capture;
 use crate::error::{Error, Kind, NativeResult};
+use crate::faults;
 use crate::metrics;
 use crate::net::{self, Family};
 use crate::runtime;
@@ -194,9 +196,14 @@ pub struct Deadline(Option<Instant>);
 impl TcpConn {
     /// Wrap a connected stream.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
-        let peer = stream.peer_addr()?;
-        let local = stream.local_addr()?;
-        Ok(Self(Arc::new(ConnInner {
+        let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
+        Ok(Self::with_addrs(stream, peer, local))
+    }
+
+    /// Wrap `stream` as the connection from `local` to `peer` (a bent
+    /// stream's own addresses are its loopback pair's).
+    fn with_addrs(stream: TcpStream, peer: SocketAddr, local: SocketAddr) -> Self {
+        Self(Arc::new(ConnInner {
             state: Mutex::new(ConnState { stream: Some(Arc::new(stream)), tls: None, buf: BytesMut::new() }),
             chunk: AtomicU64::new(4096),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
@@ -204,7 +211,17 @@ impl TcpConn {
             waiting: [AtomicUsize::new(0), AtomicUsize::new(0)],
             peer,
             local,
-        })))
+        }))
+    }
+
+    /// The connection of a socket just connected or accepted, through the
+    /// `faults` when there are any (see [`faults::bend`]).
+    async fn bent(stream: TcpStream, faults: Option<Arc<faults::Spec>>, side: faults::Side) -> std::io::Result<Self> {
+        let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
+        if capture::on() {
+            capture::tcp_open(local, peer, side == faults::Side::Client);
+        }
+        Ok(Self::with_addrs(faults::bend(stream, faults, side, false).await?, peer, local))
     }
 
     /// The remote address.
@@ -279,6 +296,9 @@ impl TcpConn {
                 }
                 if trace::on() {
                     trace::data("recv", &self.0.peer.to_string(), &buf[before..]);
+                }
+                if capture::on() {
+                    capture::tcp(self.0.local, self.0.peer, capture::Dir::Received, &buf[before..]);
                 }
                 if metrics::on() {
                     metrics::count("data_received", n as f64);
@@ -549,7 +569,12 @@ impl TcpConn {
                             return Ok(sent);
                         }
                         match stream.try_write(&data[sent..]) {
-                            Ok(n) => sent += n,
+                            Ok(n) => {
+                                if capture::on() {
+                                    capture::tcp(self.0.local, self.0.peer, capture::Dir::Sent, &data[sent..sent + n]);
+                                }
+                                sent += n;
+                            }
                             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break stream.clone(),
                             Err(e) => return Err(Error::io(op, &e).with_peer(self.0.peer).into()),
                         }
@@ -596,6 +621,9 @@ impl TcpConn {
             }
             // Wake readers in other tasks holding a clone of the stream.
             let _ = socket2::SockRef::from(&*stream).shutdown(Shutdown::Both);
+            if capture::on() {
+                capture::tcp_close(self.0.local, self.0.peer);
+            }
         }
     }
 
@@ -686,6 +714,7 @@ pub(crate) fn connect_as(op: &'static str, host: &str, port: u16, opts: &Opts) -
         u16::try_from(opts.int("source_port", 0)?).map_err(|_| Error::value(op, "source_port must be 0..65535"))?;
     let nodelay = opts.bool("nodelay", false)?;
     let keepalive = opts.duration("keepalive", None)?;
+    let faults = faults::for_connection(op, opts.get("faults"))?;
     // `timeout` stays the connection's; the connect waits `connect_timeout`.
     let (conn_timeout, timeout) = (timeout, opts.duration("connect_timeout", timeout)?);
 
@@ -721,7 +750,17 @@ pub(crate) fn connect_as(op: &'static str, host: &str, port: u16, opts: &Opts) -
                         .set_tcp_keepalive(&ka)
                         .map_err(|e| Error::io(op, &e).with_peer(&peer))?;
                 }
-                let conn = TcpConn::new(stream).map_err(|e| Error::io(op, &e).with_peer(&peer))?;
+                let conn = match faults.clone() {
+                    None => TcpConn::new(stream).map_err(|e| Error::io(op, &e).with_peer(&peer))?,
+                    Some(spec) => {
+                        let peer_s = peer.clone();
+                        runtime::block_on(async move {
+                            TcpConn::bent(stream, Some(spec), faults::Side::Client)
+                                .await
+                                .map_err(|e| Error::io(op, &e).with_peer(peer_s))
+                        })??
+                    }
+                };
                 conn.set_timeout(conn_timeout);
                 return Ok(conn);
             }
@@ -741,6 +780,8 @@ struct ListenerInner {
     local: SocketAddr,
     /// `tls::listen`: each accepted connection's handshake, before use.
     tls: Option<tls::ServerTls>,
+    /// The faults every accepted connection suffers (`faults` option, `--faults`).
+    faults: Option<Arc<faults::Spec>>,
 }
 
 impl Listener {
@@ -764,11 +805,11 @@ impl Listener {
     fn accept(&self, timeout: Option<Duration>) -> NativeResult<TcpConn> {
         const OP: &str = "accept";
         let l = self.get(OP)?;
-        let local = self.0.local;
-        let stream = runtime::block_on_timeout_at(OP, Some(&local), timeout, async move {
-            l.accept().await.map(|(s, _)| s).map_err(|e| Error::io(OP, &e).with_peer(local))
+        let (local, faults) = (self.0.local, self.0.faults.clone());
+        let conn = runtime::block_on_timeout_at(OP, Some(&local), timeout, async move {
+            let (stream, _) = l.accept().await.map_err(|e| Error::io(OP, &e).with_peer(local))?;
+            TcpConn::bent(stream, faults, faults::Side::Server).await.map_err(|e| Error::io(OP, &e).with_peer(local))
         })?;
-        let conn = TcpConn::new(stream).map_err(|e| Error::io(OP, &e).with_peer(local))?;
         if let Some(server) = &self.0.tls {
             // As Python's `SSLSocket.accept` (do_handshake_on_connect).
             server.handshake(&conn, OP)?;
@@ -803,6 +844,7 @@ pub(crate) fn listen_as(
     let family = Family::from_opts(op, opts)?;
     let backlog = u32::try_from(opts.int("backlog", 1024)?).map_err(|_| Error::value(op, "backlog must be 0..2^32"))?;
     let reuseaddr = opts.bool("reuseaddr", true)?;
+    let faults = faults::for_connection(op, opts.get("faults"))?;
     let reuseport = runtime::context().reuse_port;
     let addr = net::resolve(op, host, port, family, Some(DEFAULT_TIMEOUT))?[0];
     let bind = || -> std::io::Result<TcpListener> {
@@ -816,7 +858,7 @@ pub(crate) fn listen_as(
     };
     let listener = bind().map_err(|e| Error::io(op, &e).with_peer(addr))?;
     let local = listener.local_addr().map_err(|e| Error::io(op, &e))?;
-    Ok(Listener(Arc::new(ListenerInner { listener: Mutex::new(Some(Arc::new(listener))), local, tls })))
+    Ok(Listener(Arc::new(ListenerInner { listener: Mutex::new(Some(Arc::new(listener))), local, tls, faults })))
 }
 
 /// A background server started by `listener.serve(handler)`.
@@ -852,7 +894,11 @@ fn serve(listener: &Listener, handler: Callable) -> NativeResult<Server> {
                 () = stop.cancelled() => break,
                 r = l.accept() => r,
             };
-            let conn = match accepted.and_then(|(s, _)| TcpConn::new(s)) {
+            let conn = match accepted {
+                Ok((s, _)) => TcpConn::bent(s, owner.0.faults.clone(), faults::Side::Server).await,
+                Err(e) => Err(e),
+            };
+            let conn = match conn {
                 Ok(conn) => conn,
                 // The peer reset or aborted this one connection before we
                 // got it: nothing to report, take the next one at once.
@@ -1041,8 +1087,8 @@ fn port_arg(op: &str, port: INT) -> Result<u16, Error> {
 }
 
 pub(crate) const CONNECT_OPTS: &[&str] =
-    &["timeout", "connect_timeout", "family", "source", "source_port", "nodelay", "keepalive"];
-pub(crate) const LISTEN_OPTS: &[&str] = &["family", "backlog", "reuseaddr"];
+    &["timeout", "connect_timeout", "family", "source", "source_port", "nodelay", "keepalive", "faults"];
+pub(crate) const LISTEN_OPTS: &[&str] = &["family", "backlog", "reuseaddr", "faults"];
 const UNTIL_OPTS: &[&str] = &["keep", "max"];
 
 /// The doc comment of `conn.send`, registered by hand (see [`module`]).
@@ -1104,12 +1150,15 @@ mod api {
     /// `create_connection(addr, timeout)`), `connect_timeout` (seconds for
     /// the connect alone; `c.timeout` stays `timeout` or 30), `family`
     /// (`"inet"`/`"inet6"`), `source` (local address), `source_port`,
-    /// `nodelay` (bool), `keepalive` (idle seconds).
+    /// `nodelay` (bool), `keepalive` (idle seconds), `faults` (this
+    /// connection's faults, as `net::faults` takes them; `()` for none
+    /// whatever `net::faults` says).
     ///
     /// ```rhai
     /// let c = tcp::connect("localhost", 8080, #{timeout: 2, family: "inet6", nodelay: true});
     /// print(c.timeout);   // 2.0
     /// let d = tcp::connect("localhost", 8080, #{connect_timeout: 1, timeout: ()});
+    /// let e = tcp::connect("localhost", 8080, #{faults: "fragment=1..3,seed=7"});
     /// ```
     #[rhai_fn(name = "connect", return_raw)]
     pub fn connect_opts(host: &str, port: INT, opts: Map) -> NativeResult<Conn> {
@@ -1128,10 +1177,13 @@ mod api {
         super::listen(host, port_arg("tcp::listen", port)?, &Opts::empty("tcp::listen"))
     }
 
-    /// Listen with options: `family`, `backlog` (default 1024), `reuseaddr` (default true).
+    /// Listen with options: `family`, `backlog` (default 1024), `reuseaddr`
+    /// (default true), `faults` (what every accepted connection suffers, as
+    /// `net::faults` takes them).
     ///
     /// ```rhai
     /// let l = tcp::listen("::1", 0, #{backlog: 16});
+    /// let bent = tcp::listen("127.0.0.1", 0, #{faults: #{fragment: true, delay: "5ms"}});
     /// ```
     #[rhai_fn(name = "listen", return_raw)]
     pub fn listen_opts(host: &str, port: INT, opts: Map) -> NativeResult<TcpListener> {

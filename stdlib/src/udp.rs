@@ -9,9 +9,10 @@
 //! print(`${m.data.as_string()} from ${m.host}:${m.port}`);
 //! ```
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rhai::plugin::*;
@@ -20,7 +21,9 @@ use tokio::net::UdpSocket;
 
 use crate::args::{self, Opts};
 use crate::bytes::data_arg;
+use crate::capture;
 use crate::error::{Error, Kind, NativeResult};
+use crate::faults::Datagrams;
 use crate::net::{self, Family};
 use crate::runtime;
 
@@ -37,6 +40,19 @@ struct UdpInner {
     timeout: std::sync::Mutex<Option<Duration>>,
     /// Under `deny_listen`, the addresses datagrams may come from.
     peers: Option<crate::permissions::UdpPeers>,
+    /// `udp_loss` / `udp_duplicate` / `udp_reorder` of what is sent…
+    up: Option<Mutex<Datagrams<Outgoing>>>,
+    /// …and of what arrives, with the datagrams that passed and wait for a `recv`.
+    down: Option<Mutex<(Datagrams<Incoming>, VecDeque<Incoming>)>>,
+}
+
+/// A datagram to send, and where (`None`: the connected peer).
+type Outgoing = (Blob, Option<SocketAddr>);
+/// A datagram received, and from where.
+type Incoming = (Blob, SocketAddr);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl UdpSock {
@@ -70,9 +86,36 @@ impl UdpSock {
             crate::trace::data("send_to", &addr.to_string(), data);
         }
         crate::metrics::count("data_sent", data.len() as f64);
-        let data = data.to_vec();
-        runtime::block_on_timeout(OP, self.timeout(), async move {
-            sock.send_to(&data, addr).await.map(|n| n as INT).map_err(|e| Error::io(OP, &e).with_peer(addr))
+        self.send_datagrams(OP, sock, (data.to_vec(), Some(addr)), addr)
+    }
+
+    /// Send `d` (through the socket's datagram faults, if any): the byte
+    /// count of `d`, whether it went out once, twice or not at all.
+    fn send_datagrams(
+        &self,
+        op: &'static str,
+        sock: Arc<UdpSocket>,
+        d: Outgoing,
+        peer: SocketAddr,
+    ) -> NativeResult<INT> {
+        let n = d.0.len() as INT;
+        let out = match &self.0.up {
+            Some(faults) => lock(faults).pass(d),
+            None => vec![d],
+        };
+        let local = self.0.local;
+        runtime::block_on_timeout(op, self.timeout(), async move {
+            for (data, to) in out {
+                match to {
+                    Some(addr) => sock.send_to(&data, addr).await,
+                    None => sock.send(&data).await,
+                }
+                .map_err(|e| Error::io(op, &e).with_peer(peer))?;
+                if capture::on() {
+                    capture::udp(local, to.unwrap_or(peer), capture::Dir::Sent, &data);
+                }
+            }
+            Ok(n)
         })
     }
 
@@ -81,20 +124,32 @@ impl UdpSock {
         let sock = self.socket_for(OP)?;
         let local = self.0.local;
         let inner = self.0.clone();
-        let (data, from) = runtime::block_on_timeout(OP, timeout, async move {
-            let mut buf = vec![0u8; MAX_DATAGRAM];
-            let (n, from) = loop {
-                let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| Error::io(OP, &e).with_peer(local))?;
-                // Under deny_listen, datagrams from strangers are dropped.
-                if inner.peers.as_ref().is_none_or(|p| p.accepts(from)) {
-                    break (n, from);
+        let queued = inner.down.as_ref().and_then(|d| lock(d).1.pop_front());
+        let (data, from) = match queued {
+            Some(d) => d,
+            None => runtime::block_on_timeout(OP, timeout, async move {
+                let mut buf = vec![0u8; MAX_DATAGRAM];
+                loop {
+                    let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| Error::io(OP, &e).with_peer(local))?;
+                    // Under deny_listen, datagrams from strangers are dropped.
+                    if !inner.peers.as_ref().is_none_or(|p| p.accepts(from)) {
+                        continue;
+                    }
+                    let Some(down) = &inner.down else { return Ok((buf[..n].to_vec(), from)) };
+                    let mut down = lock(down);
+                    let mut passed = down.0.pass((buf[..n].to_vec(), from)).into_iter();
+                    if let Some(first) = passed.next() {
+                        down.1.extend(passed);
+                        return Ok(first);
+                    }
                 }
-            };
-            buf.truncate(n);
-            Ok((buf, from))
-        })?;
+            })?,
+        };
         if crate::trace::on() {
             crate::trace::data("recv_from", &from.to_string(), &data);
+        }
+        if capture::on() {
+            capture::udp(local, from, capture::Dir::Received, &data);
         }
         crate::metrics::count("data_received", data.len() as f64);
         Ok((data, from))
@@ -128,11 +183,21 @@ fn bind(host: &str, port: u16, opts: &Opts) -> NativeResult<UdpSock> {
     std_sock.set_broadcast(broadcast).map_err(|e| Error::io(OP, &e))?;
     let socket = UdpSocket::from_std(std_sock).map_err(|e| Error::io(OP, &e))?;
     let local = socket.local_addr().map_err(|e| Error::io(OP, &e))?;
+    let (up, down) = match crate::faults::for_connection(OP, opts.get("faults"))? {
+        Some(spec) => {
+            let stream = crate::faults::next_stream();
+            let up = Datagrams::new(&spec, stream, true).map(Mutex::new);
+            (up, Datagrams::new(&spec, stream + 1, false).map(|d| Mutex::new((d, VecDeque::new()))))
+        }
+        None => (None, None),
+    };
     Ok(UdpSock(Arc::new(UdpInner {
         socket: std::sync::Mutex::new(Some(Arc::new(socket))),
         local,
         timeout: std::sync::Mutex::new(timeout),
         peers,
+        up,
+        down,
     })))
 }
 
@@ -161,14 +226,17 @@ mod api {
     }
 
     /// Bind with options: `family`, `broadcast` (bool), `timeout` (seconds
-    /// for sends and `recv`, default 30).
+    /// for sends and `recv`, default 30), `faults` (`udp_loss`,
+    /// `udp_duplicate`, `udp_reorder`, `direction`, `seed`, as
+    /// `net::faults` takes them; by default those of `net::faults`).
     ///
     /// ```rhai
     /// let u = udp::bind("0.0.0.0", 0, #{broadcast: true});
+    /// let lossy = udp::bind("127.0.0.1", 0, #{faults: "udp_loss=0.1,seed=4"});
     /// ```
     #[rhai_fn(name = "bind", return_raw)]
     pub fn bind_opts(host: &str, port: INT, opts: Map) -> NativeResult<Udp> {
-        let opts = Opts::new("udp::bind", opts, &["family", "broadcast", "timeout"])?;
+        let opts = Opts::new("udp::bind", opts, &["family", "broadcast", "timeout", "faults"])?;
         super::bind(host, port_arg("udp::bind", port)?, &opts)
     }
 
@@ -241,9 +309,8 @@ mod api {
             crate::trace::data("send", &local.to_string(), &data);
         }
         crate::metrics::count("data_sent", data.len() as f64);
-        runtime::block_on_timeout(OP, u.timeout(), async move {
-            sock.send(&data).await.map(|n| n as INT).map_err(|e| Error::io(OP, &e).with_peer(local))
-        })
+        let peer = sock.peer_addr().unwrap_or(local);
+        u.send_datagrams(OP, sock, (data, None), peer)
     }
 
     /// Receive a datagram from the connected peer (its data only).

@@ -22,10 +22,10 @@ fn ok(port: u16, code: &str) -> String {
 
 /// nginx on loopback with its own configuration, files and logs in a
 /// temporary directory; stopped on drop.
-struct Nginx {
+pub(crate) struct Nginx {
     child: std::process::Child,
     dir: std::path::PathBuf,
-    port: u16,
+    pub(crate) port: u16,
     /// The same site over TLS (HTTP/1.1 and HTTP/2 by ALPN), with the
     /// test PKI's `localhost` certificate.
     tls_port: u16,
@@ -34,7 +34,7 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("netscript-nginx-{}-{n}", std::process::id()));

@@ -449,11 +449,14 @@ fn browser_signs_the_guestbook() {
 d.get(base)
 d.find_element(By.ID, "message").send_keys("no name given")
 d.find_element(By.ID, "send").click()
+# A click does not wait for the page it submits: wait for the answer.
+WebDriverWait(d, 10).until(lambda d: d.find_elements(By.ID, "name-problem"))
 print("error" in d.find_element(By.ID, "name").get_attribute("class"),
       d.find_element(By.ID, "message").get_attribute("value"),
       len(d.find_elements(By.ID, "name-problem")))
 d.find_element(By.ID, "name").send_keys("Ann")
 d.find_element(By.ID, "send").click()
+WebDriverWait(d, 10).until(lambda d: d.find_elements(By.ID, "flash"))
 print(d.current_url == base, d.find_element(By.ID, "flash").text,
       d.find_element(By.ID, "entries").text)
 d.refresh()

@@ -9,14 +9,14 @@ use crate::dns::{DnsServer, Peer, first_line};
 use crate::util::{cli, eval, repo_root};
 
 /// aiosmtpd saving messages to a JSON-lines file.
-struct SmtpSink {
-    port: u16,
+pub(crate) struct SmtpSink {
+    pub(crate) port: u16,
     out: std::path::PathBuf,
     _peer: Peer,
 }
 
 impl SmtpSink {
-    fn start(tag: &str) -> Self {
+    pub(crate) fn start(tag: &str) -> Self {
         Self::start_with(tag, &[])
     }
 
@@ -46,7 +46,7 @@ impl SmtpSink {
     }
 
     /// The messages received so far.
-    fn messages(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn messages(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.out)
             .unwrap_or_default()
             .lines()

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod capture;
 mod codec;
 mod compress;
 mod dispatch;
@@ -19,6 +20,7 @@ mod mail;
 mod memcache;
 mod permissions;
 mod repl;
+mod replay;
 mod runner;
 mod structs;
 mod tasks;

@@ -121,6 +121,7 @@ pub fn chromium(test: &str, code: &str) -> Option<String> {
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 o = webdriver.ChromeOptions()
 o.binary_location = "/usr/bin/chromium"
 for a in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

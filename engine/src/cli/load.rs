@@ -76,7 +76,7 @@ pub struct LoadArgs {
     #[arg(long, short)]
     quiet: bool,
     #[command(flatten)]
-    host: HostArgs,
+    pub(super) host: HostArgs,
 }
 
 /// `--out csv=FILE`: the file.

@@ -35,7 +35,7 @@ pub struct MapReduceArgs {
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     #[command(flatten)]
-    host: HostArgs,
+    pub(super) host: HostArgs,
 }
 
 /// The code run after the job's own: the phase asked for.

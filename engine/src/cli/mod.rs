@@ -7,6 +7,7 @@ mod load;
 mod mapreduce;
 mod proxy;
 mod repl;
+mod replay;
 mod run;
 mod test;
 mod watch;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use netscript::{Host, HostBuilder, Limits, Permissions};
+use netscript_stdlib::faults::Spec;
 
 /// netscript — network-protocol scripts in blocking style on an event loop.
 #[derive(Parser)]
@@ -42,6 +44,10 @@ enum Command {
     Load(load::LoadArgs),
     /// A TCP proxy that injects faults (fragmented writes, latency, bandwidth, resets…), seeded.
     Proxy(proxy::ProxyArgs),
+    /// A recording TCP proxy: every conversation through it saved to `--out FILE` (JSON lines).
+    Record(proxy::ProxyArgs),
+    /// Play a recording's server side to new clients (`--listen PORT`), or its client side against a server (`--to HOST:PORT`).
+    Replay(replay::ReplayArgs),
 }
 
 /// Limits, permissions and tracing shared by the subcommands that run scripts.
@@ -85,6 +91,27 @@ pub struct HostArgs {
     /// Print every send and receive to standard error.
     #[arg(long)]
     trace: bool,
+    /// Bend every connection the script opens or accepts: `fragment` (1..7-byte
+    /// pieces, the framing-bug finder), `delay=50ms~10ms`, `bandwidth=64k`,
+    /// `drop_after=N[:reset]`, `reset_probability=P`, `stall=2s@N`,
+    /// `corrupt=P`, `direction=up|down`, `seed=N`, comma-separated. The
+    /// faults and their seed are printed to standard error first.
+    #[arg(long, value_name = "SPEC")]
+    faults: Option<String>,
+    /// Write every connection's traffic to FILE as pcapng (Wireshark, tshark):
+    /// TCP streams with synthesised headers, UDP datagrams, TLS as its records.
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<std::path::PathBuf>,
+    /// Write one JSON line per send and receive to FILE: time, protocol,
+    /// connection number, role, addresses, direction, length, the bytes in
+    /// base64 and as text when they are text. The file is a recording that
+    /// `mock::replay` and `netscript replay` play back (hence `--record`).
+    #[arg(long, visible_alias = "record", value_name = "FILE")]
+    trace_json: Option<std::path::PathBuf>,
+    /// Append the secrets of every TLS session to FILE in the SSLKEYLOGFILE
+    /// format, so that Wireshark can decrypt a capture.
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<std::path::PathBuf>,
 }
 
 impl HostArgs {
@@ -108,7 +135,34 @@ impl HostArgs {
         (0..n).map(|i| Ok(self.builder()?.worker(i))).collect()
     }
 
+    /// What these options set for the whole process, before any host
+    /// starts: the `--pcap` capture, the `--trace-json` lines and the
+    /// `--keylog` file; and the seed of `--faults`, drawn if it gives none and
+    /// announced on standard error so that a failing run can be repeated
+    /// (every host built from these options then has the same faults).
+    fn settle(&mut self) -> Result<(), String> {
+        if let Some(path) = &self.keylog {
+            netscript_stdlib::tls::set_keylog(path).map_err(|e| format!("--keylog {}: {e}", path.display()))?;
+        }
+        if let Some(text) = &self.faults {
+            let spec = Spec::parse_seeded(text).map_err(|e| format!("--faults: {e}"))?;
+            eprintln!("netscript: faults {spec} (repeat with --faults {spec})");
+            self.faults = Some(spec.to_string());
+        }
+        if let Some(path) = &self.pcap {
+            netscript_stdlib::capture::start(path).map_err(|e| format!("--pcap {}: {e}", path.display()))?;
+        }
+        if let Some(path) = &self.trace_json {
+            netscript_stdlib::capture::start_json(path).map_err(|e| format!("--trace-json {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
     pub fn builder(&self) -> Result<HostBuilder, String> {
+        let faults = match &self.faults {
+            Some(text) => Some(Spec::parse_seeded(text).map_err(|e| format!("--faults: {e}"))?),
+            None => None,
+        };
         let defaults = Limits::default();
         let deadline = match self.deadline {
             Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
@@ -130,7 +184,7 @@ impl HostArgs {
             None => Permissions::default(),
         }
         .deny_listen(self.deny_listen);
-        let mut builder = Host::builder().limits(limits).permissions(permissions).trace(self.trace);
+        let mut builder = Host::builder().limits(limits).permissions(permissions).trace(self.trace).faults(faults);
         for dir in &self.module_paths {
             builder = builder.module_path(dir);
         }
@@ -149,14 +203,38 @@ pub fn main() -> i32 {
     {
         argv.insert(1, "run".into());
     }
-    let cli = match Cli::try_parse_from(argv) {
+    let mut cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    match cli.command {
+    let host = match &mut cli.command {
+        Command::Run(a) => Some(&mut a.host),
+        Command::Repl(a) => Some(&mut a.host),
+        Command::Watch(a) => Some(&mut a.host),
+        Command::Test(a) => Some(&mut a.host),
+        Command::Mapreduce(a) => Some(&mut a.host),
+        Command::Load(a) => Some(&mut a.host),
+        Command::Replay(a) => Some(&mut a.host),
+        Command::Doc(_) | Command::Proxy(_) | Command::Record(_) => None,
+    };
+    if let Some(Err(e)) = host.map(HostArgs::settle) {
+        eprintln!("netscript: {e}");
+        return 2;
+    }
+    let status = dispatch(cli.command);
+    // The capture of `--pcap` or of a script's `net::capture`, finished.
+    if let Err(e) = netscript_stdlib::capture::stop() {
+        eprintln!("netscript: --pcap: {e}");
+        return 1;
+    }
+    status
+}
+
+fn dispatch(command: Command) -> i32 {
+    match command {
         Command::Run(args) if args.watch => watch::run_watch(&args),
         Command::Run(args) => run::run(&args),
         Command::Repl(args) => repl::repl(&args),
@@ -166,5 +244,11 @@ pub fn main() -> i32 {
         Command::Mapreduce(args) => mapreduce::run(&args),
         Command::Load(args) => load::run(&args),
         Command::Proxy(args) => proxy::run(&args),
+        Command::Record(args) if args.out.is_none() => {
+            eprintln!("netscript record: --out FILE is required");
+            2
+        }
+        Command::Record(args) => proxy::run(&args),
+        Command::Replay(args) => replay::run(&args),
     }
 }

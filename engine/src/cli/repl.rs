@@ -32,7 +32,7 @@ pub struct ReplArgs {
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
     #[command(flatten)]
-    host: HostArgs,
+    pub(super) host: HostArgs,
 }
 
 const HELP: &str = "\
@@ -42,6 +42,7 @@ Meta commands:
   .save FILE       write this session's successful inputs as a script
   .vars            list variables
   .trace on|off    print every send and receive of every connection
+  .pcap FILE|off   write every connection's traffic to FILE (pcapng, for Wireshark), or stop
   .reset           new session: forget variables, close connections, stop servers
   .quit            leave (also Ctrl-D)
 Ctrl-C interrupts a running call; Tab completes modules, functions, methods and variables.";
@@ -216,6 +217,14 @@ fn command(state: &Mutex<State>, busy: &AtomicBool, meta: &str, new_host: &dyn F
             println!("trace {arg}");
         }
         ("trace", _) => println!("trace is {}", if lock(state).host.tracing() { "on" } else { "off" }),
+        ("pcap", "" | "off") => match netscript_stdlib::capture::stop_pcap() {
+            Ok(()) => println!("capture off"),
+            Err(e) => eprintln!("cannot finish the capture: {e}"),
+        },
+        ("pcap", file) => match netscript_stdlib::capture::start(std::path::Path::new(file)) {
+            Ok(()) => println!("capturing to {file}"),
+            Err(e) => eprintln!("cannot capture to {file}: {e}"),
+        },
         ("reset", _) => match new_host() {
             Ok(h) => {
                 let mut s = lock(state);

@@ -34,7 +34,7 @@ pub struct TestArgs {
     #[arg(long)]
     watch: bool,
     #[command(flatten)]
-    host: HostArgs,
+    pub(super) host: HostArgs,
 }
 
 /// Run the tests; 0 if all passed, 1 if any failed, 2 on a usage error.

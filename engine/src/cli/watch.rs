@@ -37,7 +37,7 @@ pub struct WatchArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     workers: usize,
     #[command(flatten)]
-    host: HostArgs,
+    pub(super) host: HostArgs,
 }
 
 /// Changes closer together than this are one change (editors write in steps).

@@ -78,6 +78,7 @@ const LISTEN_OPTS: &[&str] = &[
     "debug",
     "log",
     "tls",
+    "faults",
 ];
 
 /// Server settings from `http::listen`'s options.
@@ -130,6 +131,8 @@ pub struct HttpListener {
     listener: Arc<TcpListener>,
     local: SocketAddr,
     settings: Arc<Settings>,
+    /// The faults every accepted connection suffers (`faults` option, `--faults`).
+    faults: Option<Arc<crate::faults::Spec>>,
 }
 
 /// A running server: `port`, `url`, `stop()`, `wait()`.
@@ -170,7 +173,8 @@ fn listen(host: &str, port: INT, opts: Map) -> NativeResult<HttpListener> {
     let tcp = crate::tcp::listen_as(OP, host, port, &Opts::new(OP, socket_opts, &["family", "backlog"])?, None)?;
     let listener = tcp.listener_for(OP)?;
     let local = listener.local_addr().map_err(|e| Error::io(OP, &e))?;
-    Ok(HttpListener { listener, local, settings: Arc::new(settings) })
+    let faults = crate::faults::for_connection(OP, opts.get("faults"))?;
+    Ok(HttpListener { listener, local, settings: Arc::new(settings), faults })
 }
 
 /// What every connection of one server shares.
@@ -180,6 +184,7 @@ struct Shared {
     failures: Rc<FailureLog>,
     /// `http` or `https`, for `req.url`.
     scheme: &'static str,
+    faults: Option<Arc<crate::faults::Spec>>,
 }
 
 /// Counts an open connection while alive.
@@ -209,6 +214,7 @@ fn serve(l: &HttpListener, handler: Handler) -> HttpServer {
         settings: l.settings.clone(),
         failures: FailureLog::new(format!("http {local}"), "handler errors"),
         scheme,
+        faults: l.faults.clone(),
     });
     let accept_log = FailureLog::new(format!("http {local}"), "accept failures");
     let (listener, stop) = (l.listener.clone(), token.clone());
@@ -253,6 +259,9 @@ async fn accepted_connection(
     open: OpenGuard,
 ) {
     const OP: &str = "http handshake";
+    let Ok(stream) = crate::faults::bend(stream, shared.faults.clone(), crate::faults::Side::Server, true).await else {
+        return;
+    };
     let Some(config) = shared.settings.tls.clone() else {
         return connection(shared, stream, peer, stop, open).await;
     };
@@ -664,7 +673,9 @@ mod api {
     /// the key, `debug` is a reserved word), `log`
     /// (an access log line per request on standard error, common log
     /// format), `tls` (HTTPS: `#{cert, key, client_ca}` and the other
-    /// `tls::listen` options; ALPN offers h2 and http/1.1), `family`, `backlog`.
+    /// `tls::listen` options; ALPN offers h2 and http/1.1), `faults` (what
+    /// every accepted connection suffers, as `net::faults` takes them),
+    /// `family`, `backlog`.
     ///
     /// ```rhai
     /// let l = http::listen("127.0.0.1", 0, #{max_body: 10_000, log: true, http2: true});

@@ -143,11 +143,15 @@ pub fn connect(
     let addrs = net::resolve(op, host, port, Family::Any, timing.limit(timing.connect))?;
     let mut last = None;
     let mut stream = None;
+    let faults = crate::faults::active();
     for addr in addrs {
-        let (op_s, peer_s) = (op.to_string(), peer.clone());
+        let (op_s, peer_s, faults) = (op.to_string(), peer.clone(), faults.clone());
         let started = Instant::now();
         let attempt = timing.wait(op, &peer, left(), async move {
-            TcpStream::connect(addr).await.map_err(|e| Error::io(op_s, &e).with_peer(peer_s))
+            let s = TcpStream::connect(addr).await.map_err(|e| Error::io(&op_s, &e).with_peer(&peer_s))?;
+            crate::faults::bend(s, faults, crate::faults::Side::Client, true)
+                .await
+                .map_err(|e| Error::io(op_s, &e).with_peer(peer_s))
         });
         match attempt {
             Ok(s) => {

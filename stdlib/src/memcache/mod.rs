@@ -148,7 +148,11 @@ impl Conn {
     async fn connect(server: &Server, op: &'static str, limit: Duration) -> Result<Self, Error> {
         let peer = &server.label;
         let started = std::time::Instant::now();
-        let stream = match tokio::time::timeout(limit, TcpStream::connect(server.addr)).await {
+        let (addr, faults) = (server.addr, crate::faults::active());
+        let connect = async move {
+            crate::faults::bend(TcpStream::connect(addr).await?, faults, crate::faults::Side::Client, false).await
+        };
+        let stream = match tokio::time::timeout(limit, connect).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(Error::io(op, &e).with_peer(peer)),
             Err(_) => {
@@ -170,7 +174,18 @@ impl Conn {
             crate::trace::data("send", peer, data);
         }
         crate::metrics::count("data_sent", data.len() as f64);
-        self.stream.write_all(data).await.map_err(|e| Error::io(op, &e).with_peer(peer))
+        self.stream.write_all(data).await.map_err(|e| Error::io(op, &e).with_peer(peer))?;
+        self.capture(crate::capture::Dir::Sent, data);
+        Ok(())
+    }
+
+    /// Capture what went over this connection (`--pcap`).
+    fn capture(&self, dir: crate::capture::Dir, data: &[u8]) {
+        if crate::capture::on()
+            && let (Ok(local), Ok(peer)) = (self.stream.local_addr(), self.stream.peer_addr())
+        {
+            crate::capture::tcp(local, peer, dir, data);
+        }
     }
 
     /// The next reply unit, reading as needed.
@@ -195,6 +210,7 @@ impl Conn {
             if crate::trace::on() {
                 crate::trace::data("recv", peer, &self.buf[before..]);
             }
+            self.capture(crate::capture::Dir::Received, &self.buf[before..]);
             crate::metrics::count("data_received", n as f64);
         }
     }

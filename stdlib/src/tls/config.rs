@@ -153,6 +153,57 @@ fn alpn(op: &str, opts: &Opts) -> Result<Vec<Vec<u8>>, Error> {
         .collect()
 }
 
+/// Where the secrets of new TLS sessions go: `--keylog FILE`.
+static KEYLOG: std::sync::Mutex<Option<Arc<dyn rustls::KeyLog>>> = std::sync::Mutex::new(None);
+
+/// Secrets in the `SSLKEYLOGFILE` format (`LABEL client_random secret`,
+/// hex), which Wireshark reads to decrypt a capture.
+#[derive(Debug)]
+struct KeyLogTo(std::sync::Mutex<std::fs::File>);
+
+impl rustls::KeyLog for KeyLogTo {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        let mut line = format!("{label} ");
+        for b in client_random {
+            let _ = write!(line, "{b:02x}");
+        }
+        line.push(' ');
+        for b in secret {
+            let _ = write!(line, "{b:02x}");
+        }
+        line.push('\n');
+        let mut file = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One write per line, so that a reader never sees half of one.
+        let _ = file.write_all(line.as_bytes());
+    }
+}
+
+/// Log the secrets of every TLS session made from now on to `path`
+/// (appended, created if missing), for Wireshark (`--keylog FILE`).
+///
+/// # Errors
+/// When the file cannot be opened.
+pub fn set_keylog(path: &std::path::Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    *KEYLOG.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(KeyLogTo(file.into())));
+    Ok(())
+}
+
+/// The key log of a new configuration: `--keylog`'s file, else
+/// `SSLKEYLOGFILE` when set (as curl, Firefox and Python's `ssl` read it),
+/// else none.
+fn key_log() -> Arc<dyn rustls::KeyLog> {
+    if let Some(log) = KEYLOG.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+        return log;
+    }
+    if std::env::var_os("SSLKEYLOGFILE").is_some() {
+        return Arc::new(rustls::KeyLogFile::new());
+    }
+    Arc::new(rustls::NoKeyLog)
+}
+
 /// A client configuration and whether it verifies the server.
 pub(crate) fn client(op: &str, opts: &Opts) -> Result<(Arc<ClientConfig>, bool), Error> {
     let insecure = opts.bool("insecure", false)?;
@@ -178,6 +229,7 @@ pub(crate) fn client(op: &str, opts: &Opts) -> Result<(Arc<ClientConfig>, bool),
         _ => return Err(Error::value(op, "options 'cert' and 'key' go together")),
     };
     config.alpn_protocols = alpn(op, opts)?;
+    config.key_log = key_log();
     Ok((Arc::new(config), !insecure))
 }
 
@@ -213,6 +265,7 @@ pub(crate) fn server(op: &str, opts: &Opts) -> Result<Arc<ServerConfig>, Error> 
     let mut config =
         builder.with_single_cert(cert, key).map_err(|e| Error::value(op, format!("server certificate: {e}")))?;
     config.alpn_protocols = alpn(op, opts)?;
+    config.key_log = key_log();
     Ok(Arc::new(config))
 }
 

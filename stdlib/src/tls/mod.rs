@@ -40,7 +40,7 @@ use crate::runtime;
 use crate::tcp::{self, TcpConn};
 use crate::trace;
 
-pub use config::provider;
+pub use config::{provider, set_keylog};
 
 /// A `tls::listen` server's side of each handshake.
 #[derive(Clone)]
@@ -323,7 +323,7 @@ mod api {
     /// certificate signed by it (required unless `require_client_cert:
     /// false`), `alpn` lists the protocols offered, `min_version` /
     /// `max_version`, `timeout` bounds each handshake (30 s), plus TCP's
-    /// `family`, `backlog`, `reuseaddr`. `accept` and `serve` work as for
+    /// `family`, `backlog`, `reuseaddr`, `faults`. `accept` and `serve` work as for
     /// `tcp::listen`; under `serve` each handshake runs in the new
     /// connection's own task, and a failed one is logged and skipped.
     ///

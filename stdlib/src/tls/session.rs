@@ -20,21 +20,41 @@ use rustls::Connection;
 use tokio::net::TcpStream;
 
 use super::reason;
+use crate::capture;
 use crate::error::Error;
 
 /// `std::io` over a tokio socket's non-blocking calls (`WouldBlock` when
 /// the socket has nothing to give or no room).
 struct Sock<'a>(&'a TcpStream);
 
+impl Sock<'_> {
+    /// Capture `data` going `dir` (the TLS records themselves: `--keylog`
+    /// lets Wireshark decrypt them).
+    #[inline(never)]
+    fn capture(&self, dir: capture::Dir, data: &[u8]) {
+        if let (Ok(local), Ok(peer)) = (self.0.local_addr(), self.0.peer_addr()) {
+            capture::tcp(local, peer, dir, data);
+        }
+    }
+}
+
 impl io::Read for Sock<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.try_read(buf)
+        let n = self.0.try_read(buf)?;
+        if capture::on() {
+            self.capture(capture::Dir::Received, &buf[..n]);
+        }
+        Ok(n)
     }
 }
 
 impl io::Write for Sock<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.try_write(buf)
+        let n = self.0.try_write(buf)?;
+        if capture::on() {
+            self.capture(capture::Dir::Sent, &buf[..n]);
+        }
+        Ok(n)
     }
 
     /// rustls hands over all queued records at once: one `writev`, so a
@@ -42,7 +62,18 @@ impl io::Write for Sock<'_> {
     /// (with Nagle's algorithm, each later small segment waited for the
     /// peer's delayed ACK of the first).
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
+        let n = self.0.try_write_vectored(bufs)?;
+        if capture::on() {
+            let mut left = n;
+            let mut written = Vec::with_capacity(n);
+            for b in bufs {
+                let take = left.min(b.len());
+                written.extend_from_slice(&b[..take]);
+                left -= take;
+            }
+            self.capture(capture::Dir::Sent, &written);
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

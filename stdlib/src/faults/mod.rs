@@ -2,15 +2,30 @@
 //! A [`Spec`] (parsed from `fragment=1..7,delay=50ms~10ms,seed=42`) says
 //! what to do to a byte stream; a [`Faults`] is one connection direction's
 //! seeded state, which decides for each chunk how it is cut, when it is
-//! delivered, which bits flip and where the stream ends. The proxy
-//! (`netscript proxy --faults`) applies it to real connections; nothing here
-//! does I/O.
+//! delivered, which bits flip and where the stream ends. `pump` applies it
+//! to real connections: in the proxy (`netscript proxy --faults`), and in a
+//! script's own connections (`--faults`, `net::faults`, the `faults` option
+//! of `tcp::connect` / `tcp::listen`), which it bends through a loopback
+//! pair of sockets so that the script reads exactly what a misbehaving
+//! network would deliver.
 //!
 //! Written here rather than taken from a crate: the fault proxies that exist
 //! (toxiproxy, comcast) are separate programs, not libraries, and none cuts
 //! writes into 1..N-byte pieces, which is the fault that finds framing bugs.
 
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use rhai::Dynamic;
+
+use crate::error::Error;
+
+mod pump;
+
+pub use pump::{Side, Tap, bend, splice};
 
 /// How a stream is cut short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +68,12 @@ pub struct Spec {
     pub stall: Option<(Duration, u64)>,
     /// The chance, per byte, that one of its bits is flipped.
     pub corrupt: f64,
+    /// UDP: the chance that a datagram is lost.
+    pub udp_loss: f64,
+    /// UDP: the chance that a datagram arrives twice.
+    pub udp_duplicate: f64,
+    /// UDP: the chance that a datagram is held back and arrives after the next.
+    pub udp_reorder: f64,
     /// Which directions suffer.
     pub direction: Direction,
     /// The seed of every random choice (printed, so a failure can be replayed).
@@ -71,6 +92,9 @@ impl Default for Spec {
             reset_probability: 0.0,
             stall: None,
             corrupt: 0.0,
+            udp_loss: 0.0,
+            udp_duplicate: 0.0,
+            udp_reorder: 0.0,
             direction: Direction::Both,
             seed: 0,
         }
@@ -134,6 +158,8 @@ impl Spec {
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
             match name.trim() {
+                // A bare `fragment` is the classic framing-bug finder: 1..7 bytes.
+                "fragment" if value.is_empty() => spec.fragment = Some((1, 7)),
                 "fragment" => {
                     let (lo, hi) = match value.split_once("..") {
                         Some((lo, hi)) => (bytes(lo)?, bytes(hi)?),
@@ -171,6 +197,9 @@ impl Spec {
                     spec.stall = Some((duration(d)?, bytes(after)?));
                 }
                 "corrupt" => spec.corrupt = probability(name, value)?,
+                "udp_loss" => spec.udp_loss = probability(name, value)?,
+                "udp_duplicate" => spec.udp_duplicate = probability(name, value)?,
+                "udp_reorder" => spec.udp_reorder = probability(name, value)?,
                 "direction" => {
                     spec.direction = match value {
                         "both" => Direction::Both,
@@ -185,12 +214,65 @@ impl Spec {
                 other => {
                     return Err(format!(
                         "unknown fault {other:?} (fragment, fragment_pause, delay, bandwidth, drop_after, \
-                         reset_probability, stall, corrupt, direction, seed)"
+                         reset_probability, stall, corrupt, udp_loss, udp_duplicate, udp_reorder, direction, seed)"
                     ));
                 }
             }
         }
         Ok(spec)
+    }
+
+    /// [`Spec::parse`], with a random seed when `text` gives none (the
+    /// caller prints it, so that the run can be repeated).
+    ///
+    /// # Errors
+    /// As [`Spec::parse`].
+    pub fn parse_seeded(text: &str) -> Result<Self, String> {
+        let mut spec = Self::parse(text)?;
+        if !text.split(',').any(|p| p.trim().starts_with("seed")) {
+            spec.seed = fastrand::u64(..1 << 48);
+        }
+        Ok(spec)
+    }
+
+    /// A spec from a script: a string as [`Spec::parse`] reads, or a map of
+    /// the same names (`#{fragment: "1..7", delay: "50ms", seed: 3}`, numbers
+    /// as numbers, `true` for a bare `fragment`). `op` names the operation
+    /// in the `value` error.
+    ///
+    /// # Errors
+    /// A `value` error naming the part that cannot be read.
+    pub fn from_dynamic(op: &str, value: &Dynamic) -> Result<Self, Error> {
+        let text = if let Some(map) = value.read_lock::<rhai::Map>() {
+            let mut parts = Vec::with_capacity(map.len());
+            for (name, v) in map.iter() {
+                if v.as_bool() == Ok(true) {
+                    parts.push(name.to_string());
+                } else {
+                    parts.push(format!("{name}={v}"));
+                }
+            }
+            parts.join(",")
+        } else if value.is_string() {
+            value.to_string()
+        } else {
+            return Err(Error::value(op, format!("faults are a string or a map, not {}", value.type_name())));
+        };
+        Self::parse_seeded(&text).map_err(|e| Error::value(op, format!("faults: {e}")))
+    }
+
+    /// Whether no stream fault is set (UDP faults aside): a splice then
+    /// forwards bytes as they come.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.fragment.is_none()
+            && self.delay.is_zero()
+            && self.jitter.is_zero()
+            && self.bandwidth.is_none()
+            && self.drop_after.is_none()
+            && self.reset_probability == 0.0
+            && self.stall.is_none()
+            && self.corrupt == 0.0
     }
 
     /// Whether the faults apply to the client-to-server direction (`up`) or
@@ -202,6 +284,137 @@ impl Spec {
             Direction::Up => up,
             Direction::Down => !up,
         }
+    }
+}
+
+/// The spec as [`Spec::parse`] reads it back: only what is on, the seed last.
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |d: Duration| format!("{}ms", d.as_secs_f64() * 1e3);
+        let mut parts = Vec::new();
+        if let Some((lo, hi)) = self.fragment {
+            parts.push(format!("fragment={lo}..{hi}"));
+            if self.fragment_pause != Spec::default().fragment_pause {
+                parts.push(format!("fragment_pause={}", ms(self.fragment_pause)));
+            }
+        }
+        if !self.delay.is_zero() || !self.jitter.is_zero() {
+            let jitter = if self.jitter.is_zero() { String::new() } else { format!("~{}", ms(self.jitter)) };
+            parts.push(format!("delay={}{jitter}", ms(self.delay)));
+        }
+        if let Some(b) = self.bandwidth {
+            parts.push(format!("bandwidth={b}"));
+        }
+        if let Some((n, cut)) = self.drop_after {
+            parts.push(format!("drop_after={n}{}", if cut == Cut::Reset { ":reset" } else { "" }));
+        }
+        if self.reset_probability > 0.0 {
+            parts.push(format!("reset_probability={}", self.reset_probability));
+        }
+        if let Some((d, after)) = self.stall {
+            parts.push(format!("stall={}@{after}", ms(d)));
+        }
+        for (name, p) in [
+            ("corrupt", self.corrupt),
+            ("udp_loss", self.udp_loss),
+            ("udp_duplicate", self.udp_duplicate),
+            ("udp_reorder", self.udp_reorder),
+        ] {
+            if p > 0.0 {
+                parts.push(format!("{name}={p}"));
+            }
+        }
+        match self.direction {
+            Direction::Both => {}
+            Direction::Up => parts.push("direction=up".into()),
+            Direction::Down => parts.push("direction=down".into()),
+        }
+        parts.push(format!("seed={}", self.seed));
+        f.write_str(&parts.join(","))
+    }
+}
+
+thread_local! {
+    /// The faults every new connection of this host thread suffers
+    /// (`--faults`, `net::faults`).
+    static ACTIVE: RefCell<Option<Arc<Spec>>> = const { RefCell::new(None) };
+}
+
+/// Bend every connection this thread opens or accepts from now on (`None`: none).
+pub fn set(spec: Option<Spec>) {
+    ACTIVE.with(|a| *a.borrow_mut() = spec.map(Arc::new));
+}
+
+/// The faults of this thread's new connections, if any.
+#[must_use]
+pub fn active() -> Option<Arc<Spec>> {
+    ACTIVE.with(|a| a.borrow().clone())
+}
+
+/// The faults of one new connection: its own `faults` option when it has
+/// one, else the thread's.
+///
+/// # Errors
+/// When the option cannot be read.
+pub fn for_connection(op: &str, option: Option<&Dynamic>) -> Result<Option<Arc<Spec>>, Error> {
+    match option {
+        Some(v) if v.is_unit() => Ok(None),
+        Some(v) => Spec::from_dynamic(op, v).map(|s| Some(Arc::new(s))),
+        None => Ok(active()),
+    }
+}
+
+/// The number of the next stream (each connection takes two: one per
+/// direction), so that one seed gives every stream of a run its own fate.
+#[must_use]
+pub fn next_stream() -> u64 {
+    static STREAMS: AtomicU64 = AtomicU64::new(0);
+    STREAMS.fetch_add(2, Ordering::Relaxed)
+}
+
+/// One direction of one UDP socket under a [`Spec`]: which datagrams are
+/// lost, doubled or held back to arrive after the next one.
+#[derive(Debug)]
+pub struct Datagrams<T> {
+    rng: fastrand::Rng,
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+    held: Option<T>,
+}
+
+impl<T: Clone> Datagrams<T> {
+    /// The datagram faults of stream `stream` in direction `up`, or `None`
+    /// when the spec has none for it.
+    #[must_use]
+    pub fn new(spec: &Spec, stream: u64, up: bool) -> Option<Self> {
+        let any = spec.udp_loss > 0.0 || spec.udp_duplicate > 0.0 || spec.udp_reorder > 0.0;
+        (any && spec.applies(up)).then(|| Self {
+            rng: fastrand::Rng::with_seed(spec.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            loss: spec.udp_loss,
+            duplicate: spec.udp_duplicate,
+            reorder: spec.udp_reorder,
+            held: None,
+        })
+    }
+
+    /// What goes through, in order, when datagram `d` comes along: nothing
+    /// (lost, or held back), `d`, `d` twice, and after it the one held back.
+    pub fn pass(&mut self, d: T) -> Vec<T> {
+        if self.loss > 0.0 && self.rng.f64() < self.loss {
+            return Vec::new();
+        }
+        if self.held.is_none() && self.reorder > 0.0 && self.rng.f64() < self.reorder {
+            self.held = Some(d);
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(3);
+        if self.duplicate > 0.0 && self.rng.f64() < self.duplicate {
+            out.push(d.clone());
+        }
+        out.push(d);
+        out.extend(self.held.take());
+        out
     }
 }
 
@@ -328,11 +541,36 @@ mod tests {
         assert_eq!(s.stall, Some((Duration::from_secs(2), 3)));
         assert_eq!((s.corrupt, s.direction, s.seed), (0.5, Direction::Down, 9));
         assert!(!s.applies(true) && s.applies(false));
+        assert_eq!(Spec::parse("fragment").unwrap().fragment, Some((1, 7)));
         for bad in
             ["fragment=0", "fragment=5..2", "delay=soon", "corrupt=2", "bandwidth=0", "wobble=1", "drop_after=5:maybe"]
         {
             assert!(Spec::parse(bad).is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn a_spec_reads_back_what_it_prints() {
+        for text in [
+            "fragment=2..5,delay=100ms~20ms,bandwidth=64000,drop_after=10:reset,stall=2000ms@3,corrupt=0.5,direction=down,seed=9",
+            "fragment=1..7,fragment_pause=3ms,reset_probability=0.25,udp_loss=0.1,udp_reorder=0.5,seed=0",
+            "delay=1.5ms,drop_after=4,seed=7",
+        ] {
+            let spec = Spec::parse(text).unwrap();
+            assert_eq!(spec.to_string(), text);
+            assert_eq!(Spec::parse(&spec.to_string()).unwrap(), spec);
+        }
+    }
+
+    #[test]
+    fn a_map_is_read_as_the_same_names() {
+        let mut map = rhai::Map::new();
+        map.insert("fragment".into(), Dynamic::TRUE);
+        map.insert("delay".into(), "5ms".into());
+        map.insert("seed".into(), Dynamic::from_int(4));
+        let spec = Spec::from_dynamic("t", &Dynamic::from_map(map)).unwrap();
+        assert_eq!((spec.fragment, spec.delay, spec.seed), (Some((1, 7)), Duration::from_millis(5), 4));
+        assert!(Spec::from_dynamic("t", &Dynamic::from_int(3)).is_err());
     }
 
     #[test]
@@ -359,6 +597,29 @@ mod tests {
             vec![Step::Write(vec![1; 4]), Step::Pause(Duration::from_secs(1)), Step::Write(vec![1; 2])]
         );
         assert_eq!(f.plan(&[2; 6]), vec![Step::Write(vec![2; 4]), Step::Cut(Cut::Close)]);
+    }
+
+    #[test]
+    fn datagrams_are_lost_doubled_and_reordered_as_asked() {
+        let spec = Spec::parse("udp_loss=0.2,udp_duplicate=0.2,udp_reorder=0.2,seed=11").unwrap();
+        assert!(Datagrams::<u32>::new(&Spec::default(), 0, true).is_none(), "off unless asked");
+        let mut d = Datagrams::new(&spec, 0, true).unwrap();
+        let out: Vec<u32> = (0..10_000).flat_map(|i| d.pass(i)).collect();
+        let mut seen = vec![0u32; 10_000];
+        for &i in &out {
+            seen[i as usize] += 1;
+        }
+        let lost = seen.iter().filter(|&&n| n == 0).count();
+        let doubled = seen.iter().filter(|&&n| n == 2).count();
+        let late = out.windows(2).filter(|w| w[1] < w[0]).count();
+        // About 20 % lost (plus a held one now and then), 20 % of the rest doubled, some reordered.
+        assert!((1_700..2_600).contains(&lost), "lost {lost}");
+        assert!((1_200..1_900).contains(&doubled), "doubled {doubled}");
+        assert!(late > 500, "reordered {late}");
+        assert!(seen.iter().all(|&n| n <= 2));
+        let spec = Spec::parse("udp_loss=1,direction=up").unwrap();
+        assert!(Datagrams::<u32>::new(&spec, 0, false).is_none(), "direction down spared");
+        assert!(Datagrams::new(&spec, 0, true).unwrap().pass(1).is_empty());
     }
 
     #[test]
