@@ -334,6 +334,9 @@ impl TcpConn {
                 if trace::on() {
                     trace::data("recv", &self.0.peer.to_string(), &buf[before..]);
                 }
+                if capture::on() {
+                    capture::tls_plaintext(self.0.local, self.0.peer, capture::Dir::Received, &buf[before..]);
+                }
                 if metrics::on() {
                     metrics::count("data_received", (buf.len() - before) as f64);
                 }
@@ -559,7 +562,12 @@ impl TcpConn {
                 }
                 first = false;
                 if let Some(tls) = tls {
-                    if tls.try_send(stream, data, &mut sent, op, self.0.peer)? {
+                    let before = sent;
+                    let done = tls.try_send(stream, data, &mut sent, op, self.0.peer)?;
+                    if capture::on() && sent > before {
+                        capture::tls_plaintext(self.0.local, self.0.peer, capture::Dir::Sent, &data[before..sent]);
+                    }
+                    if done {
                         return Ok(sent);
                     }
                     stream.clone()

@@ -168,8 +168,45 @@ c.close();
         .expect("tshark");
     let text = String::from_utf8_lossy(&follow.stdout);
     assert!(text.contains("a secret line") && text.contains("enil terces a"), "decrypted: {text}");
+    // The plaintext, without the keys: its own stream on the marked interface,
+    // between the IPv4-mapped forms of the connection's addresses.
+    let marked = tshark(&file, "tcp.stream == 1", &["frame.interface_name", "ipv6.src", "tcp.srcport"], &[]).unwrap();
+    assert!(
+        !marked.is_empty() && marked.iter().all(|f| f[0] == "tls-plaintext" && f[1].starts_with("::ffff:127.0.0.1")),
+        "{marked:?}"
+    );
+    let follow = Command::new("tshark").args(["-r", &file, "-q", "-z", "follow,tcp,ascii,1"]).output().expect("tshark");
+    let text = String::from_utf8_lossy(&follow.stdout);
+    assert!(text.contains("a secret line") && text.contains("enil terces a"), "plaintext stream: {text}");
+    let streams = tshark(&file, "tcp.flags.syn == 1 && tcp.flags.ack == 0", &["tcp.stream"], &[]).unwrap();
+    assert_eq!(streams.len(), 2, "the ciphertext and the plaintext stream: {streams:?}");
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(&keys);
+}
+
+#[test]
+fn http_clients_and_servers_are_captured_once_per_connection() {
+    // The script is both ends: the server's connection is the client's seen
+    // the other way, and the capture holds it once.
+    let file = temp("http.pcapng");
+    let code = r#"
+let s = http::listen("127.0.0.1", 0).serve(|req| `hello ${req.path}`);
+let r = http::get(`${s.url}/there`);
+print(r.text());
+s.stop();
+"#;
+    let (status, out, err) = cli(&["run", "--pcap", &file, "-e", code]);
+    assert_eq!((status, out.trim()), (0, "hello /there"), "{err}");
+    let Some(requests) = tshark(&file, "http.request", &["http.request.method", "http.request.uri"], &[]) else {
+        return;
+    };
+    assert_eq!(requests, [["GET", "/there"]]);
+    let responses = tshark(&file, "http.response", &["http.response.code", "http.file_data"], &[]).unwrap();
+    assert_eq!(responses.len(), 1, "{responses:?}");
+    assert_eq!(responses[0][0], "200");
+    let flagged = tshark(&file, "tcp.analysis.flags", &["frame.number"], &[]).unwrap();
+    assert!(flagged.is_empty(), "tshark's analysis flags nothing: {flagged:?}");
+    let _ = std::fs::remove_file(&file);
 }
 
 #[test]

@@ -15,7 +15,10 @@
 //! exactly the bytes the script sent and received, in order, with real
 //! addresses, ports and timestamps. TLS connections are captured as their
 //! ciphertext (the records rustls reads and writes), which `--keylog FILE`
-//! lets Wireshark decrypt.
+//! lets Wireshark decrypt, and their plaintext as a second, marked stream:
+//! on an interface named `tls-plaintext`, between the IPv4-mapped IPv6
+//! forms of the connection's addresses (`::ffff:127.0.0.1`), so that it is
+//! its own conversation.
 //!
 //! The JSON lines are also the recording format (`--record FILE`,
 //! `netscript record`) that [`recording::read`] turns back into
@@ -119,6 +122,17 @@ pub fn start(path: &Path) -> std::io::Result<()> {
         options: vec![InterfaceDescriptionOption::IfName("netscript".into())],
     };
     writer.write_pcapng_block(interface).map_err(std::io::Error::other)?;
+    let plaintext = InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 0,
+        options: vec![
+            InterfaceDescriptionOption::IfName("tls-plaintext".into()),
+            InterfaceDescriptionOption::IfDescription(
+                "TLS plaintext, written by netscript; addresses are the IPv4-mapped forms of the connection's".into(),
+            ),
+        ],
+    };
+    writer.write_pcapng_block(plaintext).map_err(std::io::Error::other)?;
     open(&mut guard).pcap = Some(writer);
     ON.store(true, Ordering::Relaxed);
     Ok(())
@@ -187,14 +201,29 @@ pub fn stop() -> std::io::Result<()> {
 /// connected).
 pub fn tcp_open(local: SocketAddr, peer: SocketAddr, client: bool) {
     if let Some(c) = lock().as_mut() {
-        c.flow(local, peer, client);
+        c.flow(canon(local), canon(peer), client);
     }
 }
 
 /// Record `data` sent or received on the TCP connection `local`–`peer`.
 pub fn tcp(local: SocketAddr, peer: SocketAddr, dir: Dir, data: &[u8]) {
     if let Some(c) = lock().as_mut() {
-        c.tcp_data(local, peer, dir, data);
+        c.tcp_data(canon(local), canon(peer), dir, data);
+    }
+}
+
+/// Record the plaintext of `data` sent or received on the TLS connection
+/// `local`–`peer`: a JSON line with `"proto": "tls"`, and segments of the
+/// marked plaintext stream (IPv4 connections; an IPv6 one has no mapped
+/// form, so only its JSON lines and ciphertext are written).
+pub fn tls_plaintext(local: SocketAddr, peer: SocketAddr, dir: Dir, data: &[u8]) {
+    let mut guard = lock();
+    let Some(c) = guard.as_mut() else { return };
+    let (local, peer) = (canon(local), canon(peer));
+    let real = c.flow(local, peer, true);
+    c.json_line("tls", real.id, Some(real.client), local, peer, dir, data);
+    if let (Some(l), Some(p)) = (mapped(local), mapped(peer)) {
+        c.stream_data(l, p, real.client, dir, data);
     }
 }
 
@@ -202,7 +231,11 @@ pub fn tcp(local: SocketAddr, peer: SocketAddr, dir: Dir, data: &[u8]) {
 /// way); nothing if it carried no bytes.
 pub fn tcp_close(local: SocketAddr, peer: SocketAddr) {
     if let Some(c) = lock().as_mut() {
+        let (local, peer) = (canon(local), canon(peer));
         c.close(local, peer);
+        if let (Some(l), Some(p)) = (mapped(local), mapped(peer)) {
+            c.close(l, p);
+        }
     }
 }
 
@@ -210,6 +243,7 @@ pub fn tcp_close(local: SocketAddr, peer: SocketAddr) {
 pub fn udp(local: SocketAddr, peer: SocketAddr, dir: Dir, data: &[u8]) {
     let mut guard = lock();
     let Some(c) = guard.as_mut() else { return };
+    let (local, peer) = (canon(local), canon(peer));
     if c.json.is_some() {
         let id = match c.sockets.get(&local) {
             Some(id) => *id,
@@ -229,7 +263,7 @@ pub fn udp(local: SocketAddr, peer: SocketAddr, dir: Dir, data: &[u8]) {
         let builder = step.udp(src.port(), dst.port());
         let mut packet = Vec::with_capacity(builder.size(data.len()));
         if builder.write(&mut packet, data).is_ok() {
-            c.write(&packet);
+            c.write(&packet, 0);
         }
     }
 }
@@ -242,13 +276,33 @@ fn ends(local: SocketAddr, peer: SocketAddr, dir: Dir) -> (SocketAddr, SocketAdd
     }
 }
 
-/// The Ethernet and IP headers from `src` to `dst` (IPv4-mapped IPv6
-/// addresses as IPv4); `None` for a mix of families.
+/// `a` with an IPv4-mapped IPv6 address as the IPv4 one: real traffic is
+/// written as its family, whatever the socket's (so a mapped address
+/// always marks the plaintext stream).
+fn canon(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}
+
+/// The plaintext stream's address for `a` (canonical): its IPv4-mapped
+/// IPv6 form; `None` for an IPv6 address.
+fn mapped(a: SocketAddr) -> Option<SocketAddr> {
+    match a.ip() {
+        IpAddr::V4(v4) => Some(SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), a.port())),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// Whether `a` is a plaintext stream's address: mapped addresses are only
+/// ever theirs (see [`canon`]).
+fn is_plaintext(a: SocketAddr) -> bool {
+    matches!(a.ip(), IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}
+
+/// The Ethernet and IP headers from `src` to `dst`; `None` for a mix of
+/// families.
 fn ip(src: SocketAddr, dst: SocketAddr) -> Option<etherparse::PacketBuilderStep<etherparse::IpHeaders>> {
-    let canon = |a: IpAddr| a.to_canonical();
-    let (from_mac, to_mac) = (LOCAL_MAC, PEER_MAC);
-    let eth = PacketBuilder::ethernet2(from_mac, to_mac);
-    match (canon(src.ip()), canon(dst.ip())) {
+    let eth = PacketBuilder::ethernet2(LOCAL_MAC, PEER_MAC);
+    match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => Some(eth.ipv4(s.octets(), d.octets(), 64)),
         (IpAddr::V6(s), IpAddr::V6(d)) => Some(eth.ipv6(s.octets(), d.octets(), 64)),
         _ => None,
@@ -262,6 +316,10 @@ struct Flow {
     id: u64,
     seqs: [u32; 2],
     client: bool,
+    /// The other end of a connection whose first end is also in this
+    /// process (a script talking to itself): its segments are that end's
+    /// seen the other way, so the pcapng gets them once.
+    mirror: bool,
 }
 
 /// TCP flags of a synthesised segment.
@@ -330,11 +388,12 @@ impl Capture {
         let _ = writeln!(out, "{}", serde_json::Value::Object(line));
     }
 
-    fn write(&mut self, packet: &[u8]) {
+    /// One packet on interface `interface` (0: the traffic, 1: TLS plaintext).
+    fn write(&mut self, packet: &[u8], interface: u32) {
         let Some(writer) = self.pcap.as_mut() else { return };
         let now = now();
         let block = EnhancedPacketBlock {
-            interface_id: 0,
+            interface_id: interface,
             timestamp: now,
             original_len: packet.len() as u32,
             data: packet.into(),
@@ -362,36 +421,52 @@ impl Capture {
         };
         let mut packet = Vec::with_capacity(tcp.size(data.len()));
         if tcp.write(&mut packet, data).is_ok() {
-            self.write(&packet);
+            self.write(&packet, u32::from(is_plaintext(src)));
         }
     }
 
-    /// The flow of `local`–`peer`, numbered and opened with a handshake
+    /// The flow of `local`–`peer`, numbered (but for a plaintext stream,
+    /// which shares its connection's number) and opened with a handshake
     /// (from the client's end) the first time it is seen.
     fn flow(&mut self, local: SocketAddr, peer: SocketAddr, client: bool) -> Flow {
         if let Some(flow) = self.flows.get(&(local, peer)) {
             return *flow;
         }
-        self.numbered += 1;
+        if !is_plaintext(local) {
+            self.numbered += 1;
+        }
         let mut seqs = ISN;
+        let mirror = self.flows.contains_key(&(peer, local));
         // The handshake's three segments: (from the local end?, flags).
         let (syn, synack) = if client { (Dir::Sent, Dir::Received) } else { (Dir::Received, Dir::Sent) };
         for (dir, flags) in [(syn, Flags::Syn), (synack, Flags::SynAck), (syn, Flags::Ack)] {
             let (src, dst) = ends(local, peer, dir);
-            self.segment(src, dst, dir, seqs, flags, &[]);
+            if !mirror {
+                self.segment(src, dst, dir, seqs, flags, &[]);
+            }
             if !matches!(flags, Flags::Ack) {
                 let me = usize::from(dir == Dir::Received);
                 seqs[me] = seqs[me].wrapping_add(1);
             }
         }
-        let flow = Flow { id: self.numbered, seqs, client };
+        let flow = Flow { id: self.numbered, seqs, client, mirror };
         self.flows.insert((local, peer), flow);
         flow
     }
 
     fn tcp_data(&mut self, local: SocketAddr, peer: SocketAddr, dir: Dir, data: &[u8]) {
-        let mut flow = self.flow(local, peer, true);
+        let flow = self.flow(local, peer, true);
         self.json_line("tcp", flow.id, Some(flow.client), local, peer, dir, data);
+        self.stream_data(local, peer, flow.client, dir, data);
+    }
+
+    /// The segments of `data` on the flow `local`–`peer` (opened, with the
+    /// local end as the client when `client`, if new).
+    fn stream_data(&mut self, local: SocketAddr, peer: SocketAddr, client: bool, dir: Dir, data: &[u8]) {
+        let mut flow = self.flow(local, peer, client);
+        if flow.mirror {
+            return;
+        }
         let (src, dst) = ends(local, peer, dir);
         let me = usize::from(dir == Dir::Received);
         for piece in data.chunks(SEGMENT) {
@@ -402,7 +477,7 @@ impl Capture {
     }
 
     fn close(&mut self, local: SocketAddr, peer: SocketAddr) {
-        let Some(Flow { mut seqs, .. }) = self.flows.remove(&(local, peer)) else { return };
+        let Some(Flow { mut seqs, mirror: false, .. }) = self.flows.remove(&(local, peer)) else { return };
         self.segment(local, peer, Dir::Sent, seqs, Flags::FinAck, &[]);
         seqs[0] = seqs[0].wrapping_add(1);
         self.segment(peer, local, Dir::Received, seqs, Flags::FinAck, &[]);
