@@ -28,7 +28,7 @@ pub(crate) struct Nginx {
     pub(crate) port: u16,
     /// The same site over TLS (HTTP/1.1 and HTTP/2 by ALPN), with the
     /// test PKI's `localhost` certificate.
-    tls_port: u16,
+    pub(crate) tls_port: u16,
     /// Over TLS again, asking for a client certificate from the test CA.
     mtls_port: u16,
 }

@@ -215,3 +215,60 @@ fn the_recording_proxy_and_netscript_replay_play_either_side() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_recording_proxy_ends_tls_on_both_sides_and_records_the_plaintext() {
+    let ng = Nginx::start();
+    let pki = crate::tls::pki();
+    let dir = scratch("tls-proxy");
+    let rec = dir.join("tls.jsonl");
+    let rec_s = rec.to_str().unwrap();
+    let to = format!("127.0.0.1:{}", ng.tls_port);
+    let (cert, key, ca) = (pki.path("leaf.pem"), pki.path("leaf.key"), pki.path("ca.pem"));
+    let proxy = Peer::netscript(&[
+        "record",
+        "--listen",
+        "0",
+        "--to",
+        &to,
+        "--out",
+        rec_s,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--to-tls",
+        "--ca",
+        &ca,
+        "--server-name",
+        "localhost",
+    ]);
+    let url = format!("https://localhost:{}/small.txt", proxy.port);
+    let got = std::process::Command::new("curl")
+        .args(["-s", "--http1.1", "--cacert", &ca, "--resolve", &format!("localhost:{}:127.0.0.1", proxy.port), &url])
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "hello from nginx\n", "{}", String::from_utf8_lossy(&got.stderr));
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&rec).unwrap_or_default();
+        if text.contains("hello from nginx") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let said =
+        |dir: &str| -> String { lines.iter().filter(|l| l["dir"] == dir).filter_map(|l| l["text"].as_str()).collect() };
+    assert!(said("send").starts_with("GET /small.txt HTTP/1.1\r\n"), "the client's request, in plaintext: {text}");
+    assert!(said("recv").starts_with("HTTP/1.1 200 OK\r\n") && said("recv").ends_with("hello from nginx\n"), "{text}");
+    // A server certificate the proxy cannot verify is refused, and said so.
+    drop(proxy);
+    let strict = Peer::netscript(&["proxy", "--listen", "0", "--to", &to, "--to-tls"]);
+    let plain = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{}/small.txt", strict.port)])
+        .output()
+        .expect("curl runs");
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "000", "no answer through an unverified server");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,7 +6,10 @@
 //! The faults and their I/O are `netscript_stdlib::faults`; this is the
 //! listener. `netscript record --out FILE` is the same proxy saving each
 //! conversation as JSON lines (the capture's `--trace-json` format, which
-//! `mock::replay` and `netscript replay` play back).
+//! `mock::replay` and `netscript replay` play back). Either side may be
+//! TLS (`--tls-cert`/`--tls-key` towards clients, `--to-tls` towards the
+//! server): the proxy ends each TLS session itself, so faults and the
+//! recording see the plaintext.
 
 use std::sync::Arc;
 
@@ -36,6 +39,99 @@ pub struct ProxyArgs {
     /// what, when); required by `netscript record`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<std::path::PathBuf>,
+    /// Accept TLS from clients with this certificate chain (PEM; with `--tls-key`).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<String>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<String>,
+    /// Speak TLS to the server (verified against the system's roots, or `--ca`).
+    #[arg(long)]
+    to_tls: bool,
+    /// CA certificates (PEM) that sign the server's certificate (with `--to-tls`).
+    #[arg(long, value_name = "PEM", requires = "to_tls")]
+    ca: Option<String>,
+    /// The name to verify the server's certificate against (default: the host of `--to`).
+    #[arg(long, value_name = "NAME", requires = "to_tls")]
+    server_name: Option<String>,
+    /// Do not verify the server's certificate (with `--to-tls`).
+    #[arg(long, requires = "to_tls")]
+    insecure: bool,
+}
+
+/// The TLS ends of the proxy: towards clients, towards the server (with
+/// the name to verify).
+struct Tls {
+    accept: Option<Arc<rustls::ServerConfig>>,
+    connect: Option<(Arc<rustls::ClientConfig>, String)>,
+}
+
+impl Tls {
+    fn new(args: &ProxyArgs) -> Result<Self, String> {
+        let accept = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let mut opts = rhai::Map::new();
+                opts.insert("cert".into(), cert.clone().into());
+                opts.insert("key".into(), key.clone().into());
+                Some(netscript_stdlib::tls::server_config("--tls-cert", opts).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
+        let connect = if args.to_tls {
+            let mut opts = rhai::Map::new();
+            if let Some(ca) = &args.ca {
+                opts.insert("ca".into(), ca.clone().into());
+            }
+            opts.insert("insecure".into(), args.insecure.into());
+            let config = netscript_stdlib::tls::client_config("--to-tls", opts).map_err(|e| e.to_string())?;
+            let host = args.to.rsplit_once(':').map_or(args.to.as_str(), |(h, _)| h).trim_matches(['[', ']']);
+            Some((config, args.server_name.clone().unwrap_or_else(|| host.to_string())))
+        } else {
+            None
+        };
+        Ok(Self { accept, connect })
+    }
+}
+
+/// `stream` as a plain socket: the near end of a loopback pair whose far
+/// end a task joins to it (the proxy's own TLS sessions, ended here).
+async fn plain<S>(stream: S) -> std::io::Result<TcpStream>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (near, mut far) = faults::loopback_pair().await?;
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let _ = tokio::io::copy_bidirectional(&mut stream, &mut far).await;
+    });
+    Ok(near)
+}
+
+/// The client and server sockets of one proxied connection, TLS ended.
+async fn ends(client: TcpStream, to: &str, tls: &Tls) -> Result<(TcpStream, TcpStream, std::net::SocketAddr), String> {
+    let server = TcpStream::connect(to).await.map_err(|e| format!("{to}: {e}"))?;
+    let server_addr = server.peer_addr().map_err(|e| e.to_string())?;
+    let client = match &tls.accept {
+        Some(config) => plain(
+            netscript_stdlib::tls::accept_stream("proxy accept", client, config.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+        .await
+        .map_err(|e| e.to_string())?,
+        None => client,
+    };
+    let server = match &tls.connect {
+        Some((config, name)) => plain(
+            netscript_stdlib::tls::connect_stream("proxy connect", server, name, config.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        )
+        .await
+        .map_err(|e| e.to_string())?,
+        None => server,
+    };
+    Ok((client, server, server_addr))
 }
 
 /// Run the proxy until killed; 2 on a usage error, 1 when it cannot listen.
@@ -44,6 +140,13 @@ pub fn run(args: &ProxyArgs) -> i32 {
         Ok(s) => s,
         Err(e) => {
             eprintln!("netscript: --faults: {e}");
+            return 2;
+        }
+    };
+    let tls = match Tls::new(args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("netscript: {e}");
             return 2;
         }
     };
@@ -60,10 +163,10 @@ pub fn run(args: &ProxyArgs) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(args, spec))
+    rt.block_on(serve(args, spec, tls))
 }
 
-async fn serve(args: &ProxyArgs, spec: Spec) -> i32 {
+async fn serve(args: &ProxyArgs, spec: Spec, tls: Tls) -> i32 {
     let listener = match TcpListener::bind((args.host.as_str(), args.listen)).await {
         Ok(l) => l,
         Err(e) => {
@@ -75,21 +178,18 @@ async fn serve(args: &ProxyArgs, spec: Spec) -> i32 {
     // The port last: scripts and tests read it off the end of the line.
     let recording = args.out.as_ref().map(|p| format!(" recording to {}", p.display())).unwrap_or_default();
     println!("proxy to {} faults {:?} seed {}{recording} on {}:{port}", args.to, args.faults, spec.seed, args.host);
-    let spec = Arc::new(spec);
+    let (spec, tls) = (Arc::new(spec), Arc::new(tls));
     let record = args.out.is_some();
     loop {
         let Ok((client, peer)) = listener.accept().await else { continue };
-        let (spec, to) = (spec.clone(), args.to.clone());
+        let (spec, tls, to) = (spec.clone(), tls.clone(), args.to.clone());
         tokio::spawn(async move {
             let n = faults::next_stream();
-            let spliced = match TcpStream::connect(&to).await {
-                Ok(server) => {
+            let spliced = match ends(client, &to, &tls).await {
+                Ok((client, server, to)) => {
                     // Recorded as the client's connection to the server.
-                    let tap = match (record, server.peer_addr()) {
-                        (true, Ok(to)) => Some(Tap { local: peer, peer: to, client: true }),
-                        _ => None,
-                    };
-                    let done = faults::splice(client, server, &spec, n, tap).await;
+                    let tap = record.then_some(Tap { local: peer, peer: to, client: true });
+                    let done = faults::splice(client, server, &spec, n, tap).await.map_err(|e| e.to_string());
                     // Each conversation reaches the file when it ends.
                     if record && let Err(e) = capture::flush() {
                         eprintln!("proxy: cannot write the recording: {e}");

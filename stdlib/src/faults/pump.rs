@@ -70,10 +70,7 @@ pub async fn bend(real: TcpStream, spec: Option<Arc<Spec>>, side: Side, tap: boo
         return Ok(real);
     }
     let spec = spec.unwrap_or_default();
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = listener.local_addr()?;
-    let (near, (far, _)) = tokio::try_join!(TcpStream::connect(addr), listener.accept())?;
-    near.set_nodelay(true)?;
+    let (near, far) = loopback_pair().await?;
     let stream = next_stream();
     tokio::spawn(async move {
         // A splice ends with an error when one side goes away abruptly:
@@ -84,6 +81,20 @@ pub async fn bend(real: TcpStream, spec: Option<Arc<Spec>>, side: Side, tap: boo
         };
     });
     Ok(near)
+}
+
+/// Two connected loopback sockets (no delay on either): a stream that
+/// stands in for another, whose far end a task feeds.
+///
+/// # Errors
+/// When out of descriptors or ports.
+pub async fn loopback_pair() -> std::io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let (near, (far, _)) = tokio::try_join!(TcpStream::connect(addr), listener.accept())?;
+    near.set_nodelay(true)?;
+    far.set_nodelay(true)?;
+    Ok((near, far))
 }
 
 /// Forward between `client` and `server` until both directions end, the
