@@ -72,6 +72,8 @@ struct ConnInner {
     waiting: [AtomicUsize; 2],
     peer: SocketAddr,
     local: SocketAddr,
+    /// Whether the local end connected or accepted.
+    side: faults::Side,
 }
 
 struct ConnState {
@@ -82,6 +84,8 @@ struct ConnState {
     /// of both go through the same buffer, waits and error kinds.
     tls: Option<Box<tls::Session>>,
     buf: BytesMut,
+    /// The faults of a bent connection (`c.faults`), which its splice follows.
+    faults: Option<faults::Control>,
 }
 
 impl ConnState {
@@ -197,20 +201,26 @@ impl TcpConn {
     /// Wrap a connected stream.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
         let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
-        Ok(Self::with_addrs(stream, peer, local))
+        Ok(Self::with_addrs(stream, peer, local, faults::Side::Client))
     }
 
     /// Wrap `stream` as the connection from `local` to `peer` (a bent
     /// stream's own addresses are its loopback pair's).
-    fn with_addrs(stream: TcpStream, peer: SocketAddr, local: SocketAddr) -> Self {
+    fn with_addrs(stream: TcpStream, peer: SocketAddr, local: SocketAddr, side: faults::Side) -> Self {
         Self(Arc::new(ConnInner {
-            state: Mutex::new(ConnState { stream: Some(Arc::new(stream)), tls: None, buf: BytesMut::new() }),
+            state: Mutex::new(ConnState {
+                stream: Some(Arc::new(stream)),
+                tls: None,
+                buf: BytesMut::new(),
+                faults: None,
+            }),
             chunk: AtomicU64::new(4096),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
             eof: AtomicBool::new(false),
             waiting: [AtomicUsize::new(0), AtomicUsize::new(0)],
             peer,
             local,
+            side,
         }))
     }
 
@@ -221,7 +231,51 @@ impl TcpConn {
         if capture::on() {
             capture::tcp_open(local, peer, side == faults::Side::Client);
         }
-        Ok(Self::with_addrs(faults::bend(stream, faults, side, false).await?, peer, local))
+        let control = faults.map(|spec| faults::Control::live(Some(spec)));
+        let conn = Self::with_addrs(faults::bend(stream, control.clone(), side, false).await?, peer, local, side);
+        lock(&conn.0.state).faults = control;
+        Ok(conn)
+    }
+
+    /// The connection's faults now (`c.faults`).
+    #[must_use]
+    pub fn faults(&self) -> Option<Arc<faults::Spec>> {
+        lock(&self.0.state).faults.as_ref().and_then(faults::Control::spec)
+    }
+
+    /// Change the connection's faults (`c.faults = …`): a bent connection's
+    /// splice takes them from its next chunk; one not bent yet is bent now
+    /// (its socket handed to a splice, what was read staying buffered).
+    ///
+    /// # Errors
+    /// `value` while another task waits on the socket (it cannot be handed
+    /// over then), or the I/O error of making the loopback pair.
+    pub fn set_faults(&self, spec: Option<Arc<faults::Spec>>) -> Result<(), Error> {
+        const OP: &str = "faults";
+        let mut st = lock(&self.0.state);
+        if let Some(control) = &st.faults {
+            control.set(spec);
+            return Ok(());
+        }
+        let Some(spec) = spec else { return Ok(()) };
+        let stream = st.stream.take().ok_or_else(|| closed(OP, self.0.peer))?;
+        let real = match Arc::try_unwrap(stream) {
+            Ok(real) => real,
+            Err(shared) => {
+                st.stream = Some(shared);
+                return Err(Error::value(
+                    OP,
+                    "another task is waiting on this connection; set its faults before sharing it",
+                )
+                .with_peer(self.0.peer));
+            }
+        };
+        let control = faults::Control::live(Some(spec));
+        let near = faults::bend_now(real, control.clone(), self.0.side)
+            .map_err(|e| Error::io(OP, &e).with_peer(self.0.peer))?;
+        st.stream = Some(Arc::new(near));
+        st.faults = Some(control);
+        Ok(())
     }
 
     /// The remote address.
@@ -266,7 +320,7 @@ impl TcpConn {
         if self.0.eof.load(Ordering::Relaxed) {
             return Ok(Filled::Eof);
         }
-        let ConnState { stream, tls, buf } = st;
+        let ConnState { stream, tls, buf, .. } = st;
         let stream = stream.as_ref().ok_or_else(|| closed(op, self.0.peer))?;
         if let Some(tls) = tls {
             return self.try_fill_tls(tls, stream, buf, op);
@@ -1486,6 +1540,36 @@ mod api {
     pub fn set_timeout(c: &mut Conn, value: Dynamic) -> NativeResult<()> {
         c.set_timeout(args::duration("timeout", &value)?);
         Ok(())
+    }
+
+    /// The connection's faults (the spec as text, with its seed), or `()`
+    /// when it is not bent.
+    ///
+    /// ```rhai
+    /// print(c.faults);   // fragment=1..7,seed=42
+    /// ```
+    #[rhai_fn(global, get = "faults", pure)]
+    pub fn get_faults(c: &mut Conn) -> Dynamic {
+        c.faults().map_or(Dynamic::UNIT, |s| s.to_string().into())
+    }
+
+    /// Bend the connection from now on: a spec string or map as
+    /// `net::faults` takes (`()` or `""`: none). A connection already bent
+    /// takes the new faults at its next chunk, counting `drop_after` and
+    /// `stall` afresh; one that is not is put through a splice at once,
+    /// what it had read staying buffered.
+    ///
+    /// ```rhai
+    /// c.faults = "fragment=1..3";
+    /// c.faults = #{ delay: "50ms" };
+    /// c.faults = ();
+    /// ```
+    #[rhai_fn(global, set = "faults", return_raw)]
+    pub fn set_faults(c: &mut Conn, spec: Dynamic) -> NativeResult<()> {
+        const OP: &str = "faults";
+        let off = spec.is_unit() || (spec.is_string() && spec.to_string().trim().is_empty());
+        let spec = if off { None } else { Some(Arc::new(faults::Spec::from_dynamic(OP, &spec)?)) };
+        c.set_faults(spec).map_err(Into::into)
     }
 
     /// `tcp 127.0.0.1:50112 -> 127.0.0.1:9000 (open)`

@@ -240,6 +240,28 @@ c.send_line(line("w"));
 c.recv_exact(40);
 let rtt = t0.elapsed;
 check(rtt >= 0.19 && rtt < 2.0, `round trip ${rtt}`);
+// Faults set on an open connection, changed, and taken off again.
+let c = tcp::connect("127.0.0.1", port, #{ timeout: 5 });
+check(c.faults == (), `not bent: ${c.faults}`);
+c.faults = "fragment=1..2,seed=5";
+check(c.faults == "fragment=1..2,seed=5", `bent: ${c.faults}`);
+c.send_line(line("v"));
+let sizes = [];
+let got = 0;
+while got < 40 { let d = c.recv(4096); sizes.push(d.len()); got += d.len(); }
+check(sizes.len() >= 20 && sizes.all(|n| n <= 2), `pieces after c.faults = ...: ${sizes}`);
+c.faults = ();
+check(c.faults == (), "taken off");
+// The server's second answer: 300,000 bytes, in big reads again.
+c.send_line(line("u"));
+let got = 0;
+let reads = 0;
+while got < 300000 { got += c.recv(65536).len(); reads += 1; }
+check(reads < 2000, `${reads} reads for 300000 bytes`);
+let c = tcp::connect("127.0.0.1", port, #{ timeout: 5 });
+c.faults = #{ drop_after: 5, direction: "down" };
+c.send_line(line("t"));
+check(c.recv_all().len() == 5, "cut after 5 bytes");
 let e = ();
 try { net::faults(#{ wobble: 1 }); } catch (err) { e = err; }
 check(e != () && e.kind == "value" && e.message.contains("wobble"), `an unknown fault is a value error: ${e}`);

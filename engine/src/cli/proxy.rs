@@ -178,7 +178,7 @@ async fn serve(args: &ProxyArgs, spec: Spec, tls: Tls) -> i32 {
     // The port last: scripts and tests read it off the end of the line.
     let recording = args.out.as_ref().map(|p| format!(" recording to {}", p.display())).unwrap_or_default();
     println!("proxy to {} faults {:?} seed {}{recording} on {}:{port}", args.to, args.faults, spec.seed, args.host);
-    let (spec, tls) = (Arc::new(spec), Arc::new(tls));
+    let (spec, tls) = (faults::Control::fixed(Arc::new(spec)), Arc::new(tls));
     let record = args.out.is_some();
     loop {
         let Ok((client, peer)) = listener.accept().await else { continue };

@@ -25,7 +25,7 @@ use crate::error::Error;
 
 mod pump;
 
-pub use pump::{Side, Tap, bend, loopback_pair, splice};
+pub use pump::{Control, Side, Tap, bend, bend_now, loopback_pair, splice};
 
 /// How a stream is cut short.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,8 @@
 //! transports that hand their sockets to hyper (HTTP), use that.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,6 +22,84 @@ use crate::capture::{self, Dir};
 /// Chunks read ahead of delivery per direction (bounds a delayed stream's memory).
 const QUEUED: usize = 64;
 const READ: usize = 16 * 1024;
+
+/// The faults of a splice: fixed for its life (the proxy's), or live ones
+/// that the connection's owner may change while it is open (`c.faults =
+/// …`); a live splice looks at them before each chunk.
+#[derive(Clone, Debug)]
+pub struct Control(Arc<ControlInner>);
+
+#[derive(Debug)]
+struct ControlInner {
+    live: bool,
+    /// Bumped by each change.
+    generation: AtomicU64,
+    spec: Mutex<Option<Arc<Spec>>>,
+}
+
+impl Control {
+    /// Faults fixed for the splice's life.
+    #[must_use]
+    pub fn fixed(spec: Arc<Spec>) -> Self {
+        Self(Arc::new(ControlInner { live: false, generation: AtomicU64::new(0), spec: Mutex::new(Some(spec)) }))
+    }
+
+    /// Faults that [`Control::set`] changes while the splice runs.
+    #[must_use]
+    pub fn live(spec: Option<Arc<Spec>>) -> Self {
+        Self(Arc::new(ControlInner { live: true, generation: AtomicU64::new(0), spec: Mutex::new(spec) }))
+    }
+
+    /// The faults now.
+    #[must_use]
+    pub fn spec(&self) -> Option<Arc<Spec>> {
+        self.0.spec.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Change the faults (of a live control): from the next chunk on, with
+    /// their byte counts (`drop_after`, `stall`) starting again.
+    pub fn set(&self, spec: Option<Arc<Spec>>) {
+        *self.0.spec.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = spec;
+        self.0.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The faults of direction `up` of stream `stream` now, if any apply.
+    fn faults(&self, stream: u64, up: bool) -> Option<Faults> {
+        self.spec().filter(|s| s.applies(up) && !s.is_empty()).map(|s| Faults::new(&s, stream))
+    }
+
+    fn generation(&self) -> u64 {
+        self.0.generation.load(Ordering::Acquire)
+    }
+}
+
+/// Keeps one direction's [`Faults`] in step with a live [`Control`].
+struct Follow {
+    control: Control,
+    seen: u64,
+    stream: u64,
+    up: bool,
+}
+
+impl Follow {
+    fn new(control: &Control, stream: u64, up: bool) -> Self {
+        Self { control: control.clone(), seen: control.generation(), stream, up }
+    }
+
+    /// `faults`, replaced if the control changed since last looked at.
+    fn refresh(&mut self, faults: &mut Faults) {
+        let now = self.control.generation();
+        if now != self.seen {
+            self.seen = now;
+            *faults = self.control.faults(self.stream, self.up).unwrap_or_else(|| none(self.stream));
+        }
+    }
+}
+
+/// The faults of a stream with none: every chunk as it comes.
+fn none(stream: u64) -> Faults {
+    Faults::new(&Spec::default(), stream)
+}
 
 /// Which end of the connection the script holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,36 +130,65 @@ impl Tap {
     }
 }
 
-/// Put `real` (a connected socket) through the faults of `spec`, if any:
-/// the returned socket is the script's end of a loopback pair whose other
-/// end a splice joins to `real`. The splice runs as a task of the current
-/// runtime and ends with the connection. With `tap` and a capture on, the
+/// Put `real` (a connected socket) through the faults of `control`, if
+/// any: the returned socket is the script's end of a loopback pair whose
+/// other end a splice joins to `real`. With `tap` and a capture on, the
 /// splice also reports the bytes to the capture under `real`'s addresses
 /// (for transports whose reads the capture does not see). Otherwise
 /// `real` itself.
 ///
 /// # Errors
 /// When the loopback pair cannot be made (out of descriptors or ports).
-pub async fn bend(real: TcpStream, spec: Option<Arc<Spec>>, side: Side, tap: bool) -> std::io::Result<TcpStream> {
-    let tap = match tap && capture::on() {
-        true => Some(Tap { local: real.local_addr()?, peer: real.peer_addr()?, client: side == Side::Client }),
-        false => None,
-    };
-    if spec.is_none() && tap.is_none() {
+pub async fn bend(real: TcpStream, control: Option<Control>, side: Side, tap: bool) -> std::io::Result<TcpStream> {
+    let tap = tap_of(&real, side, tap)?;
+    if control.is_none() && tap.is_none() {
         return Ok(real);
     }
-    let spec = spec.unwrap_or_default();
     let (near, far) = loopback_pair().await?;
+    start_splice(real, far, control, side, tap);
+    Ok(near)
+}
+
+/// [`bend`] for a caller that cannot wait (a property setter): the
+/// loopback pair is made with blocking calls, which on loopback return at
+/// once.
+///
+/// # Errors
+/// When the loopback pair cannot be made.
+pub fn bend_now(real: TcpStream, control: Control, side: Side) -> std::io::Result<TcpStream> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let near = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (far, _) = listener.accept()?;
+    for s in [&near, &far] {
+        s.set_nonblocking(true)?;
+        s.set_nodelay(true)?;
+    }
+    let tap = tap_of(&real, side, false)?;
+    start_splice(real, TcpStream::from_std(far)?, Some(control), side, tap);
+    TcpStream::from_std(near)
+}
+
+/// The capture tap of a bent `real`, when asked for and a capture is on.
+fn tap_of(real: &TcpStream, side: Side, tap: bool) -> std::io::Result<Option<Tap>> {
+    Ok(match tap && capture::on() {
+        true => Some(Tap { local: real.local_addr()?, peer: real.peer_addr()?, client: side == Side::Client }),
+        false => None,
+    })
+}
+
+/// Splice `real` and `far` (the script's loopback end) as a task of the
+/// current runtime; it ends with the connection.
+fn start_splice(real: TcpStream, far: TcpStream, control: Option<Control>, side: Side, tap: Option<Tap>) {
+    let control = control.unwrap_or_else(|| Control::fixed(Arc::new(Spec::default())));
     let stream = next_stream();
     tokio::spawn(async move {
         // A splice ends with an error when one side goes away abruptly:
         // that is the connection ending, which its owner sees on its end.
         let _ = match side {
-            Side::Client => splice(far, real, &spec, stream, tap).await,
-            Side::Server => splice(real, far, &spec, stream, tap).await,
+            Side::Client => splice(far, real, &control, stream, tap).await,
+            Side::Server => splice(real, far, &control, stream, tap).await,
         };
     });
-    Ok(near)
 }
 
 /// Two connected loopback sockets (no delay on either): a stream that
@@ -107,7 +215,7 @@ pub async fn loopback_pair() -> std::io::Result<(TcpStream, TcpStream)> {
 pub async fn splice(
     client: TcpStream,
     server: TcpStream,
-    spec: &Spec,
+    control: &Control,
     stream: u64,
     tap: Option<Tap>,
 ) -> std::io::Result<()> {
@@ -118,9 +226,8 @@ pub async fn splice(
     }
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let faulty = |up: bool| (spec.applies(up) && !spec.is_empty()).then(|| Faults::new(spec, stream + u64::from(!up)));
-    let up = pump(cr, sw, faulty(true), tap.map(|t| (t, t.dir(true))));
-    let down = pump(sr, cw, faulty(false), tap.map(|t| (t, t.dir(false))));
+    let up = pump(cr, sw, control, stream, true, tap.map(|t| (t, t.dir(true))));
+    let down = pump(sr, cw, control, stream + 1, false, tap.map(|t| (t, t.dir(false))));
     tokio::pin!(up, down);
     // One direction may end (a half-close) while the other goes on; a
     // reset ends both, dropping every half so the reset socket closes.
@@ -143,14 +250,17 @@ enum Ended {
     Reset,
 }
 
-/// Forward `from` to `to` under `faults`: a reader queues each chunk with
-/// its due time (so a delay adds latency without cutting throughput); the
-/// writer delivers it as the faults' plan says, within the bandwidth. Each
-/// chunk read is reported to the capture as `tap` says.
+/// Forward `from` to `to` under the faults of `control` for direction `up`
+/// of stream `stream`: a reader queues each chunk with its due time (so a
+/// delay adds latency without cutting throughput); the writer delivers it
+/// as the faults' plan says, within the bandwidth. Each chunk read is
+/// reported to the capture as `tap` says.
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
-    faults: Option<Faults>,
+    control: &Control,
+    stream: u64,
+    up: bool,
     tap: Option<(Tap, Dir)>,
 ) -> std::io::Result<Ended> {
     let report = move |chunk: &[u8]| {
@@ -160,7 +270,9 @@ async fn pump(
             capture::tcp(t.local, t.peer, dir, chunk);
         }
     };
-    let Some(mut faults) = faults else {
+    let faults = control.faults(stream, up);
+    let live = control.0.live;
+    let Some(mut faults) = faults.or_else(|| live.then(|| none(stream))) else {
         if tap.is_none() {
             let copied = tokio::io::copy(&mut from, &mut to).await;
             let _ = to.shutdown().await;
@@ -179,11 +291,13 @@ async fn pump(
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(QUEUED);
     let mut delays = faults.clone();
+    let (mut follow_reads, mut follow_writes) = (Follow::new(control, stream, up), Follow::new(control, stream, up));
     let reader = async move {
         let mut buf = vec![0u8; READ];
         loop {
             let n = from.read(&mut buf).await?;
             report(&buf[..n]);
+            follow_reads.refresh(&mut delays);
             if n == 0 || tx.send((Instant::now() + delays.latency(), buf[..n].to_vec())).await.is_err() {
                 return Ok::<_, std::io::Error>(());
             }
@@ -194,6 +308,7 @@ async fn pump(
         let mut sent = 0u64;
         while let Some((due, chunk)) = rx.recv().await {
             tokio::time::sleep_until(due).await;
+            follow_writes.refresh(&mut faults);
             for step in faults.plan(&chunk) {
                 match step {
                     Step::Pause(d) => tokio::time::sleep(d).await,

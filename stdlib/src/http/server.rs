@@ -259,7 +259,14 @@ async fn accepted_connection(
     open: OpenGuard,
 ) {
     const OP: &str = "http handshake";
-    let Ok(stream) = crate::faults::bend(stream, shared.faults.clone(), crate::faults::Side::Server, true).await else {
+    let Ok(stream) = crate::faults::bend(
+        stream,
+        shared.faults.clone().map(crate::faults::Control::fixed),
+        crate::faults::Side::Server,
+        true,
+    )
+    .await
+    else {
         return;
     };
     let Some(config) = shared.settings.tls.clone() else {

@@ -149,7 +149,7 @@ pub fn connect(
         let started = Instant::now();
         let attempt = timing.wait(op, &peer, left(), async move {
             let s = TcpStream::connect(addr).await.map_err(|e| Error::io(&op_s, &e).with_peer(&peer_s))?;
-            crate::faults::bend(s, faults, crate::faults::Side::Client, true)
+            crate::faults::bend(s, faults.map(crate::faults::Control::fixed), crate::faults::Side::Client, true)
                 .await
                 .map_err(|e| Error::io(op_s, &e).with_peer(peer_s))
         });

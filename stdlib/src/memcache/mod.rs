@@ -150,7 +150,13 @@ impl Conn {
         let started = std::time::Instant::now();
         let (addr, faults) = (server.addr, crate::faults::active());
         let connect = async move {
-            crate::faults::bend(TcpStream::connect(addr).await?, faults, crate::faults::Side::Client, false).await
+            crate::faults::bend(
+                TcpStream::connect(addr).await?,
+                faults.map(crate::faults::Control::fixed),
+                crate::faults::Side::Client,
+                false,
+            )
+            .await
         };
         let stream = match tokio::time::timeout(limit, connect).await {
             Ok(Ok(s)) => s,
