@@ -434,9 +434,23 @@ fn text(op: &str, frame: Bytes) -> NativeResult<String> {
     String::from_utf8(frame.to_vec()).map_err(|_| Error::new(Kind::Decode, op, "the message is not valid UTF-8").into())
 }
 
+/// The zeromq crate's TCP sockets, connected or accepted, through the
+/// thread's faults (`--faults`, `net::faults`) and the capture, as the
+/// other transports' are: its tasks run on the host thread, so the faults
+/// read here are the script's.
+fn bend(
+    socket: tokio::net::TcpStream,
+    accepted: bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<tokio::net::TcpStream>> + Send>> {
+    let control = crate::faults::active().map(crate::faults::Control::fixed);
+    let side = if accepted { crate::faults::Side::Server } else { crate::faults::Side::Client };
+    Box::pin(crate::faults::bend(socket, control, side, true))
+}
+
 /// The `zmq::` module.
 #[must_use]
 pub fn module() -> rhai::Module {
+    zeromq::set_tcp_hook(bend);
     exported_module!(api)
 }
 

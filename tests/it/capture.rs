@@ -210,6 +210,41 @@ s.stop();
 }
 
 #[test]
+fn zeromq_sockets_are_captured_and_bent_like_the_others() {
+    let port = crate::util::closed_port();
+    let code = format!(
+        r#"
+let rep = zmq::socket("rep", #{{timeout: 5}});
+rep.bind("tcp://127.0.0.1:{port}");
+let req = zmq::socket("req", #{{timeout: 5}});
+req.connect("tcp://127.0.0.1:{port}");
+let t = task::start(|| {{ let m = rep.recv(); rep.send("pong: " + m.as_string()); }});
+req.send("ping over zmtp");
+print(req.recv().as_string());
+t.join();
+"#
+    );
+    let file = temp("zmq.pcapng");
+    let (status, out, err) = cli(&["run", "--pcap", &file, "-e", &code]);
+    assert_eq!((status, out.trim()), (0, "pong: ping over zmtp"), "{err}");
+    let Some(starts) = tshark(&file, "tcp.flags.syn == 1 && tcp.flags.ack == 0", &["tcp.dstport"], &[]) else {
+        return;
+    };
+    assert_eq!(starts, [[port.to_string()]], "one connection, to the REP socket, captured once");
+    let follow = Command::new("tshark").args(["-r", &file, "-q", "-z", "follow,tcp,ascii,0"]).output().expect("tshark");
+    let text = String::from_utf8_lossy(&follow.stdout);
+    assert!(text.contains("ping over zmtp") && text.contains("pong: ping over zmtp"), "{text}");
+    // The same sockets under faults: fragmented, ZMTP still frames whole
+    // messages; cut after 20 bytes, the handshake fails.
+    let (status, out, err) = cli(&["run", "--faults", "fragment=1..3,seed=1", "-e", &code]);
+    assert_eq!((status, out.trim()), (0, "pong: ping over zmtp"), "{err}");
+    let (status, _, err) = cli(&["run", "--faults", "drop_after=20", "-e", &code]);
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("closed: zmq.connect"), "{err}");
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
 fn trace_json_has_a_line_per_send_and_receive_with_the_bytes() {
     let echo = Peer::start(PY_ECHO);
     let file = temp("trace.jsonl");

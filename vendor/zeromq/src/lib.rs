@@ -210,6 +210,9 @@ pub use crate::req::*;
 pub use crate::router::*;
 pub use crate::sub::*;
 pub use crate::transport::Listener;
+/// (Patched) See [`transport::tcp::set_tcp_hook`].
+#[cfg(feature = "tokio-runtime")]
+pub use crate::transport::tcp::{set_tcp_hook, TcpHook};
 pub use crate::xpub::*;
 pub use crate::xsub::*;
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 #[cfg(all(feature = "ipc-transport", any(target_family = "unix", windows)))]
 mod ipc;
 #[cfg(feature = "tcp-transport")]
-mod tcp;
+pub(crate) mod tcp;
 
 use crate::codec::FramedIo;
 use crate::endpoint::Endpoint;

@@ -19,6 +19,39 @@ use futures::{select, FutureExt};
 #[cfg(feature = "tokio-runtime")]
 const TCP_SOCKET_BUFFER_SIZE: usize = 4 * 1024 * 1024;
 
+/// (Patched) What the embedding program does with each TCP socket just
+/// connected (`false`) or accepted (`true`) before ZMTP starts on it: the
+/// socket to use instead (a stand-in that injects faults, or taps the
+/// bytes for a capture). See [`set_tcp_hook`].
+#[cfg(feature = "tokio-runtime")]
+pub type TcpHook = fn(
+    TcpStream,
+    bool,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<TcpStream>> + Send>>;
+
+#[cfg(feature = "tokio-runtime")]
+static TCP_HOOK: std::sync::OnceLock<TcpHook> = std::sync::OnceLock::new();
+
+/// (Patched) Install the process's [`TcpHook`] (once; later calls are ignored).
+#[cfg(feature = "tokio-runtime")]
+pub fn set_tcp_hook(hook: TcpHook) {
+    let _ = TCP_HOOK.set(hook);
+}
+
+/// (Patched) `socket` through the hook, if one is installed.
+#[cfg(feature = "tokio-runtime")]
+async fn hooked(socket: TcpStream, accepted: bool) -> std::io::Result<TcpStream> {
+    match TCP_HOOK.get() {
+        Some(hook) => hook(socket, accepted).await,
+        None => Ok(socket),
+    }
+}
+
+#[cfg(not(feature = "tokio-runtime"))]
+async fn hooked(socket: TcpStream, _accepted: bool) -> std::io::Result<TcpStream> {
+    Ok(socket)
+}
+
 pub(crate) async fn connect(
     host: &Host,
     port: Port,
@@ -31,6 +64,8 @@ pub(crate) async fn connect(
     raw_socket.set_nodelay(true)?;
     tune_socket_buffers(&raw_socket);
     let peer_addr = raw_socket.peer_addr()?;
+    // (Patched) The embedding program's stand-in, if it has one.
+    let raw_socket = hooked(raw_socket, false).await?;
 
     Ok((
         make_framed(raw_socket, options),
@@ -94,6 +129,13 @@ where
         loop {
             select! {
                 incoming = listener.accept().fuse() => {
+                    // (Patched) The embedding program's stand-in, if it has one.
+                    let incoming = match incoming {
+                        Ok((raw_socket, remote_addr)) => {
+                            hooked(raw_socket, true).await.map(|s| (s, remote_addr))
+                        }
+                        Err(e) => Err(e),
+                    };
                     let maybe_accepted: Result<_, _> = incoming
                         .and_then(|(raw_socket, remote_addr)| {
                             raw_socket
