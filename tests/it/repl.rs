@@ -184,3 +184,26 @@ fn repl_helps_completes_and_shows_tls_connections() {
     t.wait_for("\"TLSv1.3\"");
     t.line(".quit");
 }
+
+#[test]
+fn repl_pcap_captures_the_lines_between_on_and_off() {
+    let t = Term::start("pcap");
+    let server = python_server();
+    let file = std::env::temp_dir().join(format!("netscript-repl-{}.pcapng", std::process::id()));
+    t.line(&format!(".pcap {}", file.display()));
+    t.wait_for("capturing to ");
+    t.line(&format!("let c = tcp::connect(\"127.0.0.1\", {}); c.send(\"captured\\n\"); c.recv_line()", server.port));
+    t.wait_for("\"echo: captured\"");
+    t.line(".pcap off");
+    t.wait_for("capture off");
+    t.line("c.send(\"not captured\\n\"); c.recv_line()");
+    t.wait_for("\"echo: not captured\"");
+    let follow = Command::new("tshark")
+        .args(["-r", &file.display().to_string(), "-q", "-z", "follow,tcp,ascii,0"])
+        .output()
+        .expect("tshark (apt-get install tshark)");
+    let text = String::from_utf8_lossy(&follow.stdout);
+    assert!(text.contains("echo: captured") && !text.contains("not captured"), "{text}");
+    t.line(".quit");
+    let _ = std::fs::remove_file(&file);
+}

@@ -272,3 +272,38 @@ fn the_recording_proxy_ends_tls_on_both_sides_and_records_the_plaintext() {
     assert_eq!(String::from_utf8_lossy(&plain.stdout), "000", "no answer through an unverified server");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn original_timing_keeps_the_recorded_pauses_and_fast_drops_them() {
+    let dir = scratch("timing");
+    let rec = dir.join("slow.jsonl");
+    // A server that answered 0.6 s after the question, written as a recording.
+    let line = |t: f64, dir: &str, text: &str| {
+        format!(
+            r#"{{"time":{t},"proto":"tcp","conn":1,"role":"client","local":"127.0.0.1:5000","peer":"127.0.0.1:7000","dir":"{dir}","text":{text:?}}}"#
+        )
+    };
+    std::fs::write(&rec, [line(100.0, "send", "ping\n"), line(100.6, "recv", "pong\n")].join("\n")).unwrap();
+    let code = r#"
+import "mock" as mock;
+let m = mock::replay(ARGS[0], #{timing: ARGS[1]});
+let c = tcp::connect(m.host, m.port);
+let t0 = timestamp();
+c.send("ping\n");
+let got = c.recv_line();
+print(`${got} ${t0.elapsed}`);
+mock::verify(m);
+"#;
+    let waited = |timing: &str| -> f64 {
+        let (status, out, err) = cli(&["run", "-e", code, rec.to_str().unwrap(), timing]);
+        assert_eq!(status, 0, "{err}");
+        let (got, secs) = out.trim().split_once(' ').unwrap();
+        assert_eq!(got, "pong");
+        secs.parse().unwrap()
+    };
+    let original = waited("original");
+    assert!((0.55..2.0).contains(&original), "the recorded 0.6 s pause: {original}");
+    let fast = waited("fast");
+    assert!(fast < 0.3, "as fast as possible: {fast}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
