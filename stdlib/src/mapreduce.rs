@@ -232,8 +232,9 @@ impl<'a> Grouper<'a> {
         Ok(())
     }
 
-    /// What `map_fn` returned: an array of `[key, value]` pairs or a map of
-    /// key to value (or `()`: nothing).
+    /// What `map_fn` returned: an array of `[key, value]` pairs and bare
+    /// keys (each counting as `[key, 1]`, as `Counter(words)` counts), or a
+    /// map of key to value (or `()`: nothing).
     fn add_output(&mut self, op: &str, out: &Dynamic) -> Result<(), Error> {
         if out.is_unit() {
             return Ok(());
@@ -251,9 +252,17 @@ impl<'a> Grouper<'a> {
                 format!("the map function must return [key, value] pairs or a map, got {name}"),
             ));
         };
+        let one = Dynamic::from(1 as rhai::INT);
         for pair in pairs.iter() {
+            if !pair.is_array() {
+                self.add(op, pair, &one)?;
+                continue;
+            }
             let kv = pair.read_lock::<rhai::Array>().filter(|kv| kv.len() == 2).ok_or_else(|| {
-                Error::value(op, format!("the map function must return [key, value] pairs, got {pair} in its array"))
+                Error::value(
+                    op,
+                    format!("the map function must return [key, value] pairs or keys, got {pair} in its array"),
+                )
             })?;
             self.add(op, &kv[0], &kv[1])?;
         }
@@ -900,8 +909,9 @@ mod api {
     use super::*;
 
     /// Map-reduce on a pool of workers: `map_fn(item)` returns `[key, value]`
-    /// pairs (or a map of key to value; a `|item, emit|` function calls
-    /// `emit(key, value)` instead), `reduce_fn(key, values)` one value per
+    /// pairs and bare keys, each counting as `[key, 1]` (or a map of key to
+    /// value; a `|item, emit|` function calls `emit(key, value)` instead),
+    /// `reduce_fn(key, values)` one value per
     /// key (or a built-in: `"sum"`, `"min"`, `"max"`, which also combines on
     /// the workers); the result is a map of key to value. `inputs` is an
     /// array, a range, a file path (its lines) or `#{files: [paths…]}`.
@@ -913,6 +923,8 @@ mod api {
     ///     for w in line.split() { emit.call(w, 1) }
     /// }, "sum");
     /// print(words);   // #{"a": 1, "b": 2}
+    /// // Keys alone count one each, as Python's Counter(words):
+    /// let same = mapreduce::run(["a b", "b"], |line| line.split(), "sum");
     /// ```
     #[rhai_fn(name = "run", return_raw)]
     pub fn run(ctx: NativeCallContext, inputs: Dynamic, map_fn: FnPtr, reduce_fn: Dynamic) -> NativeResult<Dynamic> {
@@ -989,14 +1001,17 @@ mod api {
                 )
                 .into());
             };
-            // In order, one line per pair, as Hadoop expects of a mapper.
+            // In order, one line per pair, as Hadoop expects of a mapper;
+            // a bare key is `key\t1`.
+            let one = Dynamic::from(1 as rhai::INT);
             for pair in a.iter() {
                 match pair.read_lock::<rhai::Array>() {
                     Some(kv) if kv.len() == 2 => write_pair(OP, &mut out, &kv[0], &kv[1])?,
-                    _ => {
+                    None => write_pair(OP, &mut out, pair, &one)?,
+                    Some(_) => {
                         return Err(Error::value(
                             OP,
-                            format!("the map function must return [key, value] pairs, got {pair} in its array"),
+                            format!("the map function must return [key, value] pairs or keys, got {pair} in its array"),
                         )
                         .into());
                     }

@@ -278,7 +278,8 @@ fn wordcount_matches_python_locally_and_through_the_streaming_contract() {
 
     // A run that spills sorted runs to disk, over splits of 997 bytes (so
     // most splits start and end inside a line), gives the same counts; so
-    // does a map function of the `emit` form over splits of 13 bytes.
+    // does a map function of the `emit` form over splits of 13 bytes, and
+    // one that returns the words alone.
     for (map, opts) in [
         (
             r#"|l| { let p = []; for w in l.to_lower().split() { if w != "" { p.push([w, 1]) } } p }"#,
@@ -288,6 +289,8 @@ fn wordcount_matches_python_locally_and_through_the_streaming_contract() {
             r#"|l, emit| { for w in l.to_lower().split() { if w != "" { emit.call(w, 1) } } }"#,
             "#{sorted: true, split: 13}",
         ),
+        // Bare keys, each counting 1.
+        (r#"|l| if l == "" { [] } else { l.to_lower().split() }"#, "#{sorted: true, split: 4096, workers: 2}"),
     ] {
         let code = format!(
             "let r = mapreduce::run(ARGS[0], {map}, |w, ones| ones.len(), {opts});\n\
