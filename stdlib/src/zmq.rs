@@ -258,6 +258,9 @@ impl ZmqSock {
             crate::metrics::count("zmq_msgs_sent", 1.0);
             crate::metrics::count("data_sent", message.iter().map(|f| f.len() as f64).sum());
         }
+        if let Some(sent) = self.send_ready(&message) {
+            return sent.map_err(|e| zmq_error(op, e).into());
+        }
         self.run(op, self.timeout(), async move |held: &mut Held| {
             loop {
                 match held.sock.send(message).await {
@@ -270,6 +273,26 @@ impl ZmqSock {
                 }
             }
         })
+    }
+
+    /// `message` sent at once if there is room for it in a peer's queue,
+    /// without suspending the task (as [`Self::recv_ready`] receives): no
+    /// timer, no race with `close`, no switch to the event loop and back.
+    /// Only PUSH, DEALER and PAIR sockets, whose send queues one peer's
+    /// message and does nothing before it can: a try that would wait is
+    /// dropped with nothing sent, and the message (a copy of the frame list;
+    /// the frames are reference-counted) takes the waiting path. `None` then,
+    /// and when the socket is busy, closed, or has no peer yet.
+    fn send_ready(&self, message: &ZmqMessage) -> Option<Result<(), ZmqError>> {
+        let mut guard = self.0.socket.try_lock().ok()?;
+        let held = guard.as_mut()?;
+        if !matches!(held.sock, Sock::Push(_) | Sock::Dealer(_) | Sock::Pair(_)) {
+            return None;
+        }
+        match held.sock.send(message.clone()).now_or_never()? {
+            Err(ZmqError::ReturnToSender { .. }) => None,
+            sent => Some(sent),
+        }
     }
 
     /// The next message if one is waiting already, taken without suspending
