@@ -137,6 +137,37 @@ for w in ["alpha", "beta", "gamma"] { u.send_to(w, "127.0.0.1", parse_int(ARGS[0
 }
 
 #[test]
+fn net_capture_starts_and_stops_a_capture_from_the_script() {
+    let echo = Peer::start(PY_UDP_ECHO);
+    let (first, second) = (temp("first.pcapng"), temp("second.pcapng"));
+    let code = r#"
+let u = udp::bind("127.0.0.1", 0);
+let port = parse_int(ARGS[0]);
+u.send_to("before", "127.0.0.1", port); u.recv_from();
+net::capture(ARGS[1]);
+u.send_to("during", "127.0.0.1", port); u.recv_from();
+net::capture(ARGS[2]);              // a new file; the first is finished
+u.send_to("next", "127.0.0.1", port); u.recv_from();
+net::capture(());
+u.send_to("after", "127.0.0.1", port); u.recv_from();
+let e = ();
+try { net::capture("/nonexistent/dir/x.pcapng"); } catch (err) { e = err; }
+print(e.kind);
+"#;
+    let (status, out, err) = cli(&["run", "-e", code, &echo.port.to_string(), &first, &second]);
+    assert_eq!((status, out.trim()), (0, "io"), "{err}");
+    let payloads = |file: &str| -> Option<Vec<String>> {
+        let rows = tshark(file, "udp", &["udp.payload"], &[])?;
+        Some(rows.iter().map(|r| String::from_utf8(unhex(&r[0])).unwrap()).collect())
+    };
+    let Some(got) = payloads(&first) else { return };
+    assert_eq!(got, ["during", "DURING"]);
+    assert_eq!(payloads(&second).unwrap(), ["next", "NEXT"]);
+    let _ = std::fs::remove_file(&first);
+    let _ = std::fs::remove_file(&second);
+}
+
+#[test]
 fn a_tls_capture_is_decrypted_with_the_key_log() {
     let server = SServer::start("leaf", &[]);
     let (file, keys) = (temp("tls.pcapng"), temp("tls.keys"));
