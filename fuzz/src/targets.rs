@@ -350,6 +350,11 @@ kinds
         check: Check::Native(memcache_replies),
     },
     Target {
+        name: "recording",
+        about: "recordings (the JSON lines `net::recording` and `mock::replay` read) and `bytes::diff` of two parts of the input",
+        check: Check::Native(recording_and_diff),
+    },
+    Target {
         name: "zmtp",
         about: "the ZMTP 3 decoder (greeting, commands, short and long frames, multipart messages) under a message size limit, whole and read in chunks",
         check: Check::Native(zmtp_stream),
@@ -570,6 +575,33 @@ fn zmtp_units(data: &[u8], chunk: usize, max: usize) -> (Vec<String>, Option<Str
             std::task::Poll::Pending => panic!("zmtp: the decoder waits with its input all there"),
         }
     }
+}
+
+/// A recording read from a file holding the input: any bytes give
+/// conversations or an error naming the line, never a panic, and never
+/// more payload than the limit. Then `bytes::diff` of the input cut in two
+/// (at a place the first byte picks): empty exactly when both are equal.
+fn recording_and_diff(input: &[u8]) {
+    const MAX: usize = 1 << 16;
+    let path = std::env::temp_dir().join(format!("netscript-fuzz-recording-{}", std::process::id()));
+    std::fs::write(&path, input).expect("a temporary file");
+    if let Ok(conversations) = netscript_stdlib::capture::recording::read(&path, MAX) {
+        let payload: usize = conversations.iter().flat_map(|c| &c.messages).map(|m| m.data.len()).sum();
+        assert!(payload <= MAX, "recording: {payload} bytes past the limit {MAX}");
+        for c in &conversations {
+            assert!(
+                c.messages.windows(2).all(|w| w[0].from_client != w[1].from_client),
+                "recording: one side's chunks not joined"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    let Some((&cut, rest)) = input.split_first() else { return };
+    let (a, b) = rest.split_at(usize::from(cut).min(rest.len()));
+    let diff = netscript_stdlib::bytes::diff(a, b);
+    assert_eq!(diff.is_empty(), a == b, "diff: {diff:?}");
+    let same = netscript_stdlib::bytes::diff(a, a);
+    assert!(same.is_empty(), "diff of equal inputs: {same:?}");
 }
 
 /// Options from the first bytes (the message size limit, up to 16 MiB as

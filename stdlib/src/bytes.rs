@@ -228,7 +228,8 @@ pub fn diff(expected: &[u8], received: &[u8]) -> String {
     let at = expected.iter().zip(received).take_while(|(a, b)| a == b).count();
     let mut out = format!("differs at byte {at} (expected {} bytes, received {})", expected.len(), received.len());
     if let (Some(e), Some(r)) = (printable(expected), printable(received)) {
-        let line = e[..at].matches('\n').count();
+        // Counted in bytes: `at` may fall inside a character both share the first byte of.
+        let line = expected[..at].iter().filter(|&&b| b == b'\n').count();
         let (el, rl): (Vec<&str>, Vec<&str>) = (e.split_inclusive('\n').collect(), r.split_inclusive('\n').collect());
         if line > 0 {
             let _ = write!(out, "\n  line {}: {:?}", line, el[line - 1]);
@@ -453,6 +454,9 @@ mod tests {
         assert!(text.starts_with("differs at byte 19 (expected 23 bytes, received 23)"), "{text}");
         assert!(text.contains("  line 1: \"EHLO a\\r\\n\""), "{text}");
         assert!(text.contains("- line 2: \"MAIL FROM:<x>\\r\\n\"\n+ line 2: \"MAIL FROM:<y>\\r\\n\""), "{text}");
+        // They part inside a character ("é" and "è" share their first byte).
+        let accents = super::diff("caf\u{e9}\n".as_bytes(), "caf\u{e8}\n".as_bytes());
+        assert!(accents.starts_with("differs at byte 4") && accents.contains("- line 1: \"café\\n\""), "{accents}");
         let short = super::diff(b"abc", b"ab");
         assert!(short.contains("differs at byte 2 (expected 3 bytes, received 2)"), "{short}");
         let mut a = vec![0u8; 40];
