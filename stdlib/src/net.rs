@@ -531,14 +531,10 @@ mod api {
     /// ```
     #[rhai_fn(name = "faults", return_raw)]
     pub fn set_faults(faults: Dynamic) -> NativeResult<Dynamic> {
-        if faults.is_unit() || faults.clone().into_string().is_ok_and(|s| s.trim().is_empty()) {
-            crate::faults::set(None);
-            return Ok(Dynamic::UNIT);
-        }
-        let spec = crate::faults::Spec::from_dynamic("net::faults", &faults)?;
-        let text = spec.to_string();
-        crate::faults::set(Some(spec));
-        Ok(text.into())
+        let spec = crate::faults::Spec::from_dynamic_or_off("net::faults", &faults)?;
+        let text = spec.as_ref().map_or(Dynamic::UNIT, |s| s.to_string().into());
+        crate::faults::set(spec);
+        Ok(text)
     }
 
     /// The faults new connections meet now (see `net::faults(spec)`), or `()`.

@@ -201,19 +201,20 @@ impl TcpConn {
     /// Wrap a connected stream.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
         let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
-        Ok(Self::with_addrs(stream, peer, local, faults::Side::Client))
+        Ok(Self::with_addrs(stream, peer, local, faults::Side::Client, None))
     }
 
     /// Wrap `stream` as the connection from `local` to `peer` (a bent
     /// stream's own addresses are its loopback pair's).
-    fn with_addrs(stream: TcpStream, peer: SocketAddr, local: SocketAddr, side: faults::Side) -> Self {
+    fn with_addrs(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        side: faults::Side,
+        faults: Option<faults::Control>,
+    ) -> Self {
         Self(Arc::new(ConnInner {
-            state: Mutex::new(ConnState {
-                stream: Some(Arc::new(stream)),
-                tls: None,
-                buf: BytesMut::new(),
-                faults: None,
-            }),
+            state: Mutex::new(ConnState { stream: Some(Arc::new(stream)), tls: None, buf: BytesMut::new(), faults }),
             chunk: AtomicU64::new(4096),
             timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64),
             eof: AtomicBool::new(false),
@@ -232,9 +233,8 @@ impl TcpConn {
             capture::tcp_open(local, peer, side == faults::Side::Client);
         }
         let control = faults.map(|spec| faults::Control::live(Some(spec)));
-        let conn = Self::with_addrs(faults::bend(stream, control.clone(), side, false).await?, peer, local, side);
-        lock(&conn.0.state).faults = control;
-        Ok(conn)
+        let bent = faults::bend(stream, control.clone(), side, false).await?;
+        Ok(Self::with_addrs(bent, peer, local, side, control))
     }
 
     /// The connection's faults now (`c.faults`).
@@ -1567,9 +1567,8 @@ mod api {
     #[rhai_fn(global, set = "faults", return_raw)]
     pub fn set_faults(c: &mut Conn, spec: Dynamic) -> NativeResult<()> {
         const OP: &str = "faults";
-        let off = spec.is_unit() || (spec.is_string() && spec.to_string().trim().is_empty());
-        let spec = if off { None } else { Some(Arc::new(faults::Spec::from_dynamic(OP, &spec)?)) };
-        c.set_faults(spec).map_err(Into::into)
+        let spec = faults::Spec::from_dynamic_or_off(OP, &spec)?;
+        c.set_faults(spec.map(Arc::new)).map_err(Into::into)
     }
 
     /// `tcp 127.0.0.1:50112 -> 127.0.0.1:9000 (open)`

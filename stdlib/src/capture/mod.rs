@@ -116,23 +116,20 @@ pub fn start(path: &Path) -> std::io::Result<()> {
     }
     let file = BufWriter::with_capacity(256 * 1024, File::create(path)?);
     let mut writer = PcapNgWriter::new(file).map_err(std::io::Error::other)?;
-    let interface = InterfaceDescriptionBlock {
-        linktype: DataLink::ETHERNET,
-        snaplen: 0,
-        options: vec![InterfaceDescriptionOption::IfName("netscript".into())],
-    };
-    writer.write_pcapng_block(interface).map_err(std::io::Error::other)?;
-    let plaintext = InterfaceDescriptionBlock {
-        linktype: DataLink::ETHERNET,
-        snaplen: 0,
-        options: vec![
+    // Interface 0 carries the traffic, interface 1 the TLS plaintext streams.
+    let interfaces = [
+        vec![InterfaceDescriptionOption::IfName("netscript".into())],
+        vec![
             InterfaceDescriptionOption::IfName("tls-plaintext".into()),
             InterfaceDescriptionOption::IfDescription(
                 "TLS plaintext, written by netscript; addresses are the IPv4-mapped forms of the connection's".into(),
             ),
         ],
-    };
-    writer.write_pcapng_block(plaintext).map_err(std::io::Error::other)?;
+    ];
+    for options in interfaces {
+        let block = InterfaceDescriptionBlock { linktype: DataLink::ETHERNET, snaplen: 0, options };
+        writer.write_pcapng_block(block).map_err(std::io::Error::other)?;
+    }
     open(&mut guard).pcap = Some(writer);
     ON.store(true, Ordering::Relaxed);
     Ok(())

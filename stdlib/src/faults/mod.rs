@@ -261,6 +261,16 @@ impl Spec {
         Self::parse_seeded(&text).map_err(|e| Error::value(op, format!("faults: {e}")))
     }
 
+    /// A script's faults value, where `()` and a blank string mean none
+    /// (`net::faults(…)`, `c.faults = …`, a `faults` option).
+    ///
+    /// # Errors
+    /// As [`Spec::from_dynamic`].
+    pub fn from_dynamic_or_off(op: &str, value: &Dynamic) -> Result<Option<Self>, Error> {
+        let off = value.is_unit() || value.read_lock::<rhai::ImmutableString>().is_some_and(|s| s.trim().is_empty());
+        if off { Ok(None) } else { Self::from_dynamic(op, value).map(Some) }
+    }
+
     /// Whether no stream fault is set (UDP faults aside): a splice then
     /// forwards bytes as they come.
     #[must_use]
@@ -358,8 +368,7 @@ pub fn active() -> Option<Arc<Spec>> {
 /// When the option cannot be read.
 pub fn for_connection(op: &str, option: Option<&Dynamic>) -> Result<Option<Arc<Spec>>, Error> {
     match option {
-        Some(v) if v.is_unit() => Ok(None),
-        Some(v) => Spec::from_dynamic(op, v).map(|s| Some(Arc::new(s))),
+        Some(v) => Ok(Spec::from_dynamic_or_off(op, v)?.map(Arc::new)),
         None => Ok(active()),
     }
 }
