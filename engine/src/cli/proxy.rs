@@ -99,7 +99,7 @@ async fn plain<S>(stream: S) -> std::io::Result<TcpStream>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (near, mut far) = faults::loopback_pair().await?;
+    let (near, mut far) = faults::loopback_pair()?;
     tokio::spawn(async move {
         let mut stream = stream;
         let _ = tokio::io::copy_bidirectional(&mut stream, &mut far).await;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{Cut, Faults, Spec, Step, next_stream};
@@ -144,28 +144,21 @@ pub async fn bend(real: TcpStream, control: Option<Control>, side: Side, tap: bo
     if control.is_none() && tap.is_none() {
         return Ok(real);
     }
-    let (near, far) = loopback_pair().await?;
+    let (near, far) = loopback_pair()?;
     start_splice(real, far, control, side, tap);
     Ok(near)
 }
 
-/// [`bend`] for a caller that cannot wait (a property setter): the
-/// loopback pair is made with blocking calls, which on loopback return at
-/// once.
+/// [`bend`] for a caller that cannot wait (a property setter), with a
+/// live control.
 ///
 /// # Errors
 /// When the loopback pair cannot be made.
 pub fn bend_now(real: TcpStream, control: Control, side: Side) -> std::io::Result<TcpStream> {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    let near = std::net::TcpStream::connect(listener.local_addr()?)?;
-    let (far, _) = listener.accept()?;
-    for s in [&near, &far] {
-        s.set_nonblocking(true)?;
-        s.set_nodelay(true)?;
-    }
+    let (near, far) = loopback_pair()?;
     let tap = tap_of(&real, side, false)?;
-    start_splice(real, TcpStream::from_std(far)?, Some(control), side, tap);
-    TcpStream::from_std(near)
+    start_splice(real, far, Some(control), side, tap);
+    Ok(near)
 }
 
 /// The capture tap of a bent `real`, when asked for and a capture is on.
@@ -191,18 +184,23 @@ fn start_splice(real: TcpStream, far: TcpStream, control: Option<Control>, side:
     });
 }
 
-/// Two connected loopback sockets (no delay on either): a stream that
-/// stands in for another, whose far end a task feeds.
+/// Two connected loopback sockets (no delay on either, registered with
+/// the current runtime): a stream that stands in for another, whose far
+/// end a task feeds. Made with blocking calls, which on loopback return at
+/// once (the kernel completes the handshake inside `connect`), so callers
+/// that cannot wait use it too.
 ///
 /// # Errors
 /// When out of descriptors or ports.
-pub async fn loopback_pair() -> std::io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = listener.local_addr()?;
-    let (near, (far, _)) = tokio::try_join!(TcpStream::connect(addr), listener.accept())?;
-    near.set_nodelay(true)?;
-    far.set_nodelay(true)?;
-    Ok((near, far))
+pub fn loopback_pair() -> std::io::Result<(TcpStream, TcpStream)> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let near = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (far, _) = listener.accept()?;
+    for s in [&near, &far] {
+        s.set_nonblocking(true)?;
+        s.set_nodelay(true)?;
+    }
+    Ok((TcpStream::from_std(near)?, TcpStream::from_std(far)?))
 }
 
 /// Forward between `client` and `server` until both directions end, the
