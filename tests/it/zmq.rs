@@ -387,6 +387,36 @@ fn close_wakes_a_task_waiting_in_recv() {
     assert_eq!(got.to_string(), "closed");
 }
 
+#[test]
+fn a_full_send_queue_waits_for_room_and_resumes_as_the_peer_reads() {
+    let got = eval(
+        r#"let pull = zmq::socket("pull");
+           let endpoint = pull.bind("tcp://127.0.0.1:0");
+           let push = zmq::socket("push", #{send_hwm: 10, timeout: 0.3});
+           push.connect(endpoint);
+           let big = blob(65536, 0x61);
+           // Nobody reads: the queue and the socket buffers fill, then a send
+           // waits and times out, having sent nothing.
+           let queued = 0;
+           loop {
+               try { push.send(big); queued += 1; } catch (e) { if e.kind != "timeout" { throw e } break }
+               if queued > 100000 { break }
+           }
+           // A reader now: the waiting sender is woken as the queue drains,
+           // each time it fills (2,000 messages through a queue of 10).
+           push.timeout = 5;
+           let sender = task::start(|| { for i in 0..2000 { push.send(`${i}`) } "sent" });
+           for i in 0..queued { if pull.recv().len() != 65536 { throw "a short message" } }
+           for i in 0..2000 {
+               let m = pull.recv_string();
+               if m != `${i}` { throw `message ${m} where ${i} was due` }
+           }
+           [queued > 10, queued < 1000, sender.join(5)]"#,
+    )
+    .expect("script runs");
+    assert_eq!(got.to_string(), r#"[true, true, "sent"]"#);
+}
+
 /// Run `code` on a thread of its own (the test meanwhile restarts peers).
 fn eval_in_background(code: String) -> std::thread::JoinHandle<Result<Dynamic, String>> {
     std::thread::spawn(move || eval(&code).map(|v| v.flatten()))

@@ -17,6 +17,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 
 /// Sender for notifying reconnection tasks when a peer disconnects.
 pub(crate) type DisconnectNotifier = mpsc::Sender<PeerIdentity>;
@@ -174,24 +175,33 @@ impl GenericSocketBackend {
     /// queue's sender, which a futures mpsc channel always lets queue one
     /// message past its capacity: a clone per send never waited at all, and
     /// a peer that stopped reading made the queue grow without bound. Here
-    /// the peer's own sender tries, with no entry held between tries.
-    async fn send_when_room(&self, peer_id: &PeerIdentity, mut message: Message) -> ZmqResult<()> {
-        const RETRY: std::time::Duration = std::time::Duration::from_millis(1);
-        loop {
-            let tried = match self.peers.get_async(peer_id).await {
-                Some(mut peer) => peer.send_queue.try_send(message),
-                None => return Err(ZmqError::Other("Destination client not found by identity")),
+    /// the peer's own sender waits for room with `poll_ready` (the writer's
+    /// next read from the queue wakes it), and the entry is held only within
+    /// one poll, never across the wait.
+    async fn send_when_room(&self, peer_id: &PeerIdentity, message: Message) -> ZmqResult<()> {
+        let mut message = Some(message);
+        let sent = futures::future::poll_fn(|cx| {
+            let Some(mut peer) = self.peers.get_sync(peer_id) else {
+                return Poll::Ready(Err(None));
             };
-            match tried {
-                Ok(()) => return Ok(()),
-                Err(error) if error.is_full() => {
-                    message = error.into_inner();
-                    async_rt::task::sleep(RETRY).await;
-                }
-                Err(error) => {
-                    self.peer_disconnected(peer_id);
-                    return Err(error.into_send_error().into());
-                }
+            let queue = &mut peer.send_queue;
+            let ready = match queue.poll_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(ready) => ready,
+            };
+            Poll::Ready(
+                ready
+                    .and_then(|()| queue.start_send(message.take().expect("sent once")))
+                    .map_err(Some),
+            )
+        })
+        .await;
+        match sent {
+            Ok(()) => Ok(()),
+            Err(None) => Err(ZmqError::Other("Destination client not found by identity")),
+            Err(Some(error)) => {
+                self.peer_disconnected(peer_id);
+                Err(error.into())
             }
         }
     }
