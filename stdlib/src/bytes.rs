@@ -35,7 +35,7 @@ const SMALL_BLOB: usize = 1 << 16;
 
 /// The machine's physical memory in bytes: no blob can usefully be larger,
 /// whatever the limits say.
-fn physical_memory() -> usize {
+pub(crate) fn physical_memory() -> usize {
     static BYTES: OnceLock<usize> = OnceLock::new();
     *BYTES.get_or_init(|| {
         // SAFETY: sysconf only reads its argument.

@@ -12,7 +12,8 @@
 //! print(t.join());   // 42
 //! ```
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rhai::plugin::*;
@@ -40,6 +41,17 @@ pub struct Callable {
     /// (`let t; t = task::start(|| … t …)`): their position among the
     /// captured values and the address of the shared cell's value.
     unit_cells: Vec<(usize, usize)>,
+    /// The identity of a detached closure and its clones, which
+    /// [`Callable::here`] gives each thread its own copy of; `None` for one
+    /// that stays on its host.
+    home: Option<Arc<()>>,
+}
+
+thread_local! {
+    /// This thread's own copies of detached closures, by the identity of the
+    /// original: a `Weak`, which a finished original leaves dead (and its
+    /// address untaken), so the copy is dropped at the next look-up.
+    static HERE: RefCell<Vec<(Weak<()>, Callable)>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Callable {
@@ -64,7 +76,7 @@ impl Callable {
                 }
             }
         }
-        Self { fnptr, lib: Self::lib(ctx), constants: Self::constants(ctx), unit_cells }
+        Self { fnptr, lib: Self::lib(ctx), constants: Self::constants(ctx), unit_cells, home: None }
     }
 
     /// The script functions visible to the native call `ctx`.
@@ -102,7 +114,58 @@ impl Callable {
             let copies = own.iter().filter_map(|(k, v)| Some((k.clone(), copy(v).ok()?))).collect();
             Arc::new(std::sync::RwLock::new(copies))
         });
-        Ok(Self { fnptr, lib: Self::lib(ctx), constants, unit_cells: Vec::new() })
+        let home = (ctx.namespaces().len() <= 1).then(|| Arc::new(()));
+        Ok(Self { fnptr, lib: Self::lib(ctx), constants, unit_cells: Vec::new(), home })
+    }
+
+    /// This thread's own copy of a detached closure (itself for one that is
+    /// not), made at the first call on the thread. Every call of a script
+    /// function increments and decrements reference counts in its
+    /// definition (each parameter's name), its library and the script's
+    /// constants; shared by workers on several cores, those counts bounce
+    /// between the cores' caches, which cost a fifth of a trivial
+    /// function's time on two (`pool.map`). The copy has its own: a new
+    /// library with each definition, its name and its parameters' names
+    /// allocated anew, and new constants. Only for a closure made in a
+    /// script's own functions (one library, `home` set): a function of an
+    /// imported module carries its module's environment, which a copy
+    /// would lose.
+    fn here(&self) -> Option<Self> {
+        let home = self.home.as_ref()?;
+        Some(HERE.with_borrow_mut(|own| {
+            own.retain(|(original, _)| original.strong_count() > 0);
+            if let Some((_, copy)) = own.iter().find(|(original, _)| original.as_ptr() == Arc::as_ptr(home)) {
+                return copy.clone();
+            }
+            let copy = self.own_copy();
+            own.push((Arc::downgrade(home), copy.clone()));
+            copy
+        }))
+    }
+
+    /// See [`Callable::here`].
+    fn own_copy(&self) -> Self {
+        let fresh = |s: &rhai::ImmutableString| rhai::ImmutableString::from(s.as_str());
+        let fresh_value = |v: &Dynamic| match v.read_lock::<rhai::ImmutableString>() {
+            Some(s) => Dynamic::from(fresh(&s)),
+            None => v.clone(),
+        };
+        let mut lib = rhai::Module::new();
+        for (.., def) in self.lib.shared_lib().iter_script_fn_info() {
+            let mut def = (**def).clone();
+            def.name = fresh(&def.name);
+            def.params = def.params.iter().map(fresh).collect();
+            lib.set_script_fn(def);
+        }
+        let constants = self.constants.as_ref().map(|shared| {
+            let own = shared.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::new(std::sync::RwLock::new(own.iter().map(|(k, v)| (fresh(k), fresh_value(v))).collect()))
+        });
+        let mut fnptr = self.fnptr.clone();
+        for value in fnptr.iter_curry_mut() {
+            *value = fresh_value(value);
+        }
+        Self { fnptr, lib: Arc::new(AST::new_from_module(lib)), constants, unit_cells: Vec::new(), home: None }
     }
 
     /// Call the closure with `args` on the host's engine, as the body of a
@@ -110,6 +173,9 @@ impl Callable {
     /// engine's `max_call_levels` (which the main script may use in full, on
     /// its deeper stack), so a task never recurses deeper than its stack holds.
     pub fn call(&self, args: impl FuncArgs) -> NativeResult<Dynamic> {
+        if let Some(own) = self.here() {
+            return own.call(args);
+        }
         self.call_fnptr(&self.fnptr, args)
     }
 
@@ -146,6 +212,9 @@ impl Callable {
         extra: Option<&Dynamic>,
         mut each: impl FnMut(NativeResult<Dynamic>) -> bool,
     ) {
+        if let Some(own) = self.here() {
+            return own.call_each(items, extra, each);
+        }
         let engine = runtime::context().engine.clone();
         let mut global = engine.new_global_runtime_state();
         global.lib.push(self.lib.shared_lib().clone());

@@ -377,31 +377,30 @@ impl Pool {
         op: &'static str,
         ctx: &NativeCallContext,
         f: FnPtr,
-        items: &rhai::Array,
+        items: &Items,
         chunk: Option<INT>,
         spread: bool,
         mut each: impl FnMut(ChunkResult),
     ) -> NativeResult<()> {
         let callable = Arc::new(Callable::detached(ctx, f, |v| copy(op, v))?);
+        let len = items.len();
         let size = match chunk {
             Some(n) => usize::try_from(n)
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| Error::value(op, format!("the chunk size must be a positive number, got {n}")))?,
-            None if spread => items.len().max(1),
-            None => items.len().div_ceil(4 * self.size()).max(1),
+            None if spread => len.max(1),
+            None => len.div_ceil(4 * self.size()).max(1),
         };
         let (reply, results) = async_channel::unbounded();
-        let mut parts: Vec<&[Dynamic]> = items.chunks(size).collect();
-        if spread && parts.is_empty() {
-            parts.push(&[]);
-        }
-        for (i, part) in parts.iter().enumerate() {
-            let items = part.iter().map(|v| copy(op, v)).collect::<Result<Vec<_>, _>>()?;
+        let parts = len.div_ceil(size).max(usize::from(spread));
+        for i in 0..parts {
+            let part = items.part(op, i * size..len.min((i + 1) * size))?;
             let (callable, reply) = (callable.clone(), reply.clone());
             self.submit(
                 op,
                 Box::new(move || {
+                    let items = part.values();
                     let results = if spread {
                         vec![result_back(op, callable.call(items))]
                     } else {
@@ -417,7 +416,7 @@ impl Pool {
             )?;
         }
         drop(reply);
-        for _ in 0..parts.len() {
+        for _ in 0..parts {
             each(next_result(op, &results)?);
         }
         Ok(())
@@ -442,10 +441,14 @@ impl Pool {
         err
     }
 
-    fn map(&self, ctx: &NativeCallContext, f: FnPtr, items: &rhai::Array, chunk: Option<INT>) -> NativeResult<Dynamic> {
-        let mut out: Vec<Dynamic> = vec![Dynamic::UNIT; items.len()];
+    fn map(&self, ctx: &NativeCallContext, f: FnPtr, items: &Items, chunk: Option<INT>) -> NativeResult<Dynamic> {
+        // Made at the first results, while the workers go on with the rest.
+        let mut out: Vec<Dynamic> = Vec::new();
         let mut first_err: Option<(usize, Box<EvalAltResult>)> = None;
         self.run("pool.map", ctx, f, items, chunk, false, |(start, results)| {
+            if out.is_empty() {
+                out = vec![Dynamic::UNIT; items.len()];
+            }
             for (i, r) in results.into_iter().enumerate() {
                 match r {
                     Ok(v) => out[start + i] = v,
@@ -466,7 +469,7 @@ impl Pool {
         &self,
         ctx: &NativeCallContext,
         f: FnPtr,
-        items: &rhai::Array,
+        items: &Items,
         chunk: Option<INT>,
     ) -> NativeResult<Dynamic> {
         let mut out = Vec::with_capacity(items.len());
@@ -486,9 +489,10 @@ impl Pool {
         }
     }
 
-    fn apply(&self, ctx: &NativeCallContext, f: FnPtr, args: &rhai::Array) -> NativeResult<Dynamic> {
+    fn apply(&self, ctx: &NativeCallContext, f: FnPtr, args: rhai::Array) -> NativeResult<Dynamic> {
         let mut result = None;
-        self.run("pool.apply", ctx, f, args, None, true, |(_, mut results)| result = results.pop())?;
+        let args = Items::Array(args);
+        self.run("pool.apply", ctx, f, &args, None, true, |(_, mut results)| result = results.pop())?;
         result.unwrap_or(Ok(Dynamic::UNIT))
     }
 }
@@ -500,18 +504,88 @@ pub fn cores() -> usize {
 }
 
 /// The items of `pool.map`: an array, or a range of integers (as Python
-/// maps over `range(…)`).
-fn items(op: &str, items: Dynamic) -> NativeResult<rhai::Array> {
-    if let Some(r) = items.read_lock::<std::ops::Range<INT>>() {
-        return Ok(r.clone().map(Dynamic::from_int).collect());
+/// maps over `range(…)`), which each worker counts out for itself.
+enum Items {
+    Array(rhai::Array),
+    Range(std::ops::Range<INT>),
+}
+
+/// One chunk of [`Items`], ready to go to a worker.
+enum Part {
+    Values(Vec<Dynamic>),
+    Range(std::ops::Range<INT>),
+}
+
+impl Items {
+    /// The items of `value` for `op`: an array, or a range no longer than
+    /// the largest array allowed (the results are one).
+    fn from(op: &str, value: Dynamic) -> NativeResult<Self> {
+        let range = if let Some(r) = value.read_lock::<std::ops::Range<INT>>() {
+            Some(r.clone())
+        } else if let Some(r) = value.read_lock::<std::ops::RangeInclusive<INT>>() {
+            Some(
+                *r.start()
+                    ..r.end()
+                        .checked_add(1)
+                        .ok_or_else(|| Error::value(op, "the range ends past the largest integer"))?,
+            )
+        } else {
+            None
+        };
+        if let Some(r) = range {
+            let len = range_len(&r);
+            // The results are an array of as many values (and the items
+            // another, a chunk at a time): checked before anything is made.
+            let max = match runtime::max_array_size() {
+                0 => crate::bytes::physical_memory() / (2 * std::mem::size_of::<Dynamic>()),
+                max => max,
+            };
+            if len > max {
+                return Err(Error::new(
+                    Kind::Limit,
+                    op,
+                    format!("{len} items are more than an array may hold ({max})"),
+                )
+                .into());
+            }
+            return Ok(Self::Range(r));
+        }
+        let type_name = value.type_name();
+        value
+            .try_cast::<rhai::Array>()
+            .map(Self::Array)
+            .ok_or_else(|| Error::value(op, format!("expected an array or a range, got {type_name}")).into())
     }
-    if let Some(r) = items.read_lock::<std::ops::RangeInclusive<INT>>() {
-        return Ok(r.clone().map(Dynamic::from_int).collect());
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Array(a) => a.len(),
+            Self::Range(r) => range_len(r),
+        }
     }
-    let type_name = items.type_name();
-    items
-        .try_cast::<rhai::Array>()
-        .ok_or_else(|| Error::value(op, format!("expected an array or a range, got {type_name}")).into())
+
+    /// Items `at` (positions), copied for a worker.
+    fn part(&self, op: &str, at: std::ops::Range<usize>) -> Result<Part, Error> {
+        Ok(match self {
+            Self::Array(a) => Part::Values(a[at].iter().map(|v| copy(op, v)).collect::<Result<_, _>>()?),
+            #[allow(clippy::cast_possible_wrap)] // (positions within a range's length)
+            Self::Range(r) => Part::Range(r.start + at.start as INT..r.start + at.end as INT),
+        })
+    }
+}
+
+/// How many integers `r` holds (none when it ends before it starts).
+fn range_len(r: &std::ops::Range<INT>) -> usize {
+    r.end.checked_sub(r.start).map_or(usize::MAX, |n| usize::try_from(n.max(0)).unwrap_or(usize::MAX))
+}
+
+impl Part {
+    fn values(self) -> Vec<Dynamic> {
+        match self {
+            Self::Values(v) => v,
+            Self::Range(r) => r.map(Dynamic::from_int).collect(),
+        }
+    }
 }
 
 /// The `worker::` module.
@@ -779,7 +853,7 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "map", return_raw, pure)]
     pub fn map(ctx: NativeCallContext, p: &mut Pool, f: FnPtr, items: Dynamic) -> NativeResult<Dynamic> {
-        p.map(&ctx, f, &super::items("pool.map", items)?, None)
+        p.map(&ctx, f, &super::Items::from("pool.map", items)?, None)
     }
 
     /// `pool.map` with a chosen chunk size (items per message to a worker).
@@ -796,7 +870,7 @@ mod api {
         items: Dynamic,
         chunk: INT,
     ) -> NativeResult<Dynamic> {
-        p.map(&ctx, f, &super::items("pool.map", items)?, Some(chunk))
+        p.map(&ctx, f, &super::Items::from("pool.map", items)?, Some(chunk))
     }
 
     /// Like `map`, with results in the order they finish (`imap_unordered`).
@@ -807,7 +881,7 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "map_unordered", return_raw, pure)]
     pub fn map_unordered(ctx: NativeCallContext, p: &mut Pool, f: FnPtr, items: Dynamic) -> NativeResult<Dynamic> {
-        p.map_unordered(&ctx, f, &super::items("pool.map_unordered", items)?, None)
+        p.map_unordered(&ctx, f, &super::Items::from("pool.map_unordered", items)?, None)
     }
 
     /// `f(args…)` on one of the pool's workers; waits for its result (`Pool.apply`).
@@ -818,7 +892,7 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "apply", return_raw, pure)]
     pub fn apply(ctx: NativeCallContext, p: &mut Pool, f: FnPtr, args: rhai::Array) -> NativeResult<Dynamic> {
-        p.apply(&ctx, f, &args)
+        p.apply(&ctx, f, args)
     }
 
     /// Accept no more work; the workers finish what is queued, then stop.

@@ -197,6 +197,33 @@ fn pool_map_keeps_input_order_and_names_the_failing_item() {
 }
 
 #[test]
+fn pool_map_counts_out_ranges_and_calls_a_scripts_functions_constants_and_captures() {
+    // Each worker runs its own copy of the closure (its library, constants
+    // and captured values allocated anew): what it calls and reads must be
+    // the same as in the script.
+    let v = eval(
+        r#"
+        const SUFFIX = "!";
+        fn shout(s) { s.to_upper() + global::SUFFIX }
+        let pool = worker::pool(2);
+        let sep = "-";
+        let words = pool.map(|w| shout(w) + sep, ["ab", "cd", "ef"], 1);
+        let inclusive = pool.map(|n| n, -2..=2);
+        let sums = [pool.map(|n| n, 0..1000).reduce(|a, b| a + b, 0), pool.map(|n| n * 2, 5..=7)];
+        let empty = [pool.map(|n| n, 3..3), pool.map(|n| n, 5..3)];
+        let e = ();
+        try { pool.map(|n| n, 0..100000000000) } catch (err) { e = err.kind }
+        [words, inclusive, sums, empty, e]
+        "#,
+    )
+    .expect("script runs");
+    assert_eq!(
+        v.to_string(),
+        r#"[["AB!-", "CD!-", "EF!-"], [-2, -1, 0, 1, 2], [499500, [10, 12, 14]], [[], []], "limit"]"#
+    );
+}
+
+#[test]
 fn two_workers_share_a_port_and_both_serve() {
     let mut server = Peer::netscript(&[
         "run",
