@@ -45,7 +45,16 @@ pub struct Callable {
     /// [`Callable::here`] gives each thread its own copy of; `None` for one
     /// that stays on its host.
     home: Option<Arc<()>>,
+    /// Function resolution caches of finished calls, for the next calls to
+    /// start warm (a call from native code otherwise looks up every function
+    /// it calls anew): one per call in progress at once (tasks suspended in
+    /// a call each hold theirs), kept up to [`KEPT_CACHES`].
+    caches: Arc<std::sync::Mutex<Vec<rhai::Caches>>>,
 }
+
+/// How many idle resolution caches a closure keeps (one per task that
+/// calls it at once, as a load test's virtual users do).
+const KEPT_CACHES: usize = 256;
 
 thread_local! {
     /// This thread's own copies of detached closures, by the identity of the
@@ -76,7 +85,14 @@ impl Callable {
                 }
             }
         }
-        Self { fnptr, lib: Self::lib(ctx), constants: Self::constants(ctx), unit_cells, home: None }
+        Self {
+            fnptr,
+            lib: Self::lib(ctx),
+            constants: Self::constants(ctx),
+            unit_cells,
+            home: None,
+            caches: Arc::default(),
+        }
     }
 
     /// The script functions visible to the native call `ctx`.
@@ -115,7 +131,7 @@ impl Callable {
             Arc::new(std::sync::RwLock::new(copies))
         });
         let home = (ctx.namespaces().len() <= 1).then(|| Arc::new(()));
-        Ok(Self { fnptr, lib: Self::lib(ctx), constants, unit_cells: Vec::new(), home })
+        Ok(Self { fnptr, lib: Self::lib(ctx), constants, unit_cells: Vec::new(), home, caches: Arc::default() })
     }
 
     /// This thread's own copy of a detached closure (itself for one that is
@@ -165,7 +181,14 @@ impl Callable {
         for value in fnptr.iter_curry_mut() {
             *value = fresh_value(value);
         }
-        Self { fnptr, lib: Arc::new(AST::new_from_module(lib)), constants, unit_cells: Vec::new(), home: None }
+        Self {
+            fnptr,
+            lib: Arc::new(AST::new_from_module(lib)),
+            constants,
+            unit_cells: Vec::new(),
+            home: None,
+            caches: Arc::default(),
+        }
     }
 
     /// Call the closure with `args` on the host's engine, as the body of a
@@ -221,13 +244,26 @@ impl Callable {
         global.constants.clone_from(&self.constants);
         global.level = engine.max_call_levels().saturating_sub(runtime::MAX_CALL_LEVELS);
         let ctx = NativeCallContext::new_with_all_fields(&engine, self.fnptr.fn_name(), None, &global, Position::NONE);
+        let mut caches = self.take_caches();
         for item in items {
             let mut values = rhai::StaticVec::new_const();
             values.push(item);
             values.extend(extra.cloned());
-            if !each(self.fnptr.call_raw(&ctx, None, values)) {
-                return;
+            if !each(self.fnptr.call_raw_with_caches(&ctx, &mut caches, None, values)) {
+                break;
             }
+        }
+        self.keep_caches(caches);
+    }
+
+    fn take_caches(&self) -> rhai::Caches {
+        self.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default()
+    }
+
+    fn keep_caches(&self, caches: rhai::Caches) {
+        let mut kept = self.caches.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if kept.len() < KEPT_CACHES {
+            kept.push(caches);
         }
     }
 
@@ -247,7 +283,10 @@ impl Callable {
         global.constants.clone_from(&self.constants);
         global.level = engine.max_call_levels().saturating_sub(runtime::MAX_CALL_LEVELS);
         let ctx = NativeCallContext::new_with_all_fields(&engine, fnptr.fn_name(), None, &global, Position::NONE);
-        fnptr.call_raw(&ctx, None, values)
+        let mut caches = self.take_caches();
+        let result = fnptr.call_raw_with_caches(&ctx, &mut caches, None, values);
+        self.keep_caches(caches);
+        result
     }
 
     /// The function's name, for messages.

@@ -211,15 +211,18 @@ fn pool_map_counts_out_ranges_and_calls_a_scripts_functions_constants_and_captur
         let inclusive = pool.map(|n| n, -2..=2);
         let sums = [pool.map(|n| n, 0..1000).reduce(|a, b| a + b, 0), pool.map(|n| n * 2, 5..=7)];
         let empty = [pool.map(|n| n, 3..3), pool.map(|n| n, 5..3)];
+        // One chunk, one set of resolution caches: each item's `+` is still
+        // the one for its type.
+        let mixed = pool.map(|v| v + v, [1, "a", 2.5, [1], 3, "b"], 6);
         let e = ();
         try { pool.map(|n| n, 0..100000000000) } catch (err) { e = err.kind }
-        [words, inclusive, sums, empty, e]
+        [words, inclusive, sums, empty, e, mixed]
         "#,
     )
     .expect("script runs");
     assert_eq!(
         v.to_string(),
-        r#"[["AB!-", "CD!-", "EF!-"], [-2, -1, 0, 1, 2], [499500, [10, 12, 14]], [[], []], "limit"]"#
+        r#"[["AB!-", "CD!-", "EF!-"], [-2, -1, 0, 1, 2], [499500, [10, 12, 14]], [[], []], "limit", [2, "aa", 5.0, [1, 1], 6, "bb"]]"#
     );
 }
 

@@ -515,12 +515,26 @@ impl<'a> NativeCallContext<'a> {
         is_ref_mut: bool,
         is_method_call: bool,
     ) -> RhaiResult {
+        // Empty caches -- cost to pay for indirect script function call from native
+        self._call_fn_raw_with_caches(scope, &mut Caches::new(), fn_name, args, native_only, is_ref_mut, is_method_call)
+    }
+
+    /// (Patched) [`_call_fn_raw`][Self::_call_fn_raw] with caches the caller keeps
+    /// ([`FnPtr::call_raw_with_caches`][crate::FnPtr::call_raw_with_caches]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn _call_fn_raw_with_caches(
+        &self,
+        scope: Option<&mut Scope>,
+        caches: &mut Caches,
+        fn_name: impl AsRef<str>,
+        args: &mut [&mut Dynamic],
+        native_only: bool,
+        is_ref_mut: bool,
+        is_method_call: bool,
+    ) -> RhaiResult {
         // Create a mutable `GlobalRuntimeState`
         let new_global = &mut self.global.clone();
         new_global.level += 1;
-
-        // Empty caches -- cost to pay for indirect script function call from native
-        let caches = &mut Caches::new();
 
         let fn_name = fn_name.as_ref();
         let op_token = Token::lookup_symbol_from_syntax(fn_name);

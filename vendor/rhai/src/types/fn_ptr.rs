@@ -431,13 +431,29 @@ impl FnPtr {
         this_ptr: Option<&mut Dynamic>,
         arg_values: impl AsMut<[Dynamic]>,
     ) -> RhaiResult {
-        self._call_raw(context, &mut Scope::new(), this_ptr, arg_values)
+        self._call_raw(context, &mut Scope::new(), &mut crate::eval::Caches::new(), this_ptr, arg_values)
+    }
+    /// (Patched) [`call_raw`][FnPtr::call_raw] with function resolution caches kept by the
+    /// caller, for a native function that calls the same function pointer many times (each call
+    /// of `call_raw` starts with empty caches, so every function the callee calls is looked up
+    /// anew). The caches must only be used with function pointers into the same script library
+    /// and on the same [`Engine`][crate::Engine], as within one evaluation.
+    #[inline(always)]
+    pub fn call_raw_with_caches(
+        &self,
+        context: &NativeCallContext,
+        caches: &mut crate::eval::Caches,
+        this_ptr: Option<&mut Dynamic>,
+        arg_values: impl AsMut<[Dynamic]>,
+    ) -> RhaiResult {
+        self._call_raw(context, &mut Scope::new(), caches, this_ptr, arg_values)
     }
     #[inline]
     pub(crate) fn _call_raw(
         &self,
         context: &NativeCallContext,
         scope: &mut Scope,
+        caches: &mut crate::eval::Caches,
         mut this_ptr: Option<&mut Dynamic>,
         mut arg_values: impl AsMut<[Dynamic]>,
     ) -> RhaiResult {
@@ -467,7 +483,7 @@ impl FnPtr {
                 };
                 return context.engine().call_script_fn(
                     global.into(),
-                    &mut crate::eval::Caches::new(),
+                    caches,
                     scope,
                     this_ptr,
                     env.map(|e| &**e),
@@ -557,7 +573,7 @@ impl FnPtr {
         #[cfg(not(feature = "no_function"))]
         let native_only = native_only && !crate::func::is_anonymous_fn(name);
 
-        context._call_fn_raw(Some(scope), name, args, native_only, is_method, is_method)
+        context._call_fn_raw_with_caches(Some(scope), caches, name, args, native_only, is_method, is_method)
     }
 
     /// _(internals)_ Make a call to a function pointer with either a specified number of arguments,
