@@ -204,15 +204,17 @@ pub fn record(kind: MetricKind, time: bool, name: &str, tags: &[(&str, &str)], v
 }
 
 fn add(reg: &mut Metrics, kind: MetricKind, time: bool, key: &str, value: f64) {
-    if !reg.contains_key(key) {
-        if reg.len() >= MAX_METRICS {
-            return;
+    let put = |m: &mut Metric| {
+        if m.kind == kind {
+            m.record(value);
         }
-        reg.insert(key.to_string(), Metric::new(kind, time));
+    };
+    // One look-up for a metric that exists (every sample after its first).
+    if let Some(m) = reg.get_mut(key) {
+        return put(m);
     }
-    let Some(m) = reg.get_mut(key) else { return };
-    if m.kind == kind {
-        m.record(value);
+    if reg.len() < MAX_METRICS {
+        put(reg.entry(key.to_string()).or_insert_with(|| Metric::new(kind, time)));
     }
 }
 
