@@ -81,14 +81,37 @@ impl Nginx {
             .spawn()
             .expect("nginx starts (apt-get install nginx)");
         for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, dir, port, tls_port, mtls_port };
+            match Self::answers(port, &dir) {
+                Some(true) => return Self { child, dir, port, tls_port, mtls_port },
+                // Another test's server took the port between `closed_port`
+                // and nginx's bind (which nginx retries for seconds): start
+                // again on other ports.
+                Some(false) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Self::start();
+                }
+                None => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let _ = child.kill();
         let _ = child.wait();
         panic!("nginx did not start: {}", std::fs::read_to_string(dir.join("error.log")).unwrap_or_default());
+    }
+
+    /// Whether the server on `port` is the nginx serving `dir` (it serves
+    /// the folder's name as `/id.txt`); `None` while nothing answers.
+    fn answers(port: u16, dir: &std::path::Path) -> Option<bool> {
+        use std::io::{Read, Write};
+        let id = dir.file_name()?.to_string_lossy().into_owned();
+        std::fs::write(dir.join("www/id.txt"), &id).ok()?;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /id.txt HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        Some(reply.ends_with(&id))
     }
 }
 
