@@ -28,6 +28,42 @@ pub fn duration(op: &str, value: &Dynamic) -> Result<Option<Duration>, Error> {
     Ok(Some(Duration::from_secs_f64(secs)))
 }
 
+/// A duration written as k6 and the CLI write them (`"30s"`, `"1m30s"`,
+/// `"250ms"`, `"50us"`) or a bare number of seconds.
+///
+/// # Errors
+/// A message saying what was expected.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("a duration such as \"30s\", \"1m30s\" or \"250ms\", got {text:?}");
+    let s = text.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    let mut total = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(bad()),
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
 /// An options map (`#{timeout: 5, keep: false}`) read with typed getters.
 /// Unknown keys are an error, so a misspelt option never goes unnoticed.
 pub struct Opts<'a> {

@@ -90,6 +90,7 @@ thread_local! {
     static CONTEXT: RefCell<Option<Rc<Context>>> = const { RefCell::new(None) };
     static ACTIVE: Cell<usize> = const { Cell::new(0) };
     static CEILING: Cell<usize> = const { Cell::new(0) };
+    static SPIN: Cell<Duration> = const { Cell::new(DEFAULT_SPIN) };
 }
 
 /// The kernel's limit on memory mappings per process (`vm.max_map_count`),
@@ -130,6 +131,46 @@ pub fn task_ceiling() -> usize {
 /// How many tasks are running or waiting on this thread.
 pub fn active_tasks() -> usize {
     ACTIVE.get()
+}
+
+/// How long a lone task polls for the end of a wait before the thread sleeps
+/// (see [`set_spin`]).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// Set how long a task that is alone on this thread keeps polling the event
+/// loop for the end of a wait before the thread sleeps (`Duration::ZERO`:
+/// sleep at once). The default is [`DEFAULT_SPIN`].
+///
+/// A sequential request-reply script (`mc.get` in a loop, a DNS query, an
+/// HTTP request) waits for replies that take tens of microseconds on a local
+/// network; sleeping in `epoll_wait` and being woken again costs about as
+/// much, on a virtual machine more. Polling meanwhile (a non-blocking look at
+/// the sockets and timers, and other tokio tasks run) takes the reply as it
+/// lands. This is what Go's scheduler does before parking a thread, and
+/// Linux's `SO_BUSY_POLL` in the kernel. Only a lone task polls: with more
+/// tasks, their waits overlap and the thread has work, and a load run's
+/// CPU stays for its virtual users. The price is at most this much CPU time
+/// per wait that lasts longer.
+pub fn set_spin(limit: Duration) {
+    SPIN.set(limit);
+}
+
+/// Called when a wait pends: while the task is alone on its thread and the
+/// wait has pended for less than the limit [`set_spin`] set, ask tokio to poll the event loop
+/// without blocking and then poll this task again (`yield_now` defers its
+/// wake-up until after that poll), rather than sleep.
+fn spin(until: &mut Option<std::time::Instant>, cx: &mut std::task::Context<'_>) {
+    if ACTIVE.get() != 1 {
+        return;
+    }
+    let limit = SPIN.get();
+    if limit.is_zero() {
+        return;
+    }
+    let now = std::time::Instant::now();
+    if now < *until.get_or_insert(now + limit) {
+        let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+    }
 }
 
 /// Host settings visible to native functions on the runtime thread.
@@ -527,6 +568,7 @@ where
                 // Dropping the wait unpolled: `block_on` finds its slot empty.
                 CoroutineResult::Yield(_) if flag.as_ref().is_some_and(|f| f.is_set()) => {}
                 CoroutineResult::Yield(mut wait) => {
+                    let mut spin_until = None;
                     std::future::poll_fn(|cx| {
                         if Pin::new(&mut wait).poll(cx).is_ready() {
                             return std::task::Poll::Ready(());
@@ -535,6 +577,7 @@ where
                         if f.is_set() || f.poll(cancelled.as_mut()).is_ready() {
                             return std::task::Poll::Ready(());
                         }
+                        spin(&mut spin_until, cx);
                         std::task::Poll::Pending
                     })
                     .await;

@@ -1,5 +1,6 @@
 //! Tasks under pressure: deadlines, cancellation and Ctrl-C during long
-//! native calls, the task ceiling, call depth, and bad channel capacities.
+//! native calls, the task ceiling, call depth, bad channel capacities, and how
+//! long a lone task polls for a reply before it sleeps (`--spin`).
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -295,4 +296,73 @@ fn tasks_and_workers_see_the_scripts_global_constants() {
     )
     .expect("runs");
     assert_eq!(v.to_string(), "[42, 8]");
+}
+
+/// A lone task waiting 1 s for a reply that never comes.
+const LONE_WAIT: &str = r#"
+let l = tcp::listen("127.0.0.1", 0);
+let c = tcp::connect("127.0.0.1", l.port);
+let quiet = l.accept();
+c.timeout = 1;
+let t = timestamp();
+try { c.recv(10); } catch (e) { print(`${e.kind} ${t.elapsed >= 1.0 && t.elapsed < 1.5}`); }
+"#;
+
+/// The same wait with a second task waiting alongside.
+const TWO_WAITS: &str = r#"
+let l = tcp::listen("127.0.0.1", 0);
+let other = task::start(|| { let c = tcp::connect("127.0.0.1", l.port); c.timeout = 1; try { c.recv(10) } catch { } });
+let c = tcp::connect("127.0.0.1", l.port);
+let quiet = [l.accept(), l.accept()];
+c.timeout = 1;
+let t = timestamp();
+try { c.recv(10); } catch (e) { print(`${e.kind} ${t.elapsed >= 1.0 && t.elapsed < 1.5}`); }
+other.join();
+"#;
+
+/// Run `script` with `--spin` set to `spin` (or left at its default),
+/// through bash so that `times` reports the run's CPU time: its output and
+/// the CPU seconds (user + system).
+fn spin_run(spin: Option<&str>, script: &str) -> (String, f64) {
+    let flag = spin.map_or(String::new(), |s| format!("--spin {s}"));
+    let out = Command::new("bash")
+        .args(["-c", &format!("\"$0\" run {flag} -e \"$1\"; times"), env!("CARGO_BIN_EXE_netscript"), script])
+        .output()
+        .expect("bash runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let printed = lines.next().unwrap_or_default().to_string();
+    // `times`: the shell's own user and system time, then its children's.
+    let children = lines.nth(1).unwrap_or_else(|| panic!("no times in {text:?}"));
+    let seconds = |t: &str| {
+        let (m, s) = t.trim_end_matches('s').split_once('m').expect("XmY.YYYs");
+        m.parse::<f64>().unwrap() * 60.0 + s.parse::<f64>().unwrap()
+    };
+    (printed, children.split_whitespace().map(seconds).sum())
+}
+
+#[test]
+fn a_lone_task_polls_for_its_reply_up_to_the_spin_limit_then_sleeps() {
+    // Spinning through the whole wait takes CPU, and the timeout still
+    // fires on time (the timers are polled too).
+    let (out, cpu) = spin_run(Some("2s"), LONE_WAIT);
+    assert_eq!(out, "timeout true");
+    assert!(cpu >= 0.3, "a 1 s wait under --spin 2s took only {cpu} s of CPU");
+    // Spinning stops at its limit, and the rest of the wait sleeps.
+    let (out, cpu) = spin_run(Some("200ms"), LONE_WAIT);
+    assert_eq!(out, "timeout true");
+    assert!(cpu < 0.8, "a 1 s wait under --spin 200ms took {cpu} s of CPU");
+    // The default (50 µs) and 0 sleep through the wait.
+    for spin in [None, Some("0")] {
+        let (out, cpu) = spin_run(spin, LONE_WAIT);
+        assert_eq!(out, "timeout true", "--spin {spin:?}");
+        assert!(cpu < 0.3, "a 1 s wait under --spin {spin:?} took {cpu} s of CPU");
+    }
+    // Only a lone task spins: two waiting tasks leave the thread to sleep.
+    let (out, cpu) = spin_run(Some("2s"), TWO_WAITS);
+    assert_eq!(out, "timeout true");
+    assert!(cpu < 0.3, "two tasks' 1 s waits under --spin 2s took {cpu} s of CPU");
+    let (code, _, err) = cli(&["run", "--spin", "soon", "-e", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid value 'soon' for '--spin <DURATION>'"), "{err}");
 }

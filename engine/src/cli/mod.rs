@@ -112,6 +112,11 @@ pub struct HostArgs {
     /// format, so that Wireshark can decrypt a capture.
     #[arg(long, value_name = "FILE")]
     keylog: Option<std::path::PathBuf>,
+    /// How long a lone task polls for a reply before the thread sleeps
+    /// (default 50us; 0 sleeps at once): sequential request-reply scripts
+    /// get replies sooner, for at most this much CPU per longer wait.
+    #[arg(long, value_name = "DURATION", value_parser = netscript_stdlib::args::parse_duration)]
+    spin: Option<Duration>,
 }
 
 impl HostArgs {
@@ -185,6 +190,9 @@ impl HostArgs {
         }
         .deny_listen(self.deny_listen);
         let mut builder = Host::builder().limits(limits).permissions(permissions).trace(self.trace).faults(faults);
+        if let Some(limit) = self.spin {
+            builder = builder.spin(limit);
+        }
         for dir in &self.module_paths {
             builder = builder.module_path(dir);
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use rhai::{Dynamic, Map};
 
 use super::summary::Threshold;
+use crate::args::parse_duration;
 use crate::error::Error;
 
 const OP: &str = "load.options";
@@ -310,41 +311,6 @@ pub fn duration(v: &Dynamic) -> Result<Duration, String> {
         return parse_duration(&v.to_string());
     }
     Err(format!("a duration is a number of seconds or a string such as \"30s\", got {v}"))
-}
-
-/// [`duration`] of a string.
-///
-/// # Errors
-/// A message saying what was expected.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("a duration such as \"30s\", \"1m30s\" or \"250ms\", got {text:?}");
-    let s = text.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|_| bad());
-    }
-    let mut total = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
-        let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return Err(bad()),
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
 }
 
 const SCENARIO_KEYS: &[&str] = &[
