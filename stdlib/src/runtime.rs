@@ -91,6 +91,8 @@ thread_local! {
     static ACTIVE: Cell<usize> = const { Cell::new(0) };
     static CEILING: Cell<usize> = const { Cell::new(0) };
     static SPIN: Cell<Duration> = const { Cell::new(DEFAULT_SPIN) };
+    static SPIN_SKIP: Cell<u32> = const { Cell::new(0) };
+    static SPIN_MISSES: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The kernel's limit on memory mappings per process (`vm.max_map_count`),
@@ -150,26 +152,73 @@ pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 /// Linux's `SO_BUSY_POLL` in the kernel. Only a lone task polls: with more
 /// tasks, their waits overlap and the thread has work, and a load run's
 /// CPU stays for its virtual users. The price is at most this much CPU time
-/// per wait that lasts longer.
+/// per wait that lasts longer, and fewer such waits spin: after a wait
+/// outlasts its spin, the next ones sleep at once for a while (`Spin`).
 pub fn set_spin(limit: Duration) {
     SPIN.set(limit);
 }
 
-/// Called when a wait pends: while the task is alone on its thread and the
-/// wait has pended for less than the limit [`set_spin`] set, ask tokio to poll the event loop
-/// without blocking and then poll this task again (`yield_now` defers its
-/// wake-up until after that poll), rather than sleep.
-fn spin(until: &mut Option<std::time::Instant>, cx: &mut std::task::Context<'_>) {
-    if ACTIVE.get() != 1 {
-        return;
+/// The most waits skipped before spinning is tried again: after misses in a
+/// row, 2, 4, … up to this many waits sleep at once.
+const SPIN_MAX_SKIP: u32 = 64;
+
+/// The spin of one wait (see [`set_spin`]).
+///
+/// It adapts: a wait that outlasts its spin wasted that CPU, so after one,
+/// the next 2 waits sleep at once, after two in a row the next 4, and so on
+/// up to [`SPIN_MAX_SKIP`]; a wait that ends while spinning resets this. A
+/// loop whose replies take longer than the limit (a `get_multi` of many
+/// keys, a slow server) soon spins on one wait in 65, and one whose replies
+/// land within it spins on every wait.
+#[derive(Default)]
+struct Spin {
+    /// Until when this wait spins, from its first pending poll.
+    until: Option<std::time::Instant>,
+    /// This wait sleeps at once (after misses, or not alone).
+    skipped: bool,
+}
+
+impl Spin {
+    /// Called when the wait pends: while the task is alone on its thread and
+    /// the wait has pended for less than the limit, ask tokio to poll the
+    /// event loop without blocking and then poll this task again
+    /// (`yield_now` defers its wake-up until after that poll), rather than
+    /// sleep.
+    fn pending(&mut self, cx: &mut std::task::Context<'_>) {
+        if self.skipped {
+            return;
+        }
+        let until = match self.until {
+            Some(until) => until,
+            None => {
+                let limit = SPIN.get();
+                let skip = SPIN_SKIP.get();
+                let alone = ACTIVE.get() == 1 && !limit.is_zero();
+                self.skipped = !alone || skip > 0;
+                if self.skipped {
+                    if alone {
+                        SPIN_SKIP.set(skip.saturating_sub(1));
+                    }
+                    return;
+                }
+                *self.until.insert(std::time::Instant::now() + limit)
+            }
+        };
+        if std::time::Instant::now() < until {
+            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+        }
     }
-    let limit = SPIN.get();
-    if limit.is_zero() {
-        return;
-    }
-    let now = std::time::Instant::now();
-    if now < *until.get_or_insert(now + limit) {
-        let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+
+    /// Called when the wait ends: note whether its spin paid off.
+    fn ended(&self) {
+        let Some(until) = self.until else { return };
+        if std::time::Instant::now() < until {
+            SPIN_MISSES.set(0);
+        } else {
+            let misses = (SPIN_MISSES.get() + 1).min(SPIN_MAX_SKIP.trailing_zeros());
+            SPIN_MISSES.set(misses);
+            SPIN_SKIP.set(1 << misses);
+        }
     }
 }
 
@@ -568,16 +617,17 @@ where
                 // Dropping the wait unpolled: `block_on` finds its slot empty.
                 CoroutineResult::Yield(_) if flag.as_ref().is_some_and(|f| f.is_set()) => {}
                 CoroutineResult::Yield(mut wait) => {
-                    let mut spin_until = None;
+                    let mut spin = Spin::default();
                     std::future::poll_fn(|cx| {
                         if Pin::new(&mut wait).poll(cx).is_ready() {
+                            spin.ended();
                             return std::task::Poll::Ready(());
                         }
                         let f = flag.get_or_insert_with(|| CancelFlag::new(cx.waker()));
                         if f.is_set() || f.poll(cancelled.as_mut()).is_ready() {
                             return std::task::Poll::Ready(());
                         }
-                        spin(&mut spin_until, cx);
+                        spin.pending(cx);
                         std::task::Poll::Pending
                     })
                     .await;

@@ -725,3 +725,75 @@ fn the_words_example_caches_dictionary_lookups() {
     }
     assert_eq!(total, n);
 }
+
+#[test]
+fn tasks_share_one_pipelined_connection_per_server_and_each_reply_reaches_its_caller() {
+    let m = Memcached::start();
+    let v = eval(&format!(
+        r#"let mc = memcache::client(["{}"]);
+           let opened = mc.stats().values()[0].total_connections.parse_int();
+           fn work(mc, n) {{
+               let wrong = 0;
+               for i in 0..200 {{
+                   let k = `t${{n}}:${{i}}`;
+                   mc.set(k, `v${{n}}:${{i}}:${{i * i}}`);
+                   if mc.get(k) != `v${{n}}:${{i}}:${{i * i}}` {{ wrong += 1; }}
+                   if mc.incr(`count:${{n}}`) == () {{ mc.set(`count:${{n}}`, 1); }}
+               }}
+               wrong
+           }}
+           // Half of the tasks are cancelled mid-run: their replies, still
+           // coming, must not reach anyone else.
+           let tasks = [];
+           for n in 0..50 {{ tasks.push(task::start(Fn("work"), [mc, n])); }}
+           task::sleep(0.05);
+           for n in range(0, 50, 2) {{ tasks[n].cancel(); }}
+           let wrong = 0;
+           for n in range(1, 50, 2) {{ wrong += tasks[n].join(); }}
+           let counts = [];
+           for n in range(1, 50, 2) {{ counts.push(mc.get(`count:${{n}}`)); }}
+           let after = mc.stats().values()[0].total_connections.parse_int();
+           [wrong, counts.filter(|c| c != "200").len(), after - opened, mc.get("t1:199")]"#,
+        m.addr()
+    ))
+    .unwrap();
+    // Every call read its own reply, and the 50 tasks opened no connection
+    // beyond the one the first `stats` made.
+    assert_eq!(v.to_string(), r#"[0, 0, 0, "v1:199:39601"]"#);
+}
+
+#[test]
+fn a_call_that_times_out_on_a_shared_connection_lets_the_calls_behind_it_through() {
+    // A server that never answers `get slow` on a connection (and so not the
+    // requests after it there), and answers every other `get` at once.
+    let peer = crate::util::Peer::start(
+        "import socket, threading\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen(50)\n\
+         print(s.getsockname()[1])\n\
+         def serve(c):\n\
+         \x20   buf = b''\n\
+         \x20   while True:\n\
+         \x20       data = c.recv(65536)\n\
+         \x20       if not data: return\n\
+         \x20       buf += data\n\
+         \x20       while b'\\r\\n' in buf:\n\
+         \x20           line, buf = buf.split(b'\\r\\n', 1)\n\
+         \x20           key = line.split()[1]\n\
+         \x20           if key == b'slow':\n\
+         \x20               threading.Event().wait()\n\
+         \x20           c.sendall(b'VALUE %s 0 2\\r\\nok\\r\\nEND\\r\\n' % key)\n\
+         while True:\n\
+         \x20   c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()\n",
+    );
+    let v = eval(&format!(
+        r#"let mc = memcache::client(["127.0.0.1:{}"], #{{timeout: 0.3}});
+           let slow = task::start(|| {{ let r = "answered"; try {{ mc.get("slow"); }} catch (e) {{ r = e.kind; }} r }});
+           task::sleep(0.05);
+           // Queued behind `slow` on the same connection, with a longer timeout.
+           mc.timeout = 3;
+           let fast = task::start(|| mc.get("fast"));
+           [slow.join(), fast.join(), mc.get("after")]"#,
+        peer.port
+    ))
+    .unwrap();
+    assert_eq!(v.to_string(), r#"["timeout", "ok", "ok"]"#);
+}

@@ -2,10 +2,11 @@
 //!
 //! A client holds a server list and a ring ([`ketama`]) that sends each key
 //! to the server libmemcached would pick for the same list and options, so
-//! a script and a pylibmc program share one cache. Each server has a pool
-//! of connections; every call takes one, speaks the text protocol
-//! ([`protocol`]) and puts it back. `get_multi` sends one pipelined request
-//! per server and waits for all servers at once. A server that fails
+//! a script and a pylibmc program share one cache. Each server has one
+//! connection shared by every call and task ([`pipe`]): requests made at
+//! once are written together and the replies read in order, in the text
+//! protocol ([`protocol`]). `get_multi` sends one pipelined request per
+//! server and waits for all servers at once. A server that fails
 //! raises `refused`/`timeout`/`closed` for its own keys only; with
 //! `remove_failed: N` it leaves the ring after N failures in a row and comes
 //! back after `retry_timeout` seconds, as libmemcached's auto-eject does.
@@ -18,26 +19,24 @@
 //! ```
 
 pub mod ketama;
+mod pipe;
 pub mod protocol;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, INT, Map};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::args::Opts;
 use crate::error::{Error, Kind, NativeResult};
 use crate::net::{self, Family};
 use crate::runtime;
 use ketama::{Distribution, Hash, Node, Ring};
+use pipe::Expect;
 use protocol::{Failure, Frame, Status};
 
 /// Default timeout of each call (connect, send and reply together).
@@ -47,8 +46,6 @@ const DEFAULT_RETRY: Duration = Duration::from_secs(2);
 /// Default largest value accepted in a reply (memcached's default item
 /// size limit is 1 MiB; servers started with `-I` may store more).
 const DEFAULT_MAX_VALUE: usize = 16 << 20;
-/// Idle connections kept per server.
-const DEFAULT_POOL: usize = 64;
 /// Keys per `get` command of a `get_multi` (memcached splits longer lines
 /// anyway; this keeps each one well under its limits). The commands to one
 /// server go out in one write and their replies are read in turn.
@@ -65,7 +62,6 @@ const CLIENT_OPTS: &[&str] = &[
     "remove_failed",
     "retry_timeout",
     "max_value",
-    "pool_size",
     "bytes",
 ];
 const STORE_OPTS: &[&str] = &["expire", "flags"];
@@ -75,7 +71,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A memcached client handle; clones share servers, pools and the ring.
+/// A memcached client handle; clones share servers, connections and the ring.
 #[derive(Clone)]
 pub struct Client(Arc<Inner>);
 
@@ -97,7 +93,6 @@ struct Settings {
     remove_failed: u32,
     retry_timeout: Duration,
     max_value: usize,
-    pool_size: usize,
     bytes: bool,
 }
 
@@ -111,7 +106,8 @@ struct Server {
     /// `host:port` as scripts see it.
     label: String,
     addr: SocketAddr,
-    pool: Mutex<Vec<Conn>>,
+    /// Its one connection, shared by every call.
+    pipe: Mutex<pipe::Pipe>,
     health: Mutex<Health>,
 }
 
@@ -121,12 +117,6 @@ struct Health {
     failures: u32,
     /// Ejected from the ring until then (`remove_failed`).
     dead_until: Option<Instant>,
-}
-
-/// One connection to a server and its read buffer.
-struct Conn {
-    stream: TcpStream,
-    buf: BytesMut,
 }
 
 /// A parsed server entry.
@@ -144,97 +134,8 @@ fn is_server_failure(err: &Error) -> bool {
     )
 }
 
-impl Conn {
-    async fn connect(server: &Server, op: &'static str, limit: Duration) -> Result<Self, Error> {
-        let peer = &server.label;
-        let started = std::time::Instant::now();
-        let (addr, faults) = (server.addr, crate::faults::active());
-        let connect = async move {
-            crate::faults::bend(
-                TcpStream::connect(addr).await?,
-                faults.map(crate::faults::Control::fixed),
-                crate::faults::Side::Client,
-                false,
-            )
-            .await
-        };
-        let stream = match tokio::time::timeout(limit, connect).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(Error::io(op, &e).with_peer(peer)),
-            Err(_) => {
-                return Err(Error::new(
-                    Kind::Timeout,
-                    op,
-                    format!("connect timed out after {}", runtime::seconds(limit)),
-                )
-                .with_peer(peer));
-            }
-        };
-        stream.set_nodelay(true).map_err(|e| Error::io(op, &e).with_peer(peer))?;
-        crate::metrics::time("tcp_connect", &[], started.elapsed());
-        Ok(Self { stream, buf: BytesMut::with_capacity(4096) })
-    }
-
-    async fn send(&mut self, op: &'static str, peer: &str, data: &[u8]) -> Result<(), Error> {
-        if crate::trace::on() {
-            crate::trace::data("send", peer, data);
-        }
-        crate::metrics::count("data_sent", data.len() as f64);
-        self.stream.write_all(data).await.map_err(|e| Error::io(op, &e).with_peer(peer))?;
-        self.capture(crate::capture::Dir::Sent, data);
-        Ok(())
-    }
-
-    /// Capture what went over this connection (`--pcap`).
-    fn capture(&self, dir: crate::capture::Dir, data: &[u8]) {
-        if crate::capture::on()
-            && let (Ok(local), Ok(peer)) = (self.stream.local_addr(), self.stream.peer_addr())
-        {
-            crate::capture::tcp(local, peer, dir, data);
-        }
-    }
-
-    /// The next reply unit, reading as needed.
-    async fn frame(&mut self, op: &'static str, peer: &str, max_value: usize) -> Result<Frame, Error> {
-        loop {
-            match protocol::parse(&self.buf, max_value) {
-                Ok(Some((frame, used))) => {
-                    self.buf.advance(used);
-                    return Ok(frame);
-                }
-                Ok(None) => {}
-                Err(bad) => {
-                    return Err(Error::new(Kind::Decode, op, format!("the server sent {bad}")).with_peer(peer));
-                }
-            }
-            self.buf.reserve(4096);
-            let before = self.buf.len();
-            let n = self.stream.read_buf(&mut self.buf).await.map_err(|e| Error::io(op, &e).with_peer(peer))?;
-            if n == 0 {
-                return Err(Error::new(Kind::Closed, op, "the server closed the connection mid-reply").with_peer(peer));
-            }
-            if crate::trace::on() {
-                crate::trace::data("recv", peer, &self.buf[before..]);
-            }
-            self.capture(crate::capture::Dir::Received, &self.buf[before..]);
-            crate::metrics::count("data_received", n as f64);
-        }
-    }
-}
-
-/// What ends a reply.
-#[derive(Clone, Copy)]
-enum Expect {
-    /// This many one-line replies.
-    Lines(usize),
-    /// This many `END`-terminated blocks of at most `items` units in all.
-    Ends { ends: usize, items: usize },
-}
-
-/// Send `request` to `server` on a pooled connection and read the reply
-/// units, within `deadline`. A reply with an error unit still counts as an
-/// answer (the connection is then dropped, not pooled). A pooled connection
-/// the server has since closed is replaced once by a new one.
+/// Send `request` to `server` and read its reply units, within `deadline`
+/// (see [`pipe`]). A reply with an error unit still counts as an answer.
 async fn exchange(
     server: Arc<Server>,
     op: &'static str,
@@ -243,25 +144,16 @@ async fn exchange(
     expect: Expect,
     deadline: tokio::time::Instant,
 ) -> Result<Vec<Frame>, Error> {
-    let work = async {
-        let mut pooled = lock(&server.pool).pop();
-        loop {
-            let reused = pooled.is_some();
-            let conn = match pooled.take() {
-                Some(c) => c,
-                None => Conn::connect(&server, op, settings.connect_timeout).await?,
-            };
-            match talk(conn, &server, op, settings, &request, expect).await {
-                Err(e) if reused && matches!(e.kind(), Kind::Closed | Kind::Reset) => {}
-                other => return other,
-            }
-        }
-    };
+    let label = server.clone();
     let started = std::time::Instant::now();
-    let result = match tokio::time::timeout_at(deadline, work).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::new(Kind::Timeout, op, "no reply within the client's timeout").with_peer(&server.label)),
-    };
+    let result =
+        match tokio::time::timeout_at(deadline, pipe::Call::new(server, op, settings, request, expect, deadline)).await
+        {
+            Ok(result) => result,
+            Err(_) => {
+                Err(Error::new(Kind::Timeout, op, "no reply within the client's timeout").with_peer(&label.label))
+            }
+        };
     if crate::metrics::on() {
         use crate::metrics::{self, MetricKind};
         let failed = result.is_err();
@@ -270,59 +162,6 @@ async fn exchange(
         metrics::record(MetricKind::Rate, false, "memcache_req_failed", &[], f64::from(u8::from(failed)));
     }
     result
-}
-
-async fn talk(
-    mut conn: Conn,
-    server: &Server,
-    op: &'static str,
-    settings: Settings,
-    request: &[u8],
-    expect: Expect,
-) -> Result<Vec<Frame>, Error> {
-    let peer = server.label.as_str();
-    conn.send(op, peer, request).await?;
-    let mut frames = Vec::new();
-    let mut failed = false;
-    match expect {
-        Expect::Lines(n) => {
-            for _ in 0..n {
-                let frame = conn.frame(op, peer, settings.max_value).await?;
-                failed |= matches!(frame, Frame::Failure(_));
-                frames.push(frame);
-            }
-        }
-        Expect::Ends { ends, items } => {
-            let mut seen = 0;
-            while seen < ends {
-                let frame = conn.frame(op, peer, settings.max_value).await?;
-                match frame {
-                    Frame::End => seen += 1,
-                    Frame::Failure(_) => {
-                        failed = true;
-                        seen += 1;
-                    }
-                    Frame::Value { .. } | Frame::Stat(..) => {}
-                    other => {
-                        return Err(Error::new(Kind::Decode, op, format!("unexpected reply {other:?}")).with_peer(peer));
-                    }
-                }
-                if frames.len() >= items + ends {
-                    return Err(
-                        Error::new(Kind::Decode, op, format!("more than {items} items in a reply")).with_peer(peer)
-                    );
-                }
-                frames.push(frame);
-            }
-        }
-    }
-    if !failed {
-        let mut pool = lock(&server.pool);
-        if pool.len() < settings.pool_size {
-            pool.push(conn);
-        }
-    }
-    Ok(frames)
 }
 
 /// The error for a server's error reply.
@@ -458,7 +297,6 @@ impl Client {
                 .map_err(|_| Error::value(OP, "remove_failed must be 0 or more"))?,
             retry_timeout: opts.duration("retry_timeout", Some(DEFAULT_RETRY))?.unwrap_or(DEFAULT_RETRY),
             max_value: opts.size("max_value", DEFAULT_MAX_VALUE)?,
-            pool_size: opts.size("pool_size", DEFAULT_POOL)?,
             bytes: opts.bool("bytes", false)?,
         };
         let mut servers = Vec::with_capacity(specs.len());
@@ -468,7 +306,7 @@ impl Client {
             servers.push(Arc::new(Server {
                 label: net::host_port(&spec.host, spec.port),
                 addr,
-                pool: Mutex::new(Vec::new()),
+                pipe: Mutex::new(pipe::Pipe::default()),
                 health: Mutex::new(Health::default()),
             }));
         }
@@ -532,20 +370,37 @@ impl Client {
 
     /// The index of the server for `key`.
     fn route(&self, op: &str, key: &[u8]) -> Result<usize, Error> {
+        let mut index = 0;
+        self.route_each(op, [key], |i, _| index = i)?;
+        Ok(index)
+    }
+
+    /// Call `each` with the server index of every key, under one look at the
+    /// ring (a `get_multi` routes many keys).
+    fn route_each<'a>(
+        &self,
+        op: &str,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+        mut each: impl FnMut(usize, &'a [u8]),
+    ) -> Result<(), Error> {
         let mut state = lock(&self.0.ring);
         if state.next_rebuild.is_some_and(|t| Instant::now() >= t) {
             self.rebuild(&mut state);
         }
-        let index = state.ring.pick(key).ok_or_else(|| {
-            Error::new(Kind::Refused, op, "every server has been removed after failures (retry_timeout not over)")
-        })?;
-        let dead = lock(&self.0.servers[index].health).dead_until.is_some_and(|t| t > Instant::now());
-        if dead {
-            // Only modula keeps a removed server's keys on it.
-            return Err(Error::new(Kind::Refused, op, "the server is marked dead after failures")
-                .with_peer(&self.0.servers[index].label));
+        // A server is out only while a rebuild is due.
+        let any_dead = state.next_rebuild.is_some();
+        for key in keys {
+            let index = state.ring.pick(key).ok_or_else(|| {
+                Error::new(Kind::Refused, op, "every server has been removed after failures (retry_timeout not over)")
+            })?;
+            if any_dead && lock(&self.0.servers[index].health).dead_until.is_some_and(|t| t > Instant::now()) {
+                // Only modula keeps a removed server's keys on it.
+                return Err(Error::new(Kind::Refused, op, "the server is marked dead after failures")
+                    .with_peer(&self.0.servers[index].label));
+            }
+            each(index, key);
         }
-        Ok(index)
+        Ok(())
     }
 
     /// Record the outcome of an exchange with server `index`.
@@ -561,7 +416,6 @@ impl Client {
                     health.failures = 0;
                     health.dead_until = Some(Instant::now() + self.0.settings.retry_timeout);
                     drop(health);
-                    lock(&server.pool).clear();
                     let mut state = lock(&self.0.ring);
                     self.rebuild(&mut state);
                 }
@@ -637,24 +491,26 @@ impl Client {
     /// Up to [`KEYS_PER_GET`] keys per `get` line, all lines to a server in one write.
     fn get_multi(&self, keys: &Array) -> NativeResult<Map> {
         const OP: &str = "get_multi";
-        let mut per_server: HashMap<usize, Vec<Vec<u8>>> = HashMap::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut names = Vec::with_capacity(keys.len());
         for key in keys {
             let key = key
                 .read_lock::<rhai::ImmutableString>()
-                .ok_or_else(|| Error::value(OP, format!("keys must be strings, got {}", key.type_name())))?;
-            let bytes = key_arg(OP, &key)?.to_vec();
-            if seen.insert(bytes.clone()) {
-                per_server.entry(self.route(OP, &bytes)?).or_default().push(bytes);
-            }
+                .ok_or_else(|| Error::value(OP, format!("keys must be strings, got {}", key.type_name())))?
+                .clone();
+            key_arg(OP, &key)?;
+            names.push(key);
         }
+        let mut seen = ahash::AHashSet::with_capacity(names.len());
+        let mut per_server: Vec<Vec<&[u8]>> = vec![Vec::new(); self.0.servers.len()];
+        let unique = names.iter().map(|k| k.as_bytes()).filter(|k| seen.insert(*k));
+        self.route_each(OP, unique, |index, key| per_server[index].push(key))?;
         let deadline = self.deadline();
         let mut order = Vec::with_capacity(per_server.len());
         let mut futs = Vec::with_capacity(per_server.len());
-        for (index, keys) in per_server {
-            let mut request = Vec::new();
+        for (index, keys) in per_server.iter().enumerate().filter(|(_, keys)| !keys.is_empty()) {
+            let mut request = Vec::with_capacity(keys.iter().map(|k| k.len() + 1).sum::<usize>() + 8);
             for chunk in keys.chunks(KEYS_PER_GET) {
-                request.extend(protocol::command("get", chunk.iter().map(Vec::as_slice)));
+                request.extend(protocol::command("get", chunk.iter().copied()));
             }
             let expect = Expect::Ends { ends: keys.len().div_ceil(KEYS_PER_GET), items: keys.len() };
             futs.push(exchange(self.0.servers[index].clone(), OP, self.0.settings, request, expect, deadline));
@@ -668,9 +524,11 @@ impl Client {
             let Ok(frames) = result else { continue };
             for frame in frames {
                 match frame {
-                    Frame::Value { key, data, .. } if seen.contains(&key) => {
-                        let key = String::from_utf8_lossy(&key).into_owned();
-                        out.insert(key.into(), self.script_value(data));
+                    // Keys were checked to be text; one that is not was never asked for.
+                    Frame::Value { key, data, .. } if seen.contains(key.as_slice()) => {
+                        if let Ok(key) = std::str::from_utf8(&key) {
+                            out.insert(key.into(), self.script_value(data));
+                        }
                     }
                     Frame::Failure(f) => return Err(failure_error(OP, self.label(index), &f).into()),
                     _ => {}
@@ -807,8 +665,7 @@ mod api {
     /// a server off the ring after this many failures in a row; 0 = never),
     /// `retry_timeout` (seconds before a removed server is tried again,
     /// default 2), `max_value` (largest value accepted, default 16 MiB),
-    /// `pool_size` (idle connections kept per server, default 64), `bytes`
-    /// (true: values always come back as blobs).
+    /// `bytes` (true: values always come back as blobs).
     ///
     /// ```rhai
     /// let mc = memcache::client([#{host: "10.0.0.1", weight: 2}, "10.0.0.2"],
