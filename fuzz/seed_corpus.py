@@ -8,8 +8,8 @@ for struct, `selector NUL page` for html, a record-type byte then the name
 for dns_name, the raw bytes for cert (DER, PEM, PEM after a key, a key
 alone), `url NUL reference` for url, and what a client sends for
 http_server (request heads and bodies, some pipelined, as http.client and
-curl write them), a value limit (two bytes) and a chunk size then the
-replies of a real memcached (Debian's `memcached`, started on a free
+curl write them), a value limit (two bytes), a chunk size and a reply shape (two bytes)
+then the replies of a real memcached (Debian's `memcached`, started on a free
 loopback port) for memcache.
 
 Usage: python3 fuzz/seed_corpus.py
@@ -253,10 +253,18 @@ def memcache_replies():
             b"set big 0 0 2000\r\n" + b"v" * 2000 + b"\r\nget big\r\n",
             b"set bad 0 0 1\r\ntoo long\r\n",
         ]
+        # The reply shape: 0x80 | (n - 1) for n one-line replies, n - 1 for
+        # n END-ended blocks, then the most items they hold.
         for i, request in enumerate(sessions):
-            put("memcache", b"\xff\xff" + bytes([i * 37 % 256]) + ask(request))
+            put("memcache", b"\xff\xff" + bytes([i * 37 % 256, 0x80, 0]) + ask(request))
+        for request, shape, items in [
+            (b"get k\r\nget bin k nothere\r\n", 1, 4),
+            (b"stats\r\n", 0, 255),
+            (b"get bin k\r\n", 0, 1),
+        ]:
+            put("memcache", b"\xff\xff\x07" + bytes([shape, items]) + ask(request))
         # A small value limit: the VALUE of 2000 bytes is over it.
-        put("memcache", b"\x01\x01\x00" + ask(b"get big\r\n"))
+        put("memcache", b"\x01\x01\x00\x00\x01" + ask(b"get big\r\n"))
     finally:
         server.kill()
         server.wait()

@@ -9,7 +9,7 @@
 //! has no kind), and of course when the process panics or dies.
 
 use arbitrary::Unstructured;
-use netscript_stdlib::memcache::protocol::{self, Frame, Malformed};
+use netscript_stdlib::memcache::protocol::{self, Assembly, Expect, Frame, Malformed};
 use rhai::{Array, Blob, Dynamic, INT, Scope};
 
 /// One fuzz target.
@@ -500,13 +500,19 @@ fn memcache_frames(buf: &[u8], max_value: usize) -> (Vec<Frame>, usize, Option<M
     }
 }
 
-/// Options from the first bytes (the value limit, a chunk size), then a
-/// reply stream: parsed whole, and fed `chunk` bytes at a time as
-/// `memcache::` reads a socket, with the same units and the same error.
+/// Options from the first bytes (the value limit, a chunk size, the shape
+/// of every request's reply), then a reply stream: parsed whole, and fed
+/// `chunk` bytes at a time as `memcache::` reads a socket, with the same
+/// units and the same error; then the units gathered into replies of that
+/// shape as a connection shared by many calls does.
 fn memcache_replies(input: &[u8]) {
     let mut u = Unstructured::new(input);
     let max_value = usize::from(u.arbitrary::<u16>().unwrap_or(u16::MAX));
     let chunk = usize::from(u.arbitrary::<u8>().unwrap_or(0)).max(1);
+    let shape = u.arbitrary::<u8>().unwrap_or(0);
+    let items = usize::from(u.arbitrary::<u8>().unwrap_or(1));
+    let count = usize::from(shape & 3) + 1;
+    let expect = if shape & 0x80 != 0 { Expect::Lines(count) } else { Expect::Ends { ends: count, items } };
     let data = u.take_rest();
     let whole = memcache_frames(data, max_value);
     let (mut frames, mut buf, mut error) = (Vec::new(), Vec::new(), None);
@@ -522,6 +528,42 @@ fn memcache_replies(input: &[u8]) {
     }
     assert_eq!(whole.0, frames, "memcache: units differ when fed {chunk} bytes at a time");
     assert_eq!(whole.2, error, "memcache: the error differs when fed {chunk} bytes at a time");
+    memcache_assembly(expect, frames);
+}
+
+/// Gather `frames` into replies of `expect` until one breaks the shape,
+/// checking that each reply has that shape and that a unit is refused only
+/// when it does not fit.
+fn memcache_assembly(expect: Expect, frames: Vec<Frame>) {
+    let ends_it = |f: &Frame| matches!(f, Frame::End | Frame::Failure(_));
+    let mut reply = Assembly::default();
+    let mut pending: Vec<Frame> = Vec::new();
+    for frame in frames {
+        pending.push(frame.clone());
+        match (reply.push(expect, frame), expect) {
+            (Ok(None), _) => {}
+            (Ok(Some(whole)), _) => {
+                assert_eq!(whole, pending, "memcache: a reply is not the units it was given");
+                match expect {
+                    Expect::Lines(n) => assert_eq!(whole.len(), n, "memcache: a reply of {n} lines"),
+                    Expect::Ends { ends, items } => {
+                        let ended = whole.iter().filter(|f| ends_it(f)).count();
+                        assert!(ends_it(&whole[whole.len() - 1]), "memcache: a reply not ended by an end");
+                        assert!(ended == ends && whole.len() - ended <= items, "memcache: a reply of the wrong shape");
+                    }
+                }
+                pending.clear();
+            }
+            (Err(bad), Expect::Ends { items, .. }) => {
+                let last = &pending[pending.len() - 1];
+                let item = matches!(last, Frame::Value { .. } | Frame::Stat(..));
+                let held = pending.iter().filter(|f| !ends_it(f)).count();
+                assert!(!ends_it(last) && (!item || held > items), "memcache: {last:?} refused ({bad}) though it fits");
+                return;
+            }
+            (Err(bad), Expect::Lines(_)) => panic!("memcache: a line refused ({bad})"),
+        }
+    }
 }
 
 /// A peer's bytes, handed out at most `chunk` at a time (then the end).

@@ -36,7 +36,7 @@ use crate::error::{Error, Kind, NativeResult};
 use crate::net::{self, Family};
 use crate::runtime;
 use ketama::{Distribution, Hash, Node, Ring};
-use pipe::Expect;
+use protocol::Expect;
 use protocol::{Failure, Frame, Status};
 
 /// Default timeout of each call (connect, send and reply together).

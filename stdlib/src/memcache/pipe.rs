@@ -29,19 +29,10 @@ use bytes::{Buf, BytesMut};
 use futures_util::future::BoxFuture;
 use tokio::net::TcpStream;
 
-use super::protocol::{self, Frame};
+use super::protocol::{self, Assembly, Expect, Frame};
 use super::{Server, Settings, lock};
 use crate::error::{Error, Kind};
 use crate::runtime;
-
-/// What ends a reply.
-#[derive(Clone, Copy)]
-pub(super) enum Expect {
-    /// This many one-line replies.
-    Lines(usize),
-    /// This many `END`-terminated blocks of at most `items` units in all.
-    Ends { ends: usize, items: usize },
-}
 
 /// A server's connection and the calls waiting on it.
 #[derive(Default)]
@@ -51,10 +42,8 @@ pub(super) struct Pipe {
     /// Requests in the order they were queued, which is the order of the
     /// replies. Every one is on the wire or in `out`.
     queue: VecDeque<Entry>,
-    /// The reply units of the queue's first request so far.
-    head: Vec<Frame>,
-    /// The `END`s (or error units) among `head`.
-    head_ends: usize,
+    /// The reply of the queue's first request so far.
+    head: Assembly,
     /// Queued bytes not yet written.
     out: Vec<u8>,
 }
@@ -154,26 +143,6 @@ impl Conn {
     }
 }
 
-/// Whether `frame` ends a reply of `expect` whose units so far are `frames`
-/// (with `ends` ends among them); an error when the server broke the
-/// protocol.
-fn ends_reply(expect: Expect, frames: &[Frame], ends: &mut usize, frame: &Frame) -> Result<bool, String> {
-    match expect {
-        Expect::Lines(n) => Ok(frames.len() + 1 >= n),
-        Expect::Ends { ends: want, items } => {
-            match frame {
-                Frame::End | Frame::Failure(_) => *ends += 1,
-                Frame::Value { .. } | Frame::Stat(..) => {}
-                other => return Err(format!("unexpected reply {other:?}")),
-            }
-            if frames.len() >= items + want {
-                return Err(format!("more than {items} items in a reply"));
-            }
-            Ok(*ends >= want)
-        }
-    }
-}
-
 impl Pipe {
     /// Drop the connection after `err`: calls that gave up leave the queue;
     /// a call whose connection had answered before and was then closed or
@@ -182,7 +151,6 @@ impl Pipe {
     fn fail(&mut self, err: Option<Error>) {
         let answered = self.conn.take().map_or(0, |c| c.answered);
         self.head.clear();
-        self.head_ends = 0;
         self.out.clear();
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for mut entry in self.queue.drain(..) {
@@ -230,21 +198,15 @@ impl Pipe {
     fn dispatch(&mut self, peer: &str, max_value: usize) -> Result<(), Error> {
         let Some(conn) = self.conn.as_mut() else { return Ok(()) };
         while let Some(entry) = self.queue.front() {
-            let (frame, used) = match protocol::parse(&conn.buf, max_value) {
-                Ok(Some(parsed)) => parsed,
-                Ok(None) => return Ok(()),
-                Err(bad) => {
-                    return Err(Error::new(Kind::Decode, entry.op, format!("the server sent {bad}")).with_peer(peer));
-                }
+            let bad = |bad: protocol::Malformed| {
+                Error::new(Kind::Decode, entry.op, format!("the server sent {bad}")).with_peer(peer)
+            };
+            let Some((frame, used)) = protocol::parse(&conn.buf, max_value).map_err(bad)? else {
+                return Ok(());
             };
             conn.buf.advance(used);
-            let done = ends_reply(entry.expect, &self.head, &mut self.head_ends, &frame)
-                .map_err(|m| Error::new(Kind::Decode, entry.op, m).with_peer(peer))?;
-            self.head.push(frame);
-            if done {
+            if let Some(frames) = self.head.push(entry.expect, frame).map_err(bad)? {
                 conn.answered += 1;
-                self.head_ends = 0;
-                let frames = std::mem::take(&mut self.head);
                 let entry = self.queue.pop_front().expect("the queue has a first entry");
                 entry.complete(Ok(frames));
             }

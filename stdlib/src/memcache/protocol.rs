@@ -165,6 +165,66 @@ fn parse_value(buf: &[u8], header: &str, after: usize, max_value: usize) -> Resu
     Ok(Some((frame, end + 2)))
 }
 
+/// What ends the reply of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// This many one-line replies.
+    Lines(usize),
+    /// This many `END`-terminated blocks (one per `get` line) of at most
+    /// `items` values or `STAT` lines in all.
+    Ends {
+        /// The `END`s (or error lines) that end it.
+        ends: usize,
+        /// The most values or `STAT` lines it can hold.
+        items: usize,
+    },
+}
+
+/// The reply of one request, gathered unit by unit as [`parse`] yields
+/// them. A server that sends more than the request can have (a `get` of
+/// three keys answered by four values) or a unit that does not belong (a
+/// number in a `get` reply) has broken the protocol: an error, never an
+/// unbounded reply.
+#[derive(Debug, Default)]
+pub struct Assembly {
+    frames: Vec<Frame>,
+    ends: usize,
+}
+
+impl Assembly {
+    /// Add `frame` to the reply of a request that expects `expect`: the
+    /// whole reply once this unit completes it (and the assembly is empty
+    /// again for the next request), `None` while more are to come.
+    pub fn push(&mut self, expect: Expect, frame: Frame) -> Result<Option<Vec<Frame>>, Malformed> {
+        let done = match expect {
+            Expect::Lines(n) => self.frames.len() + 1 >= n,
+            Expect::Ends { ends, items } => {
+                match &frame {
+                    Frame::End | Frame::Failure(_) => self.ends += 1,
+                    Frame::Value { .. } | Frame::Stat(..) if self.frames.len() - self.ends < items => {}
+                    Frame::Value { .. } | Frame::Stat(..) => {
+                        return Err(bad(format!("more items than the request can have ({items})")));
+                    }
+                    other => return Err(bad(format!("an unexpected reply {other:?}"))),
+                }
+                self.ends >= ends
+            }
+        };
+        self.frames.push(frame);
+        if !done {
+            return Ok(None);
+        }
+        self.ends = 0;
+        Ok(Some(std::mem::take(&mut self.frames)))
+    }
+
+    /// Forget a reply begun on a connection that is gone.
+    pub fn clear(&mut self) {
+        self.frames.clear();
+        self.ends = 0;
+    }
+}
+
 /// At most 60 characters of `s`, for messages.
 fn preview(s: &str) -> String {
     s.chars().take(60).collect()
@@ -231,6 +291,26 @@ mod tests {
             parse(b"SERVER_ERROR out of memory\r\n", 1).unwrap().unwrap().0,
             Frame::Failure(Failure::Server("out of memory".into()))
         );
+    }
+
+    #[test]
+    fn assembles_a_reply_until_its_ends_and_refuses_more_than_it_can_hold() {
+        let value = |k: &str| Frame::Value { key: k.into(), flags: 0, cas: None, data: b"v".to_vec() };
+        let two_gets = Expect::Ends { ends: 2, items: 3 };
+        let mut reply = Assembly::default();
+        for frame in [value("a"), Frame::End, value("b")] {
+            assert_eq!(reply.push(two_gets, frame).unwrap(), None);
+        }
+        let whole = reply.push(two_gets, Frame::End).unwrap().unwrap();
+        assert_eq!(whole, [value("a"), Frame::End, value("b"), Frame::End]);
+        // The next reply starts empty.
+        assert_eq!(reply.push(Expect::Lines(1), Frame::Number(7)).unwrap(), Some(vec![Frame::Number(7)]));
+
+        let one_get = Expect::Ends { ends: 1, items: 1 };
+        reply.push(one_get, value("a")).unwrap();
+        assert_eq!(reply.push(one_get, value("b")).unwrap_err().0, "more items than the request can have (1)");
+        reply.clear();
+        assert!(reply.push(one_get, Frame::Number(1)).unwrap_err().0.starts_with("an unexpected reply Number"));
     }
 
     #[test]
