@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use rhai::Dynamic;
 
+use crate::args::parse_duration as duration;
 use crate::error::Error;
 
 mod pump;
@@ -99,25 +100,6 @@ impl Default for Spec {
             seed: 0,
         }
     }
-}
-
-/// A duration as `250ms`, `2s`, `1.5s`, `100us`.
-fn duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = t.strip_suffix("us") {
-        (n, 1e-6)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (t, 1.0)
-    };
-    num.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|n| Duration::try_from_secs_f64(n * scale).ok())
-        .ok_or_else(|| format!("{text:?} is not a duration (250ms, 2s)"))
 }
 
 /// A byte count as `1000`, `64k`, `2M` (powers of 1000, as network rates are).
