@@ -288,6 +288,7 @@ impl HostBuilder {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread_current = current.clone();
         let worker_id = self.worker_id;
+        let group = self.reuse_port.then(runtime::WorkerHost::enter);
         let settings = Arc::new(Settings {
             limits: self.limits,
             permissions: self.permissions,
@@ -324,7 +325,7 @@ impl HostBuilder {
             .map_err(|e| Error::host("io", format!("cannot start the host thread: {e}")))?;
         ready_rx.recv().map_err(|_| Error::host("io", "the host thread failed to start"))??;
         let ctrl_c = if self.ctrl_c { Some(CtrlC::watch(current.clone())?) } else { None };
-        Ok(Host { jobs: Some(tx), thread: Some(thread), current, trace, _ctrl_c: ctrl_c })
+        Ok(Host { jobs: Some(tx), thread: Some(thread), current, trace, _ctrl_c: ctrl_c, _group: group })
     }
 }
 
@@ -413,6 +414,9 @@ pub struct Host {
     trace: Arc<AtomicBool>,
     /// Kept for its `Drop`: stops watching Ctrl-C with the host.
     _ctrl_c: Option<CtrlC>,
+    /// One of several hosts of `--workers N` counts as a worker host while
+    /// it lives, so that none of their tasks spins (`runtime::WorkerHost`).
+    _group: Option<runtime::WorkerHost>,
 }
 
 impl Host {

@@ -180,11 +180,15 @@ impl Worker {
         let root = ctx.root.child_token();
         let (tx, rx) = watch::channel(None);
         let done_op = op.to_string();
+        // Counted from now, not from when the thread gets going, so that no
+        // wait begun meanwhile spins.
+        let running = runtime::WorkerHost::enter();
         let job = HostJob {
             name: format!("netscript-worker-{id}"),
             root: root.clone(),
             worker_id: id,
             body: Box::new(move || {
+                let _running = running;
                 PARENT.with(|p| *p.borrow_mut() = Some(theirs));
                 let result = body();
                 PARENT.with(|p| p.borrow_mut().take());

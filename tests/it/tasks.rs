@@ -366,3 +366,19 @@ fn a_lone_task_polls_for_its_reply_up_to_the_spin_limit_then_sleeps() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("invalid value 'soon' for '--spin <DURATION>'"), "{err}");
 }
+
+#[test]
+fn no_task_spins_while_the_process_runs_workers() {
+    // The lone wait of LONE_WAIT, with a worker sleeping alongside: the
+    // threads compete for the cores, so neither the main task nor the
+    // worker's polls through its wait.
+    let script = format!("let w = worker::start(|| {{ sleep(1.2); 1 }});\n{LONE_WAIT}\nw.join();");
+    let (out, cpu) = spin_run(Some("2s"), &script);
+    assert_eq!(out, "timeout true");
+    assert!(cpu < 0.3, "a 1 s wait beside a worker under --spin 2s took {cpu} s of CPU");
+    // Once the workers are gone, a lone task spins again.
+    let script = format!("worker::start(|| 1).join();\n{LONE_WAIT}");
+    let (out, cpu) = spin_run(Some("2s"), &script);
+    assert_eq!(out, "timeout true");
+    assert!(cpu >= 0.3, "a 1 s wait after a worker ended under --spin 2s took only {cpu} s of CPU");
+}
