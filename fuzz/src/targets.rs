@@ -355,6 +355,11 @@ kinds
         check: Check::Native(recording_and_diff),
     },
     Target {
+        name: "faults",
+        about: "fault specs (`--faults`, `net::faults`) and the durations they share with the CLI and load options; a spec read back from how it prints",
+        check: Check::Native(fault_specs),
+    },
+    Target {
         name: "zmtp",
         about: "the ZMTP 3 decoder (greeting, commands, short and long frames, multipart messages) under a message size limit, whole and read in chunks",
         check: Check::Native(zmtp_stream),
@@ -564,6 +569,20 @@ fn memcache_assembly(expect: Expect, frames: Vec<Frame>) {
             (Err(bad), Expect::Lines(_)) => panic!("memcache: a line refused ({bad})"),
         }
     }
+}
+
+/// The input as a fault spec and as a duration (UTF-8, lossily): neither
+/// may panic, and a spec that parses prints as a spec that parses to the
+/// same print, since `--faults` announces it for the run to be repeated.
+fn fault_specs(input: &[u8]) {
+    use netscript_stdlib::faults::Spec;
+    let text = String::from_utf8_lossy(input);
+    let _ = netscript_stdlib::args::parse_duration(&text);
+    let Ok(spec) = Spec::parse(&text) else { return };
+    let printed = spec.to_string();
+    let again =
+        Spec::parse(&printed).unwrap_or_else(|e| panic!("faults: {text:?} prints as {printed:?}, which fails: {e}"));
+    assert_eq!(again.to_string(), printed, "faults: {text:?} does not read back from its print");
 }
 
 /// A peer's bytes, handed out at most `chunk` at a time (then the end).

@@ -39,29 +39,54 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = s.parse::<f64>() {
         return Duration::try_from_secs_f64(secs).map_err(|_| bad());
     }
-    let mut total = 0.0;
+    let mut total = Duration::ZERO;
     let mut rest = s;
     if rest.is_empty() {
         return Err(bad());
     }
     while !rest.is_empty() {
         let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
-        let n: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        let number = &rest[..digits];
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
+        let nanos: u64 = match &rest[..unit_len] {
+            "h" => 3_600_000_000_000,
+            "m" => 60_000_000_000,
+            "s" => 1_000_000_000,
+            "ms" => 1_000_000,
+            "us" | "µs" => 1_000,
+            "ns" => 1,
             _ => return Err(bad()),
         };
-        total += n * scale;
+        // Whole numbers exactly (a duration prints as one and must read
+        // back the same), fractions through f64.
+        let part = match number.parse::<u128>() {
+            Ok(n) => n
+                .checked_mul(u128::from(nanos))
+                .and_then(|n| Some(Duration::new(u64::try_from(n / 1_000_000_000).ok()?, (n % 1_000_000_000) as u32))),
+            Err(_) => {
+                let n: f64 = number.parse().map_err(|_| bad())?;
+                Duration::try_from_secs_f64(n * nanos as f64 * 1e-9).ok()
+            }
+        };
+        total = part.and_then(|p| total.checked_add(p)).ok_or_else(bad)?;
         rest = &rest[unit_len..];
     }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
+    Ok(total)
+}
+
+/// `d` as [`parse_duration`] reads it back exactly: whole milliseconds,
+/// microseconds or nanoseconds (`250ms`, `1500us`, `7ns`).
+#[must_use]
+pub fn format_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos.is_multiple_of(1_000_000) {
+        format!("{}ms", nanos / 1_000_000)
+    } else if nanos.is_multiple_of(1_000) {
+        format!("{}us", nanos / 1_000)
+    } else {
+        format!("{nanos}ns")
+    }
 }
 
 /// An options map (`#{timeout: 5, keep: false}`) read with typed getters.

@@ -282,7 +282,7 @@ impl Spec {
 /// The spec as [`Spec::parse`] reads it back: only what is on, the seed last.
 impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = |d: Duration| format!("{}ms", d.as_secs_f64() * 1e3);
+        let ms = crate::args::format_duration;
         let mut parts = Vec::new();
         if let Some((lo, hi)) = self.fragment {
             parts.push(format!("fragment={lo}..{hi}"));
@@ -545,7 +545,10 @@ mod tests {
         for text in [
             "fragment=2..5,delay=100ms~20ms,bandwidth=64000,drop_after=10:reset,stall=2000ms@3,corrupt=0.5,direction=down,seed=9",
             "fragment=1..7,fragment_pause=3ms,reset_probability=0.25,udp_loss=0.1,udp_reorder=0.5,seed=0",
-            "delay=1.5ms,drop_after=4,seed=7",
+            "delay=1500us,drop_after=4,seed=7",
+            // Exactly, however long: a fraction of a millisecond, or more
+            // milliseconds than an f64 holds.
+            "delay=100000000000002999000ms~7ns,stall=1500us@0,seed=3",
         ] {
             let spec = Spec::parse(text).unwrap();
             assert_eq!(spec.to_string(), text);
