@@ -11,7 +11,7 @@
 //! stored in thousandths, so a trend of milliseconds resolves microseconds).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use hdrhistogram::Histogram;
 
@@ -140,12 +140,16 @@ impl Metric {
     }
 }
 
-/// Every metric of a run, by name (`name` or `name{tag:value}`).
+/// Every metric of a run, by name (`name` or `name{tag:value}`), in order.
 pub type Metrics = BTreeMap<String, Metric>;
+
+/// The metrics being collected, hashed: a request records about a dozen
+/// samples, and a tree look-up compares the name with a string at each level.
+pub type Registry = HashMap<String, Metric, ahash::RandomState>;
 
 thread_local! {
     static ON: Cell<bool> = const { Cell::new(false) };
-    static REGISTRY: RefCell<Metrics> = const { RefCell::new(BTreeMap::new()) };
+    static REGISTRY: RefCell<Registry> = RefCell::new(Registry::default());
     static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
@@ -157,20 +161,14 @@ pub fn on() -> bool {
 
 /// Start collecting on this thread, with an empty registry.
 pub fn start() {
-    REGISTRY.with_borrow_mut(BTreeMap::clear);
+    REGISTRY.with_borrow_mut(Registry::clear);
     ON.set(true);
 }
 
 /// Stop collecting; returns what was collected.
 pub fn stop() -> Metrics {
     ON.set(false);
-    REGISTRY.with_borrow_mut(std::mem::take)
-}
-
-/// A copy of what has been collected so far.
-#[must_use]
-pub fn snapshot() -> Metrics {
-    REGISTRY.with_borrow(Clone::clone)
+    REGISTRY.with_borrow_mut(std::mem::take).into_iter().collect()
 }
 
 /// Record `value` into the metric `name` of `kind`, and into `name{k:v}` for
@@ -203,7 +201,7 @@ pub fn record(kind: MetricKind, time: bool, name: &str, tags: &[(&str, &str)], v
     });
 }
 
-fn add(reg: &mut Metrics, kind: MetricKind, time: bool, key: &str, value: f64) {
+fn add(reg: &mut Registry, kind: MetricKind, time: bool, key: &str, value: f64) {
     let put = |m: &mut Metric| {
         if m.kind == kind {
             m.record(value);
@@ -229,6 +227,6 @@ pub fn time(name: &str, tags: &[(&str, &str)], elapsed: std::time::Duration) {
 }
 
 /// Look at what has been collected so far, without copying it.
-pub fn with<R>(f: impl FnOnce(&Metrics) -> R) -> R {
+pub fn with<R>(f: impl FnOnce(&Registry) -> R) -> R {
     REGISTRY.with_borrow(f)
 }

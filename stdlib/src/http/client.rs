@@ -231,12 +231,50 @@ struct Outgoing {
 
 /// The response head and body of one exchange, and the connection.
 struct Exchanged {
+    /// The head without its headers (they are in `headers`).
     parts: http::response::Parts,
+    headers: Arc<http::HeaderMap>,
     body: Incoming,
     sender: Sender,
+    target: Arc<Target>,
+    elapsed: Duration,
+}
+
+/// Where a URL's requests go, worked out once per origin: the host (IP
+/// literals without brackets), the port, the pool key `scheme://host:port`,
+/// the `host:port` errors name, and the `Host` header.
+struct Target {
+    host: String,
+    port: u16,
     origin: String,
     peer: String,
-    elapsed: Duration,
+    host_header: Option<http::HeaderValue>,
+}
+
+impl Target {
+    /// The target of `url`. The last one worked out on this thread is kept:
+    /// a load test requests one origin in a loop, and the strings cost a
+    /// few formatting calls and allocations per request.
+    fn of(url: &Url) -> Arc<Self> {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<(String, Arc<Target>)>> = const { std::cell::RefCell::new(None) };
+        }
+        // By the URL's text up to its path (scheme, user, host, port).
+        let authority = &url[..::url::Position::BeforePath];
+        if let Some(t) = LAST.with_borrow(|last| last.as_ref().filter(|(a, _)| a == authority).map(|(_, t)| t.clone()))
+        {
+            return t;
+        }
+        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let peer = crate::net::host_port(&host, port);
+        let origin = format!("{}://{peer}", url.scheme());
+        let host_header =
+            http::HeaderValue::from_str(&url[::url::Position::BeforeHost..::url::Position::BeforePath]).ok();
+        let t = Arc::new(Self { host, port, origin, peer, host_header });
+        LAST.set(Some((authority.to_string(), t.clone())));
+        t
+    }
 }
 
 impl Session {
@@ -367,12 +405,14 @@ impl Session {
             let ex = self.exchange(op, &out, &timing).inspect_err(|_| record_request(None, hop))?;
             // Time to the response head: k6's `http_req_waiting` (with the connect, when new).
             crate::metrics::time("http_req_waiting", &[], hop.elapsed());
-            self.store_cookies(&ex.parts.headers, &out.url);
-            let location = ex.parts.headers.get(http::header::LOCATION).and_then(|l| l.to_str().ok());
+            self.store_cookies(&ex.headers, &out.url);
+            let location = ex.headers.get(http::header::LOCATION).and_then(|l| l.to_str().ok());
             let status = ex.parts.status.as_u16();
             let redirect = matches!(status, 301 | 302 | 303 | 307 | 308) && out.settings.follow;
             let next = match location {
-                Some(loc) if redirect => Some(redirect_target(op, &out.url, loc).map_err(|e| e.with_peer(&ex.peer))?),
+                Some(loc) if redirect => {
+                    Some(redirect_target(op, &out.url, loc).map_err(|e| e.with_peer(&ex.target.peer))?)
+                }
                 _ => None,
             };
             let head = self.head(&out, &ex, std::mem::take(&mut history));
@@ -388,17 +428,17 @@ impl Session {
                     op,
                     format!("too many redirects (more than {}): {}", out.settings.max_redirects, chain.join(" -> ")),
                 )
-                .with_peer(&ex.peer)
+                .with_peer(&ex.target.peer)
                 .into());
             }
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(Error::new(Kind::Http, op, format!("redirect to a URL that is not http: {next}"))
-                    .with_peer(&ex.peer)
+                    .with_peer(&ex.target.peer)
                     .into());
             }
             let mut prior = head;
             history = std::mem::take(&mut prior.history);
-            let small = ex.parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
+            let small = ex.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok())
                 <= Some(REDIRECT_BODY);
             let answer = if small {
                 self.finish(op, prior, ex, &out, &timing, false)?
@@ -414,97 +454,98 @@ impl Session {
     /// Send `out` on a pooled connection to its origin or a new one; a
     /// pooled connection the server had closed is replaced once.
     fn exchange(&self, op: &str, out: &Outgoing, timing: &Timing) -> NativeResult<Exchanged> {
-        let url = &out.url;
-        let scheme = url.scheme();
-        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = url.port_or_known_default().unwrap_or(80);
+        let target = Target::of(&out.url);
+        let (host, port, peer) = (&target.host, target.port, &target.peer);
         let tls = || -> NativeResult<Option<transport::Tls>> {
-            if scheme != "https" {
+            if out.url.scheme() != "https" {
                 return Ok(None);
             }
             Ok(Some(transport::Tls { config: self.tls_config(op, &out.settings.tls)?, server_name: host.clone() }))
         };
-        let origin = format!("{scheme}://{}", crate::net::host_port(&host, port));
-        let peer = crate::net::host_port(&host, port);
-        let pooled = lock(&self.0.pool).get_mut(&origin).and_then(Vec::pop);
+        let pooled = lock(&self.0.pool).get_mut(&target.origin).and_then(Vec::pop);
         let pooled_was_used = pooled.is_some();
         let max_header = out.settings.max_header;
         let first = match pooled {
             Some(sender) => sender,
-            None => transport::connect(op, &host, port, timing, max_header, tls()?)?,
+            None => transport::connect(op, host, port, timing, max_header, tls()?)?,
         };
-        let request = self.build(op, out, first.is_h2())?;
+        let request = self.build(op, out, &target, first.is_h2())?;
         if crate::trace::on() {
-            trace_request(&peer, &request, out.body.as_ref().map_or(&[], |b| &b.bytes));
+            trace_request(peer, &request, out.body.as_ref().map_or(&[], |b| &b.bytes));
         }
         let retry = (pooled_was_used).then(|| request.clone());
         let started = Instant::now();
-        let sent = send(op, &peer, timing, first, request);
+        let sent = send(op, peer, timing, first, request);
         let (sender, response) = match (sent, retry) {
             (Err(e), Some(again)) if is_stale(&e) => {
-                let fresh = transport::connect(op, &host, port, timing, max_header, tls()?)?;
-                send(op, &peer, timing, fresh, again)?
+                let fresh = transport::connect(op, host, port, timing, max_header, tls()?)?;
+                send(op, peer, timing, fresh, again)?
             }
             (sent, _) => sent?,
         };
-        let (parts, body) = response.into_parts();
+        let (mut parts, body) = response.into_parts();
         if crate::trace::on() {
-            trace_response(&peer, &parts);
+            trace_response(peer, &parts);
         }
-        Ok(Exchanged { parts, body, sender, origin, peer, elapsed: started.elapsed() })
+        let headers = Arc::new(std::mem::take(&mut parts.headers));
+        Ok(Exchanged { parts, headers, body, sender, target: target.clone(), elapsed: started.elapsed() })
     }
 
     /// The hyper request for `out`: the session's and request's headers
-    /// over the defaults, cookies from the jar, the body.
-    fn build(&self, op: &str, out: &Outgoing, h2: bool) -> NativeResult<http::Request<Full<Bytes>>> {
+    /// over the defaults, cookies from the jar, the body. (Built field by
+    /// field with the standard header names: `http::request::Builder`
+    /// parses every name and moves itself through each call, a tenth of a
+    /// keep-alive request's CPU.)
+    fn build(&self, op: &str, out: &Outgoing, target: &Target, h2: bool) -> NativeResult<http::Request<Full<Bytes>>> {
+        use http::header::{self, HeaderName, HeaderValue};
         let url = &out.url;
+        let bad = |e: &dyn std::fmt::Display| Error::value(op, format!("cannot build the request to {url}: {e}"));
         // HTTP/2 takes the absolute URI (its `:authority` replaces `Host`).
         let from = if h2 { ::url::Position::BeforeScheme } else { ::url::Position::BeforePath };
-        let target = &url[from..::url::Position::AfterQuery];
-        let mut req = http::Request::builder()
-            .method(out.method.clone())
-            .uri(if target.is_empty() { "/" } else { target })
-            .version(if h2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 });
+        let path = &url[from..::url::Position::AfterQuery];
+        let uri = http::Uri::try_from(if path.is_empty() { "/" } else { path }).map_err(|e| bad(&e))?;
         let s = &out.settings;
-        let given = |name: &str| s.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-        let host = &url[::url::Position::BeforeHost..::url::Position::BeforePath];
-        let mut defaults: Vec<(&str, String)> = vec![("User-Agent", USER_AGENT.into())];
+        let given = |name: &HeaderName| s.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name.as_str()));
+        let value = |v: &str| HeaderValue::try_from(v).map_err(|e| bad(&e));
+        let bytes = out.body.as_ref().map_or_else(Vec::new, |b| b.bytes.clone());
+        let mut defaults: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(8);
         if !h2 {
-            defaults.insert(0, ("Host", host.to_string()));
+            let host = target.host_header.clone().ok_or_else(|| bad(&"the host is not a valid header value"))?;
+            defaults.push((header::HOST, host));
         }
+        defaults.push((header::USER_AGENT, HeaderValue::from_static(USER_AGENT)));
         if s.decompress {
-            defaults.push(("Accept-Encoding", ACCEPT_ENCODING.into()));
+            defaults.push((header::ACCEPT_ENCODING, HeaderValue::from_static(ACCEPT_ENCODING)));
         }
-        defaults.push(("Accept", "*/*".into()));
+        defaults.push((header::ACCEPT, HeaderValue::from_static("*/*")));
         if let Some(auth) = &s.auth {
-            defaults.push(("Authorization", auth.clone()));
+            defaults.push((header::AUTHORIZATION, value(auth)?));
         }
         let mut cookies: Vec<String> =
             lock(&self.0.jar).get_request_values(url).map(|(k, v)| format!("{k}={v}")).collect();
         cookies.extend(s.cookies.iter().map(|(k, v)| format!("{k}={v}")));
         if !cookies.is_empty() {
-            defaults.push(("Cookie", cookies.join("; ")));
+            defaults.push((header::COOKIE, value(&cookies.join("; "))?));
         }
-        let bytes = match &out.body {
-            Some(b) => {
-                if let Some(ct) = &b.content_type {
-                    defaults.push(("Content-Type", ct.clone()));
-                }
-                b.bytes.clone()
-            }
-            None => Vec::new(),
-        };
+        if let Some(ct) = out.body.as_ref().and_then(|b| b.content_type.as_deref()) {
+            defaults.push((header::CONTENT_TYPE, value(ct)?));
+        }
         if out.body.is_some() || matches!(out.method, Method::POST | Method::PUT | Method::PATCH) {
-            defaults.push(("Content-Length", bytes.len().to_string()));
+            defaults.push((header::CONTENT_LENGTH, HeaderValue::from(bytes.len())));
         }
-        for (k, v) in defaults.iter().filter(|(k, _)| !given(k)) {
-            req = req.header(*k, v.as_str());
+        let mut req = http::Request::new(Full::new(Bytes::from(bytes)));
+        *req.method_mut() = out.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = if h2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
+        let headers = req.headers_mut();
+        headers.reserve(defaults.len() + s.headers.len());
+        for (k, v) in defaults.into_iter().filter(|(k, _)| !given(k)) {
+            headers.append(k, v);
         }
         for (k, v) in &s.headers {
-            req = req.header(k.as_str(), v.as_str());
+            headers.append(HeaderName::try_from(k.as_str()).map_err(|e| bad(&e))?, value(v)?);
         }
-        req.body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| Error::value(op, format!("cannot build the request to {url}: {e}")).into())
+        Ok(req)
     }
 
     /// The TLS client configuration for `opts` (the session's last one if
@@ -534,24 +575,25 @@ impl Session {
     /// The script-visible head of an exchange.
     fn head(&self, out: &Outgoing, ex: &Exchanged, history: Vec<Response>) -> Head {
         let p = &ex.parts;
-        let reason = p
-            .extensions
-            .get::<hyper::ext::ReasonPhrase>()
-            .map(|r| String::from_utf8_lossy(r.as_bytes()).into_owned())
-            .or_else(|| p.status.canonical_reason().map(String::from))
-            .unwrap_or_default();
-        let headers = p
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
+        // hyper keeps the phrase only when it is not the status's usual one.
+        let reason = match p.extensions.get::<hyper::ext::ReasonPhrase>() {
+            Some(r) => String::from_utf8_lossy(r.as_bytes()).into_owned().into(),
+            None => p.status.canonical_reason().unwrap_or_default().into(),
+        };
+        let version = match p.version {
+            http::Version::HTTP_09 => "HTTP/0.9",
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_2 => "HTTP/2.0",
+            http::Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/1.1",
+        };
         Head {
             status: p.status.as_u16(),
             reason,
-            version: format!("{:?}", p.version),
-            headers: Headers(Arc::new(headers)),
+            version,
+            headers: Headers(ex.headers.clone()),
             url: out.url.to_string(),
-            method: out.method.to_string(),
+            method: out.method.clone(),
             history,
             elapsed: ex.elapsed,
         }
@@ -568,20 +610,23 @@ impl Session {
         timing: &Timing,
         stream: bool,
     ) -> NativeResult<Response> {
-        let headers = &ex.parts.headers;
+        let headers = &ex.headers;
         let keep = !headers
             .get(http::header::CONNECTION)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let pool: Weak<SessionInner> = Arc::downgrade(&self.0);
-        let (origin, sender) = (ex.origin, ex.sender);
+        let (target, sender) = (ex.target.clone(), ex.sender);
         let on_done = keep.then(|| {
             Box::new(move || {
                 if let Some(session) = pool.upgrade()
                     && !sender.is_closed()
                 {
                     let mut pool = lock(&session.pool);
-                    let idle = pool.entry(origin).or_default();
+                    let idle = match pool.get_mut(&target.origin) {
+                        Some(idle) => idle,
+                        None => pool.entry(target.origin.clone()).or_default(),
+                    };
                     if idle.len() < POOL_PER_ORIGIN {
                         idle.push(sender);
                     }
@@ -599,7 +644,7 @@ impl Session {
         let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
         let spec = ReaderSpec {
             op: op.to_string(),
-            peer: ex.peer.clone(),
+            peer: ex.target.peer.clone(),
             timing: *timing,
             max: out.settings.max_size,
             decoder,
@@ -612,7 +657,7 @@ impl Session {
         }
         let body = reader.read_all()?;
         if crate::trace::on() {
-            eprintln!("[http < {}] body, {} bytes\n{}", ex.peer, body.len(), crate::bytes::render(&body));
+            eprintln!("[http < {}] body, {} bytes\n{}", ex.target.peer, body.len(), crate::bytes::render(&body));
         }
         Ok(Response::whole(head, body))
     }
@@ -697,7 +742,6 @@ fn parse_url(op: &str, text: &str) -> Result<Url, Error> {
     Ok(url)
 }
 
-/// The body of `form`, `multipart`, `json` or `body` (at most one).
 /// Record one request of a load run: `http_reqs` and `http_req_duration`
 /// (from sending to the whole response, or to its head when streamed)
 /// tagged with the status and its class (`2xx`), and `http_req_failed`
@@ -723,6 +767,7 @@ fn record_request(status: Option<u16>, started: Instant) {
     metrics::record(MetricKind::Counter, false, "http_reqs", &tags, 1.0);
 }
 
+/// The body of `form`, `multipart`, `json` or `body` (at most one).
 fn request_body(op: &str, opts: &Opts) -> Result<Option<Body>, Error> {
     let given: Vec<&str> =
         ["form", "multipart", "json", "body"].into_iter().filter(|k| opts.get(k).is_some()).collect();
@@ -1126,7 +1171,7 @@ mod api {
     /// The reason phrase (`"OK"`).
     #[rhai_fn(global, get = "reason", pure)]
     pub fn reason(r: &mut Response) -> String {
-        r.head().reason.clone()
+        r.head().reason.to_string()
     }
 
     /// Whether the status is below 400 (requests' `ok`).
@@ -1138,13 +1183,13 @@ mod api {
     /// The protocol version (`"HTTP/1.1"`).
     #[rhai_fn(global, get = "version", pure)]
     pub fn version(r: &mut Response) -> String {
-        r.head().version.clone()
+        r.head().version.into()
     }
 
     /// The method of the request that got this response (after redirects).
     #[rhai_fn(global, get = "method", pure)]
     pub fn method(r: &mut Response) -> String {
-        r.head().method.clone()
+        r.head().method.to_string()
     }
 
     /// The final URL, after redirects.
@@ -1325,7 +1370,7 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "contains", pure)]
     pub fn header_contains(h: &mut Headers, name: &str) -> bool {
-        h.0.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+        h.contains(name)
     }
 
     /// The headers as `[name, value]` pairs, in order, repeats kept.
@@ -1336,7 +1381,7 @@ mod api {
     /// ```
     #[rhai_fn(global, name = "items", pure)]
     pub fn header_items(h: &mut Headers) -> Array {
-        h.0.iter().map(|(k, v)| Dynamic::from_array(vec![k.clone().into(), v.clone().into()])).collect()
+        h.pairs().map(|(k, v)| Dynamic::from_array(vec![k.into(), v.into()])).collect()
     }
 
     /// How many header lines there are.
@@ -1348,12 +1393,12 @@ mod api {
     /// The headers, one `name: value` per line.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn headers_to_string(h: &mut Headers) -> String {
-        h.0.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
+        h.pairs().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
     }
 
     /// The headers as a map-like debug string.
     #[rhai_fn(global, name = "to_debug", pure)]
     pub fn headers_to_debug(h: &mut Headers) -> String {
-        format!("{:?}", h.0)
+        format!("{:?}", h.pairs().collect::<Vec<_>>())
     }
 }

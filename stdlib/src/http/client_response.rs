@@ -15,20 +15,37 @@ use super::decode::{Decoder, too_big};
 use super::transport::{Timing, hyper_error};
 use crate::error::{Error, Kind, NativeResult};
 
-/// Response headers in arrival order, names as the server sent them.
+/// Response headers as hyper parsed them: names lower-cased, in arrival
+/// order with repeats after their first, values turned into text only when
+/// a script reads them (a load test that never looks at them pays nothing).
 #[derive(Clone, Debug, Default)]
-pub struct Headers(pub Arc<Vec<(String, String)>>);
+pub struct Headers(pub Arc<http::HeaderMap>);
+
+/// A header value as text (bytes that are not UTF-8 replaced).
+fn text(v: &http::HeaderValue) -> String {
+    String::from_utf8_lossy(v.as_bytes()).into_owned()
+}
 
 impl Headers {
     /// Every value of `name` (any case), in order.
     pub fn get_all(&self, name: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect()
+        self.0.get_all(name).iter().map(text).collect()
     }
 
     /// The values of `name` joined with `", "`, as requests' `headers[name]`.
     pub fn get(&self, name: &str) -> Option<String> {
         let all = self.get_all(name);
         (!all.is_empty()).then(|| all.join(", "))
+    }
+
+    /// Whether `name` (any case) is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// Every `(name, value)`, in order, repeats kept.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, String)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), text(v)))
     }
 }
 
@@ -84,11 +101,16 @@ impl BodyReader {
     pub fn next_chunk(&mut self) -> NativeResult<Option<Vec<u8>>> {
         loop {
             let Some(mut body) = self.body.take() else { return Ok(None) };
-            let frame = self.timing.wait(&self.op, &self.peer, self.timing.read, async move {
-                let frame = body.frame().await;
-                Ok((body, frame))
-            })?;
-            let (body, frame) = frame;
+            // A body whose announced length has all arrived ends here, with
+            // no wait for hyper to say so.
+            let (body, frame) = if hyper::body::Body::is_end_stream(&body) {
+                (body, None)
+            } else {
+                self.timing.wait(&self.op, &self.peer, self.timing.read, async move {
+                    let frame = body.frame().await;
+                    Ok((body, frame))
+                })?
+            };
             let data = match frame {
                 None => {
                     let tail = match &mut self.decoder {
@@ -147,7 +169,11 @@ impl BodyReader {
     pub fn read_all(&mut self) -> NativeResult<Vec<u8>> {
         let mut all = Vec::new();
         while let Some(piece) = self.next_chunk()? {
-            all.extend_from_slice(&piece);
+            if all.is_empty() {
+                all = piece;
+            } else {
+                all.extend_from_slice(&piece);
+            }
         }
         Ok(all)
     }
@@ -165,11 +191,11 @@ enum BodyState {
 /// The response fields besides the body.
 pub struct Head {
     pub status: u16,
-    pub reason: String,
-    pub version: String,
+    pub reason: std::borrow::Cow<'static, str>,
+    pub version: &'static str,
     pub headers: Headers,
     pub url: String,
-    pub method: String,
+    pub method: http::Method,
     pub history: Vec<Response>,
     pub elapsed: Duration,
 }

@@ -536,7 +536,7 @@ fn abort_reason(thresholds: &[summary::Threshold], elapsed: Duration) -> Option<
     if due.is_empty() {
         return None;
     }
-    let verdicts = metrics::with(|m| summary::evaluate(&due, m, elapsed));
+    let verdicts = metrics::with(|m| summary::evaluate(&due, |name| m.get(name), elapsed));
     verdicts
         .into_iter()
         .find(|v| !v.passed)

@@ -46,15 +46,17 @@ pub struct Series {
 
 impl Series {
     /// Add the interval that ends at `t` seconds, from the registry `now`.
-    pub fn sample(&mut self, t: f64, now: &Metrics) {
-        for (name, m) in now.iter().filter(|(k, _)| !k.contains('{')) {
+    pub fn sample<'a>(&mut self, t: f64, now: impl IntoIterator<Item = (&'a String, &'a Metric)>) {
+        let mut untagged: Vec<_> = now.into_iter().filter(|(k, _)| !k.contains('{')).collect();
+        untagged.sort_unstable_by_key(|(k, _)| *k);
+        for &(name, m) in &untagged {
             if self.points.len() >= MAX_POINTS {
                 return;
             }
             let before = self.prev.get(name);
             self.points.push(point(t, name, m, before));
         }
-        self.prev = now.iter().filter(|(k, _)| !k.contains('{')).map(|(k, m)| (k.clone(), m.clone())).collect();
+        self.prev = untagged.into_iter().map(|(k, m)| (k.clone(), m.clone())).collect();
     }
 
     /// Combine the series of runs made side by side, second by second:

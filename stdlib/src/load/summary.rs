@@ -162,16 +162,20 @@ fn measure(m: &Metric, agg: &Agg, elapsed: Duration) -> Option<f64> {
     })
 }
 
-/// Evaluate every threshold over `metrics`. A metric that never got a
+/// Evaluate every threshold over the metrics `metric` finds by name. A metric that never got a
 /// sample counts as zero for `count` and `rate` (so `count < 10` on an error
 /// that never happened passes) and fails every other rule: a test that
 /// measured nothing has not met its goal.
 #[must_use]
-pub fn evaluate(thresholds: &[Threshold], metrics: &Metrics, elapsed: Duration) -> Vec<Verdict> {
+pub fn evaluate<'a>(
+    thresholds: &[Threshold],
+    metric: impl Fn(&str) -> Option<&'a Metric>,
+    elapsed: Duration,
+) -> Vec<Verdict> {
     thresholds
         .iter()
         .map(|t| {
-            let value = match metrics.get(&t.metric) {
+            let value = match metric(&t.metric) {
                 Some(m) if m.count > 0 => measure(m, &t.agg, elapsed),
                 _ if matches!(t.agg, Agg::Count | Agg::Rate) => Some(0.0),
                 _ => None,
@@ -213,7 +217,7 @@ impl Summary {
     /// A summary of `metrics`, with `thresholds` evaluated.
     #[must_use]
     pub fn new(metrics: Metrics, elapsed: Duration, thresholds: Vec<Threshold>, segments: Vec<String>) -> Self {
-        let verdicts = evaluate(&thresholds, &metrics, elapsed);
+        let verdicts = evaluate(&thresholds, |name| metrics.get(name), elapsed);
         Self { metrics, elapsed, thresholds, verdicts, segments, aborted: None, series: Default::default() }
     }
 
