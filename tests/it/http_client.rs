@@ -728,3 +728,42 @@ fn a_client_certificate_from_cert_and_key() {
     // nginx answers a missing client certificate with 400.
     assert_eq!(out, r#"[200, "hello from nginx\n", 400]"#);
 }
+
+#[test]
+fn response_heads_read_as_the_server_sent_them() {
+    // A raw server: an HTTP/1.0 status with a reason of its own, a repeated
+    // header around another one, and a value that is not UTF-8.
+    let p = Peer::start(
+        r"
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', 0)); s.listen(8); print(s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    data = b''
+    while b'\r\n\r\n' not in data:
+        data += c.recv(4096)
+    c.sendall(b'HTTP/1.0 299 Fine Thanks\r\nSet-Cookie: a=1\r\nX-Thing: one\r\nSet-Cookie: b=2\r\n'
+              b'X-Bytes: caf\xe9\r\nContent-Length: 2\r\n\r\nok')
+    c.close()
+",
+    );
+    let out = ok(
+        p.port,
+        r#"let r = http::get(base + "/");
+           let h = r.headers;
+           [r.status, r.reason, r.version, r.text(), h.len, h.items(), h.get_all("SET-COOKIE"), h["set-cookie"],
+            h.contains("X-THING"), h.contains("x-nope"), h["x-bytes"], h.get("x-nope", "none"), h.to_string()]"#,
+    );
+    // (U+FFFD stands for the byte that is not UTF-8.)
+    assert_eq!(
+        out,
+        concat!(
+            r#"[299, "Fine Thanks", "HTTP/1.0", "ok", 5, "#,
+            r#"[["set-cookie", "a=1"], ["set-cookie", "b=2"], ["x-thing", "one"], ["x-bytes", "caf\u{fffd}"], ["content-length", "2"]], "#,
+            r#"["a=1", "b=2"], "a=1, b=2", true, false, "caf\u{fffd}", "none", "#,
+            r#""set-cookie: a=1\nset-cookie: b=2\nx-thing: one\nx-bytes: caf\u{fffd}\ncontent-length: 2"]"#
+        )
+        .replace(r"\u{fffd}", "\u{fffd}")
+    );
+}
