@@ -488,7 +488,7 @@ impl Session {
             trace_response(peer, &parts);
         }
         let headers = Arc::new(std::mem::take(&mut parts.headers));
-        Ok(Exchanged { parts, headers, body, sender, target: target.clone(), elapsed: started.elapsed() })
+        Ok(Exchanged { parts, headers, body, sender, target, elapsed: started.elapsed() })
     }
 
     /// The hyper request for `out`: the session's and request's headers

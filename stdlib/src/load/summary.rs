@@ -162,10 +162,10 @@ fn measure(m: &Metric, agg: &Agg, elapsed: Duration) -> Option<f64> {
     })
 }
 
-/// Evaluate every threshold over the metrics `metric` finds by name. A metric that never got a
-/// sample counts as zero for `count` and `rate` (so `count < 10` on an error
-/// that never happened passes) and fails every other rule: a test that
-/// measured nothing has not met its goal.
+/// Evaluate every threshold over the metrics `metric` finds by name. A
+/// metric that never got a sample counts as zero for `count` and `rate` (so
+/// `count < 10` on an error that never happened passes) and fails every
+/// other rule: a test that measured nothing has not met its goal.
 #[must_use]
 pub fn evaluate<'a>(
     thresholds: &[Threshold],
