@@ -56,6 +56,13 @@ impl MetricKind {
 /// Trend samples are stored as integers in thousandths of their unit.
 pub const TREND_SCALE: f64 = 1000.0;
 
+/// The largest sample a trend's histogram holds apart, in thousandths: 2^40,
+/// about 12.7 days of milliseconds. Larger samples count as this one in the
+/// percentiles (min, max and sum stay exact). A histogram grows as its
+/// samples do, by 8 KiB per doubling: 16 KiB up to 2 ms, 136 KiB up to a
+/// minute, 256 KiB at this bound.
+pub const TREND_MAX: u64 = 1 << 40;
+
 /// The most distinct metrics (names with their tag values) one registry
 /// holds; samples for further tagged variants only reach the untagged metric,
 /// so a peer answering with ever-new status codes cannot grow it unbounded.
@@ -99,10 +106,16 @@ impl Metric {
         self.last = value;
         if let Some(h) = &mut self.hist {
             // Negative and non-finite samples keep their exact min, max and
-            // sum; the histogram (percentiles) clamps them into its range.
+            // sum; the histogram (percentiles) clamps them into 0..=TREND_MAX.
             let scaled = (value * TREND_SCALE).round();
-            let v = if scaled.is_finite() && scaled > 0.0 { scaled.min(u64::MAX as f64 / 4.0) as u64 } else { 0 };
-            h.saturating_record(v);
+            let v = if scaled.is_finite() && scaled > 0.0 { scaled.min(TREND_MAX as f64) as u64 } else { 0 };
+            // `record` grows the histogram to the sample (`saturating_record`
+            // would clamp it into the range the histogram started with,
+            // about 2 ms); it fails only when it cannot grow, and then the
+            // sample goes to the top of the range it has.
+            if h.record(v).is_err() {
+                h.saturating_record(v);
+            }
         }
     }
 

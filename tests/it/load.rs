@@ -209,11 +209,80 @@ fn segments_merge_into_the_counts_of_one_run() {
     }
     assert_eq!(figure(&merged, "work", "sum"), 151.0);
     assert_eq!(figure(&merged, "size", "count"), 100.0);
-    for q in ["med", "p(90)", "p(99)"] {
-        assert_eq!(figure(&merged, "size", q), figure(&whole, "size", q), "histograms merge exactly: {q}");
+    // The sizes are 100..=119, 200..=219, …, 500..=519: each quantile is the
+    // nearest-rank sample, up to the histogram's three significant digits.
+    let mut sizes: Vec<f64> = (1..=5).flat_map(|id| (0..20).map(move |i| f64::from(id * 100 + i))).collect();
+    sizes.sort_by(f64::total_cmp);
+    for (q, share) in [("med", 0.5), ("p(90)", 0.9), ("p(99)", 0.99)] {
+        let want = sizes[(share * sizes.len() as f64).ceil() as usize - 1];
+        let got = figure(&whole, "size", q);
+        assert!((got - want).abs() <= want * 0.001, "{q} of the whole run: {got}, the samples' {want}");
+        assert_eq!(figure(&merged, "size", q), got, "histograms merge exactly: {q}");
     }
     assert_eq!(merged["segments"], serde_json::json!(["1/3", "2/3", "3/3"]));
     assert!(out.contains("✓ work: count == 151"), "{out}");
+}
+
+#[test]
+fn a_merge_keeps_samples_larger_than_the_first_part_held() {
+    let dir = scratch("grow");
+    // Two runs of the same trend: 1..=10, then 100001..=100010. The merged
+    // histogram starts as the first part's and must grow to hold the second.
+    let scenario = "const options = #{ iterations: 10 };\nconst BASE = parse_int(ARGS[0]);\n\
+                    fn iteration(data, vu) { load::trend(\"t\").add(global::BASE + vu.iteration + 1); }";
+    let mut parts = Vec::new();
+    for base in ["0", "100000"] {
+        let (status, out, err, _) = load(&dir, scenario, &[base]);
+        assert_eq!(status, 0, "{out}\n{err}");
+        parts.push(dir.join(format!("summary-{base}.json")));
+    }
+    let merged_json = dir.join("merged.json");
+    let mut args = vec!["load", "--quiet", "--summary-json", merged_json.to_str().unwrap(), "--merge"];
+    args.extend(parts.iter().map(|p| p.to_str().unwrap()));
+    let (status, out, err) = cli(&args);
+    assert_eq!(status, 0, "{out}\n{err}");
+    let merged: Value = serde_json::from_str(&std::fs::read_to_string(&merged_json).unwrap()).unwrap();
+    assert_eq!(figure(&merged, "t", "count"), 20.0);
+    // Nearest rank of the twenty: the 10th is 10, the 18th 100008, the 20th 100010.
+    for (q, want) in [("med", 10.0), ("p(90)", 100_008.0), ("p(99)", 100_010.0)] {
+        let got = figure(&merged, "t", q);
+        assert!((got - want).abs() <= want * 0.001, "{q}: {got}, the samples' {want}: {merged}");
+    }
+}
+
+#[test]
+fn percentiles_of_slow_responses_are_their_durations() {
+    let dir = scratch("slow");
+    // The server waits as long as the query says: 10, 20, …, 100 ms, one
+    // request each. The percentiles (and the thresholds on them) must be
+    // those durations, whatever their size.
+    let scenario = r#"
+        fn setup() {
+            let server = http::listen("127.0.0.1", 0).serve(|req| {
+                task::sleep(parse_int(req.query_string) / 1000.0);
+                "slow"
+            });
+            `http://127.0.0.1:${server.port}/`
+        }
+        fn iteration(url, vu) {
+            if vu.client == () { vu.client = http::session(); }
+            vu.client.get(url + "?" + (vu.iteration + 1) * 10);
+        }
+        const options = #{
+            scenarios: #{ steps: #{ executor: "per-vu-iterations", vus: 1, iterations: 10 } },
+            thresholds: #{ "http_req_duration": ["p(90) < 80"], "http_req_waiting": ["med > 40"] },
+        };
+    "#;
+    let (status, out, err, s) = load(&dir, scenario, &[]);
+    assert_eq!(status, 99, "p(90) < 80 fails when 9 of 10 answers took 20 ms or more: {out}\n{err}");
+    assert!(out.contains("✗ http_req_duration: p(90) < 80"), "{out}");
+    assert!(out.contains("✓ http_req_waiting: med > 40"), "{out}");
+    // Nearest rank of ten samples, each its server wait plus our overhead.
+    let at = |q: &str| figure(&s, "http_req_duration", q);
+    for (q, least) in [("min", 10.0), ("med", 50.0), ("p(90)", 90.0), ("p(99)", 100.0), ("max", 100.0)] {
+        assert!(at(q) >= least * 0.999, "{q} is at least {least} ms: {s}");
+    }
+    assert!(at("min") < at("med") && at("med") < at("p(90)") && at("p(99)") <= at("max"), "{s}");
 }
 
 #[test]

@@ -517,8 +517,11 @@ fn metric_from_json(v: &Value) -> Result<Metric, String> {
     if kind == MetricKind::Trend {
         let text = v.get("histogram").and_then(Value::as_str).ok_or("no histogram")?;
         let raw = base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| format!("histogram: {e}"))?;
-        let h: hdrhistogram::Histogram<u64> =
+        let mut h: hdrhistogram::Histogram<u64> =
             Deserializer::new().deserialize(&mut raw.as_slice()).map_err(|e| format!("histogram: {e:?}"))?;
+        // A histogram read back has the range it was written with; merging a
+        // part with larger samples into it must grow it, as recording does.
+        h.auto(true);
         m.hist = Some(h);
     }
     Ok(m)
